@@ -1,0 +1,86 @@
+"""lmsops sessions. Each one installs the pinned tools and calls the lmsops engine.
+
+`nox` alone runs the test sessions (lint, unit, integration); `nox -l` lists them all.
+The logic lives in the typed lmsops package (`python -m lmsops --help`), not here.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.needs_version = ">=2024.10.9"
+nox.options.default_venv_backend = "uv|virtualenv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+DEV_LOCK = "requirements/dev.lock"
+NOX_LOCK = "requirements/nox.lock"
+
+
+def install(session: nox.Session) -> None:
+    """The hash-pinned tools, then lmsops itself (its dependencies are already in the lock)."""
+    session.install("-r", DEV_LOCK)
+    session.install("--no-deps", "-e", ".")
+
+
+def lmsops(session: nox.Session, *args: str) -> None:
+    install(session)
+    session.run("python", "-m", "lmsops", *args, *session.posargs)
+
+
+@nox.session(tags=["test"])
+def lint(session: nox.Session) -> None:
+    """Ruff, mypy and hadolint over every Dockerfile."""
+    install(session)
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+    session.run("mypy")
+    session.run("python", "-m", "lmsops", "hadolint")
+
+
+@nox.session(tags=["test"])
+def unit(session: nox.Session) -> None:
+    """Unit tests of the engine (no Docker needed)."""
+    install(session)
+    session.run("pytest", "tests/unit", *session.posargs)
+
+
+@nox.session(tags=["test"])
+def integration(session: nox.Session) -> None:
+    """Integration tests against real containers (builds the images it needs)."""
+    install(session)
+    session.run("pytest", "tests/integration", *session.posargs)
+
+
+@nox.session(default=False)
+def check(session: nox.Session) -> None:
+    """Check that the Docker engine and Compose v2 are ready."""
+    lmsops(session, "check")
+
+
+@nox.session(default=False, tags=["images"])
+def bootstrap(session: nox.Session) -> None:
+    """Make the OS root image: pull by digest, or debootstrap (-- --offline)."""
+    lmsops(session, "bootstrap")
+
+
+@nox.session(default=False, tags=["images"])
+def build(session: nox.Session) -> None:
+    """Build base images, then every service, in dependency order (-- NAME... to pick)."""
+    lmsops(session, "build")
+
+
+@nox.session(default=False)
+def images(session: nox.Session) -> None:
+    """List every image, the base it builds FROM, and its size."""
+    lmsops(session, "images")
+
+
+@nox.session(default=False)
+def lock(session: nox.Session) -> None:
+    """Recompile requirements/*.lock (pinned, with hashes) from nox.in and pyproject.toml."""
+    session.install("-r", NOX_LOCK)
+    compile_ = ("uv", "pip", "compile", "--generate-hashes", "--python-version", "3.11", "--quiet")
+    session.run(*compile_, "requirements/nox.in", "-o", NOX_LOCK)
+    session.run(*compile_, "requirements/compose.in", "-o", "requirements/compose.lock")
+    session.run(*compile_, "pyproject.toml", "--extra", "dev", "-o", DEV_LOCK)

