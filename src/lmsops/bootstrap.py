@@ -88,9 +88,9 @@ def _present(docker: Docker, versions: Versions, wanted: str) -> tuple[str, str]
         return str(doc["Id"]), "debootstrap"
     repo_name = versions.os.reference.rsplit(":", 1)[0]
     digests = doc.get("RepoDigests") or []
-    if isinstance(digests, list) and any(str(d).endswith(versions.os.digest) for d in digests):
-        if any(str(d).split("@")[0].endswith(repo_name) for d in digests):
-            return str(doc["Id"]), "pulled"
+    pinned = [str(d) for d in digests if str(d).endswith(versions.os.digest)] if isinstance(digests, list) else []
+    if any(d.split("@")[0].endswith(repo_name) for d in pinned):
+        return str(doc["Id"]), "pulled"
     return None
 
 
@@ -115,7 +115,9 @@ def _pull(docker: Docker, versions: Versions, report: Reporter, required: bool) 
 def _debootstrap(repo: Repo, docker: Docker, versions: Versions, wanted: str, report: Reporter) -> BootstrapResult:
     os_root = versions.os
     if os.geteuid() != 0:
-        raise PrerequisiteError("debootstrap needs root: run `nox -s bootstrap` as root, or on a machine with a registry")
+        raise PrerequisiteError(
+            "debootstrap needs root: run `nox -s bootstrap` as root, or on a machine with a registry"
+        )
     if shutil.which("debootstrap") is None:
         raise PrerequisiteError("debootstrap is not installed: `apt-get install debootstrap` (Debian/Ubuntu)")
     rootfs = repo.work / f"rootfs-{os_root.suite}-{wanted[:12]}"

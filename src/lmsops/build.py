@@ -66,9 +66,7 @@ def build(
         references[spec.name] = result.reference
         results.append(result)
     done = sum(1 for r in results if r.built)
-    report.say(
-        f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}"
-    )
+    report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
     return results
 
 

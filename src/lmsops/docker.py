@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +53,7 @@ class Docker:
     def require_engine(self) -> str:
         """Return the engine version, or raise one clear PrerequisiteError."""
         try:
-            result = proc.run(
-                self._argv(["version", "--format", "{{.Server.Version}}"]), check=False, timeout=30
-            )
+            result = proc.run(self._argv(["version", "--format", "{{.Server.Version}}"]), check=False, timeout=30)
         except PrerequisiteError as exc:
             raise PrerequisiteError(f"the docker CLI was not found on PATH. {INSTALL_ENGINE_HINT}") from exc
         except CommandError as exc:
@@ -156,14 +155,31 @@ class Docker:
 
     # -- containers -------------------------------------------------------------------------
     def run_detached(
-        self, image: str, *, name: str, labels: Mapping[str, str], args: Sequence[str] = ()
+        self,
+        image: str,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        binds: Sequence[tuple[Path, str]] = (),
+        args: Sequence[str] = (),
     ) -> str:
-        """Start a container in the background; return its id."""
+        """Start a container in the background (binds are read-only); return its id."""
         argv = ["run", "--detach", "--name", name]
         for key, value in sorted(labels.items()):
             argv += ["--label", f"{key}={value}"]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", f"{key}={value}"]
+        for source, target in binds:
+            argv += ["--volume", f"{source}:{target}:ro"]
         result = self.run(*argv, image, *args)
         return result.stdout.strip()
+
+    def stop_container(self, name: str, timeout: int) -> None:
+        self.run("stop", "--time", str(timeout), name)
+
+    def restart_container(self, name: str) -> None:
+        self.run("restart", name)
 
     def remove_container(self, name: str) -> None:
         self.run("rm", "--force", "--volumes", name, check=False)
@@ -173,6 +189,41 @@ class Docker:
         if not isinstance(data, dict):
             raise CommandError(["docker", "container", "inspect", name], 0, "unexpected inspect output")
         return data
+
+    def logs(self, name: str) -> str:
+        return self.run("logs", name).output
+
+    def wait_for_log(self, name: str, text: str, timeout: float) -> None:
+        """Wait until the container's output contains text; CommandError with its logs if not."""
+        deadline = time.monotonic() + timeout
+        while text not in (output := self.logs(name)):
+            if time.monotonic() > deadline:
+                raise CommandError(["docker", "logs", name], 0, f"{text!r} not seen within {timeout} s:\n{output}")
+            time.sleep(0.2)
+
+    def health(self, name: str) -> str:
+        """The container's health status (starting, healthy, unhealthy), or its state when it has none."""
+        state = self.container_inspect(name).get("State")
+        if not isinstance(state, dict):
+            return "unknown"
+        health = state.get("Health")
+        if isinstance(health, dict):
+            return str(health.get("Status", "unknown"))
+        return str(state.get("Status", "unknown"))
+
+    def wait_healthy(self, name: str, timeout: float) -> None:
+        """Wait for the healthcheck to pass; CommandError with the logs when it does not."""
+        deadline = time.monotonic() + timeout
+        while (status := self.health(name)) != "healthy":
+            if status in {"unhealthy", "exited", "dead"} or time.monotonic() > deadline:
+                raise CommandError(
+                    ["docker", "inspect", name], 0, f"container {name} is {status}, not healthy:\n{self.logs(name)}"
+                )
+            time.sleep(0.5)
+
+    def exec(self, name: str, *argv: str, user: str | None = None) -> proc.Result:
+        """Run a command inside a running container; the result is returned, not checked."""
+        return self.run("exec", *(["--user", user] if user else []), name, *argv, check=False)
 
     def containers_with_label(self, label: str) -> list[str]:
         result = self.run("ps", "--all", "--quiet", "--filter", f"label={label}")

@@ -40,7 +40,7 @@ def logical_lines(text: str) -> list[tuple[int, str]]:
         if not pending:
             start = number
         if stripped.endswith("\\"):
-            pending += stripped[:-1] + " "
+            pending += stripped[:-1].rstrip() + " "
             continue
         result.append((start, (pending + stripped).strip()))
         pending = ""

@@ -21,11 +21,9 @@ def source_info(root: Path, paths: list[Path]) -> SourceInfo:
     head = proc.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False, hint=_GIT_HINT)
     revision = head.stdout.strip() if head.returncode == 0 else "uncommitted"
     rel = [str(p.relative_to(root)) for p in paths]
-    status = proc.run(
-        ["git", "-C", str(root), "status", "--porcelain", "--", *rel], check=False, hint=_GIT_HINT
-    )
+    status = proc.run(["git", "-C", str(root), "status", "--porcelain", "--", *rel], check=False, hint=_GIT_HINT)
     if status.returncode == 0 and status.stdout.strip():
         revision += "-dirty"
     origin = proc.run(["git", "-C", str(root), "remote", "get-url", "origin"], check=False)
-    source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.name
+    source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.as_uri()
     return SourceInfo(revision, source)

@@ -40,7 +40,7 @@ def run(
     """Run argv and capture its output; raise CommandError on failure when check is set."""
     full_env = {**os.environ, **env} if env else None
     try:
-        proc = subprocess.run(  # noqa: S603 - argv list, never a shell
+        proc = subprocess.run(
             list(argv),
             cwd=cwd,
             env=full_env,
@@ -76,7 +76,7 @@ def stream(
     full_env = {**os.environ, **env} if env else None
     lines: list[str] = []
     try:
-        proc = subprocess.Popen(  # noqa: S603 - argv list, never a shell
+        proc = subprocess.Popen(
             list(argv),
             cwd=cwd,
             env=full_env,
@@ -101,13 +101,11 @@ def stream(
 def pipe(producer: Sequence[str], consumer: Sequence[str], *, hint: str = "") -> Result:
     """Run `producer | consumer` without a shell; both must succeed."""
     try:
-        first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # noqa: S603
+        first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     except FileNotFoundError as exc:
         raise PrerequisiteError(f"'{producer[0]}' is not installed or not on PATH. {hint}".strip()) from exc
     try:
-        second = subprocess.run(  # noqa: S603
-            list(consumer), stdin=first.stdout, capture_output=True, check=False
-        )
+        second = subprocess.run(list(consumer), stdin=first.stdout, capture_output=True, check=False)
     finally:
         if first.stdout is not None:
             first.stdout.close()

@@ -13,24 +13,25 @@ from lmsops.errors import ConfigError
 Model = TypeVar("Model", bound=BaseModel)
 
 
-def read_yaml(path: Path) -> object:
+def read_yaml(path: Path, display: str | None = None) -> object:
     """Parse a YAML file; a missing file or a syntax error is a ConfigError naming the file."""
+    name = display or str(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError as exc:
-        raise ConfigError(f"{path}: file not found") from exc
+        raise ConfigError(f"{name}: file not found") from exc
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from exc
+        raise ConfigError(f"{name}:{where}: invalid YAML: {problem}") from exc
 
 
 def load_model(path: Path, model: type[Model], display: str | None = None) -> Model:
     """Validate a YAML file against a pydantic model; report every problem at once."""
-    data = read_yaml(path)
+    data = read_yaml(path, display)
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
