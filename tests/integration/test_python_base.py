@@ -8,10 +8,10 @@ import pytest
 import testinfra
 from testinfra.host import Host
 
+from lmsops import proc
 from lmsops.build import Built
 from lmsops.containers import scratch_container
 from lmsops.docker import Docker
-from lmsops.gitinfo import source_info
 from lmsops.paths import Repo
 
 RUNTIME_UID = 10001
@@ -90,8 +90,11 @@ def test_oci_labels_are_present_and_name_the_commit(docker: Docker, repo: Repo, 
     assert labels["org.opencontainers.image.title"] == "python"
     assert labels["org.opencontainers.image.base.name"] == "debian:bookworm-slim"
     assert labels["org.opencontainers.image.base.digest"] == docker.image_id("debian:bookworm-slim")
-    head = source_info(repo.root, []).revision
-    assert labels["org.opencontainers.image.revision"].removesuffix("-dirty") == head.removesuffix("-dirty")
+    # The commit the image was built from: this one, or an earlier one with the same inputs
+    # (an image whose inputs did not change is reused, not rebuilt).
+    revision = labels["org.opencontainers.image.revision"].removesuffix("-dirty")
+    ancestry = proc.run(["git", "-C", str(repo.root), "merge-base", "--is-ancestor", revision, "HEAD"], check=False)
+    assert ancestry.returncode == 0, f"revision {revision} is not a commit of this repository's history"
 
 
 def test_sigterm_reaches_the_process_through_tini(docker: Docker, python_image: Built, scratch_prefix: str) -> None:
