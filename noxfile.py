@@ -49,6 +49,8 @@ def unit(session: nox.Session) -> None:
 def integration(session: nox.Session) -> None:
     """Integration tests against real containers (builds the images it needs)."""
     install(session)
+    # Built here first so the build's progress shows; the tests' own fixture then finds them up to date.
+    session.run("python", "-m", "lmsops", "build", "--offline")
     session.run("pytest", "tests/integration", *session.posargs)
 
 
