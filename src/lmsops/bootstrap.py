@@ -70,7 +70,7 @@ def bootstrap(repo: Repo, docker: Docker, versions: Versions, mode: Mode, report
     wanted = os_inputs(repo, versions)
     present = _present(docker, versions, wanted)
     if present is not None:
-        report.say(f"    {reference}: up to date ({present[1]}, {present[0][:19]})")
+        report.say(f"    {reference}: up to date ({present[1]}, {present[0][:19]}), nothing to do")
         return BootstrapResult(reference, present[0], present[1], changed=False)
     if mode != "offline":
         pulled = _pull(docker, versions, report, required=mode == "pull")
