@@ -14,12 +14,13 @@ from datetime import UTC, datetime
 from lmsops.bootstrap import INPUTS_LABEL, Mode, bootstrap
 from lmsops.docker import Docker
 from lmsops.errors import LmsopsError
-from lmsops.gitinfo import source_info
+from lmsops.gitinfo import SourceInfo, source_info
 from lmsops.hashing import inputs_hash, tree_files
 from lmsops.images import ImageSpec, discover, select
 from lmsops.paths import Repo
 from lmsops.progress import Reporter, megabytes, seconds
 from lmsops.versions import Versions, build_arg_for, load_versions
+from lmsops.wheelhouse import ensure_wheelhouse
 
 KIND_LABEL = "org.lmsops.kind"
 OCI = "org.opencontainers.image"
@@ -80,11 +81,10 @@ def _build_one(
     report: Reporter,
 ) -> Built:
     build_args = {build_arg_for(parent): references[parent] for parent in spec.parents}
-    files = [(repo.display(p), p) for p in tree_files(spec.context)]
-    if spec.dockerfile.parent != spec.context:
-        files.append((repo.display(spec.dockerfile), spec.dockerfile))
+    files = [(repo.display(p), p) for folder in spec.inputs for p in tree_files(folder)]
+    info = source_info(repo.root, list(spec.inputs))
     identity = {f"parent:{p}": image_ids[p] for p in spec.parents} | {"version": spec.version}
-    inputs = inputs_hash(files, identity | build_args)
+    inputs = inputs_hash(files, identity | build_args | {"revision": info.revision})
     reference = reference_for(spec, versions, inputs)
     started = time.monotonic()
     if docker.image_labels(reference).get(INPUTS_LABEL) == inputs:
@@ -92,7 +92,12 @@ def _build_one(
         report.say(f"    {reference}: up to date")
         return Built(spec.name, reference, image_id, False, 0.0, docker.image_size(reference))
     report.say(f"==> building {reference} ({spec.kind}, FROM {references[spec.runtime_parent]}) ...")
-    labels = _labels(repo, spec, inputs, references, image_ids)
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = _labels(spec, info, created, inputs, references, image_ids)
+    if spec.kind == "service":
+        ensure_wheelhouse(repo, spec.dockerfile.parent, report)
+        # Baked into the image for its /version endpoint; not part of the identity (time changes).
+        build_args |= {"BUILD_VERSION": spec.version, "BUILD_REVISION": info.revision, "BUILD_TIME": created}
     iidfile = repo.work / "iid" / f"{spec.name}.iid"
     iidfile.parent.mkdir(parents=True, exist_ok=True)
     tail: list[str] = []
@@ -123,9 +128,13 @@ def _build_one(
 
 
 def _labels(
-    repo: Repo, spec: ImageSpec, inputs: str, references: dict[str, str], image_ids: dict[str, str]
+    spec: ImageSpec,
+    info: SourceInfo,
+    created: str,
+    inputs: str,
+    references: dict[str, str],
+    image_ids: dict[str, str],
 ) -> dict[str, str]:
-    info = source_info(repo.root, [spec.context, repo.versions_file])
     parent = spec.runtime_parent
     return {
         f"{OCI}.title": spec.name,
@@ -133,7 +142,7 @@ def _labels(
         f"{OCI}.version": spec.version,
         f"{OCI}.revision": info.revision,
         f"{OCI}.source": info.source,
-        f"{OCI}.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{OCI}.created": created,
         f"{OCI}.base.name": references[parent],
         f"{OCI}.base.digest": image_ids[parent],
         INPUTS_LABEL: inputs,

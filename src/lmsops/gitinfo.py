@@ -1,4 +1,4 @@
-"""What git says about the source of an image: commit, dirtiness, origin."""
+"""What git says about the source of an image: the commit its inputs come from, and the origin."""
 
 from __future__ import annotations
 
@@ -17,12 +17,20 @@ class SourceInfo:
 
 
 def source_info(root: Path, paths: list[Path]) -> SourceInfo:
-    """HEAD's commit (with '-dirty' when any of paths has uncommitted changes) and the origin URL."""
-    head = proc.run(["git", "-C", str(root), "rev-parse", "HEAD"], check=False, hint=_GIT_HINT)
-    revision = head.stdout.strip() if head.returncode == 0 else "uncommitted"
-    rel = [str(p.relative_to(root)) for p in paths]
-    status = proc.run(["git", "-C", str(root), "status", "--porcelain", "--", *rel], check=False, hint=_GIT_HINT)
-    if status.returncode == 0 and status.stdout.strip():
+    """The last commit that changed any of paths ('-dirty' when they have uncommitted changes).
+
+    Keyed on the image's own inputs, not on HEAD, so a commit that touches one service gives
+    that service a new revision and leaves every other image (and its tag) as it was.
+    """
+    rel = [str(p.relative_to(root)) for p in paths] or ["."]
+    last = proc.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *rel], check=False, hint=_GIT_HINT)
+    revision = last.stdout.strip() if last.returncode == 0 and last.stdout.strip() else "uncommitted"
+    status = proc.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", *rel],
+        check=False,
+        hint=_GIT_HINT,
+    )
+    if status.returncode == 0 and status.stdout.strip() and revision != "uncommitted":
         revision += "-dirty"
     origin = proc.run(["git", "-C", str(root), "remote", "get-url", "origin"], check=False)
     source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.as_uri()

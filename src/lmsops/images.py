@@ -32,6 +32,7 @@ class ImageSpec:
     version: str
     description: str
     parents: tuple[str, ...]  # base names, in the order the Dockerfile uses them
+    inputs: tuple[Path, ...]  # what decides the image's content (hashed) and its revision
 
     @property
     def runtime_parent(self) -> str:
@@ -80,7 +81,8 @@ def _bases(repo: Repo, versions: Versions) -> list[ImageSpec]:
         folder = repo.base_images / name
         dockerfile = folder / "Dockerfile"
         parents = _parents(repo, dockerfile, versions)
-        specs.append(ImageSpec(name, "base", folder, dockerfile, entry.version, entry.description, parents))
+        spec = ImageSpec(name, "base", folder, dockerfile, entry.version, entry.description, parents, (folder,))
+        specs.append(spec)
     return specs
 
 
@@ -95,7 +97,10 @@ def _services(repo: Repo, versions: Versions) -> list[ImageSpec]:
             raise ConfigError(f"services/{name}: the name is taken by a base image; rename the service")
         version, description = _service_metadata(repo, folder)
         parents = _parents(repo, dockerfile, versions)
-        specs.append(ImageSpec(name, "service", folder, dockerfile, version, description, parents))
+        # Services build with the repository root as context (a .dockerignore there lets only
+        # services/, libs/ and the wheelhouse in), so they can use the shared libraries of libs/.
+        inputs = (folder, repo.libs) if repo.libs.is_dir() else (folder,)
+        specs.append(ImageSpec(name, "service", repo.root, dockerfile, version, description, parents, inputs))
     return specs
 
 

@@ -30,6 +30,11 @@ class Repo:
         return self.root / "services"
 
     @property
+    def libs(self) -> Path:
+        """Shared Python libraries that services install (e.g. the runtime contract)."""
+        return self.root / "libs"
+
+    @property
     def work(self) -> Path:
         """Scratch space for lmsops (rootfs trees, iid files); git ignores it."""
         return self.root / ".lmsops"
