@@ -172,7 +172,7 @@ class Docker:
             argv += ["--env", f"{key}={value}"]
         for source, target in binds:
             argv += ["--volume", f"{source}:{target}:ro"]
-        result = self.run(*argv, image, *args)
+        result = self.run(*argv, "--pull", "never", image, *args)
         return result.stdout.strip()
 
     def stop_container(self, name: str, timeout: int) -> None:

@@ -69,9 +69,8 @@ def base_uses(path: Path, display: str) -> list[BaseUse]:
             continue
         seen_from = True
         ref, stage = match["ref"], match["stage"]
-        if ref.lower() in stages:
-            pass  # a stage of this same Dockerfile
-        else:
+        # A stage of this same Dockerfile, or the empty image, is not a base.
+        if ref.lower() not in stages and ref != "scratch":
             uses.append(_base_use(display, number, ref, declared_before_from))
         if stage:
             stages.add(stage.lower())

@@ -114,3 +114,20 @@ def test_sigterm_reaches_the_process_through_tini(docker: Docker, python_image: 
         state = docker.container_inspect(name)["State"]
         assert isinstance(state, dict)
         assert state["ExitCode"] == 0
+
+
+def test_build_stage_has_the_same_python_as_the_runtime(
+    docker: Docker, base_images: dict[str, Built], scratch_prefix: str
+) -> None:
+    # python-build builds on the OS root (python has no apt); both must install the same python3,
+    # or the venv copied from one into the other would point at another interpreter.
+    query = ["dpkg-query", "--showformat", "${Package}=${Version}\\n", "--show", "python3*", "libpython3*"]
+    versions = {}
+    for name in ("python", "python-build"):
+        image = base_images[name].reference
+        with scratch_container(docker, image, args=["sleep", "infinity"], prefix=scratch_prefix) as container:
+            result = docker.exec(container, *query)
+            assert result.returncode == 0, result.output
+            versions[name] = {line for line in result.stdout.split() if not line.startswith("python3-pip")}
+    runtime = versions["python"]
+    assert runtime and runtime <= versions["python-build"], runtime - versions["python-build"]

@@ -56,3 +56,8 @@ def test_a_dockerfile_without_from_is_refused(tmp_path: Path) -> None:
 def test_logical_lines_join_continuations_and_skip_comments() -> None:
     text = "# c\nRUN a \\\n  && b\n\nUSER 1\n"
     assert logical_lines(text) == [(2, "RUN a && b"), (5, "USER 1")]
+
+
+def test_scratch_is_not_a_base(tmp_path: Path) -> None:
+    text = "ARG OS_IMAGE\nFROM ${OS_IMAGE} AS rootfs\nFROM scratch\nCOPY --from=rootfs / /\n"
+    assert uses(tmp_path, text) == ["OS_IMAGE"]
