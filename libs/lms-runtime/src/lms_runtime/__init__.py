@@ -1,0 +1,13 @@
+"""The runtime contract shared by every LMS Python service.
+
+- settings from LMS_* variables, validated at start; secrets from files (LMS_<NAME>_FILE)
+- JSON logs on stdout with a request id
+- /healthz (alive), /readyz (dependencies reachable), /version (what was built, from which commit)
+- graceful shutdown on SIGTERM: in-flight requests complete
+"""
+
+from lms_runtime.app import ReadinessCheck, create_app
+from lms_runtime.serve import serve
+from lms_runtime.settings import ServiceSettings, SettingsError, load_settings
+
+__all__ = ["ReadinessCheck", "ServiceSettings", "SettingsError", "create_app", "load_settings", "serve"]

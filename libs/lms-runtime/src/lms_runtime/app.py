@@ -1,0 +1,86 @@
+"""The FastAPI application every service starts from: health, readiness, version, request ids."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+from fastapi.responses import JSONResponse
+
+from lms_runtime import buildinfo
+from lms_runtime.logs import RequestIdMiddleware
+
+# A readiness check raises (any exception) when its dependency is not reachable.
+ReadinessCheck = Callable[[], None] | Callable[[], Awaitable[None]]
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+READINESS_TIMEOUT_SECONDS = 3.0
+log = logging.getLogger("lms.runtime")
+
+
+async def _run_check(check: ReadinessCheck) -> None:
+    if inspect.iscoroutinefunction(check):
+        await asyncio.wait_for(check(), READINESS_TIMEOUT_SECONDS)
+    else:
+        await asyncio.wait_for(asyncio.to_thread(check), READINESS_TIMEOUT_SECONDS)
+
+
+def contract_router(service: str, readiness: Mapping[str, ReadinessCheck]) -> APIRouter:
+    router = APIRouter(tags=["runtime"])
+
+    @router.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Alive: the process answers. Never checks dependencies (a restart would not fix them)."""
+        return {"status": "ok"}
+
+    @router.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready: every dependency answers; 503 with what failed otherwise."""
+        results: dict[str, str] = {}
+        for name, check in readiness.items():
+            try:
+                await _run_check(check)
+                results[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - any failure means not ready; it is reported
+                results[name] = f"failed: {type(exc).__name__}: {exc}"[:300]
+        ready = all(value == "ok" for value in results.values())
+        body = {"status": "ready" if ready else "not ready", "checks": results}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/version")
+    async def version() -> dict[str, str]:
+        """Service, version, git revision and build time as baked into the image."""
+        return buildinfo.read(service)
+
+    return router
+
+
+def create_app(
+    *,
+    service: str,
+    routers: Iterable[APIRouter],
+    readiness: Mapping[str, ReadinessCheck] | None = None,
+    startup: Callable[[], None] | None = None,
+    shutdown: Callable[[], None] | None = None,
+) -> FastAPI:
+    """A service app: its routers plus the runtime contract; startup runs before the first request."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if startup is not None:
+            await asyncio.to_thread(startup)
+        log.info("ready to serve")
+        yield
+        if shutdown is not None:
+            await asyncio.to_thread(shutdown)
+        log.info("stopped")
+
+    app = FastAPI(title=service, version=buildinfo.read(service)["version"], lifespan=lifespan)
+    app.add_middleware(RequestIdMiddleware)
+    app.include_router(contract_router(service, readiness or {}))
+    for router in routers:
+        app.include_router(router)
+    return app

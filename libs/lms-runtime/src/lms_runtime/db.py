@@ -1,0 +1,84 @@
+"""Databases for services that have one: SQLAlchemy 2 engines, and migrations safe under replicas.
+
+The same code runs on PostgreSQL (psycopg 3) in containers and on in-process SQLite in unit tests.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from pydantic import SecretStr
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, select, text
+from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+
+Migration = tuple[str, Callable[[Connection], None]]
+MIGRATIONS_TABLE = "lms_schema_migrations"
+
+
+def make_engine(url: str, password: SecretStr | None = None) -> Engine:
+    """An engine for url; the password (from a secret file) is added here, never kept in the URL."""
+    parsed = make_url(url)
+    if password is not None:
+        parsed = parsed.set(password=password.get_secret_value())
+    if parsed.get_backend_name() == "sqlite":
+        # One shared in-memory database for all threads of a test process.
+        return create_engine(parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=5, max_overflow=5, connect_args={"connect_timeout": 3})
+
+
+def ping(engine: Engine) -> None:
+    with engine.connect() as connection:
+        connection.execute(text("select 1"))
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration], lock_name: str) -> list[str]:
+    """Apply the migrations not yet applied, in order, in one transaction; return their ids.
+
+    On PostgreSQL a transaction-level advisory lock serialises replicas that start at once:
+    the second waits, then finds everything applied.
+    """
+    ids = [migration_id for migration_id, _ in migrations]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"duplicate migration ids in {ids}")
+    metadata = MetaData()
+    table = Table(
+        MIGRATIONS_TABLE,
+        metadata,
+        Column("id", String(200), primary_key=True),
+        Column("applied_at", DateTime(timezone=True), nullable=False),
+    )
+    applied_now: list[str] = []
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            key = zlib.crc32(lock_name.encode())
+            connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": key})
+        metadata.create_all(connection)
+        done = set(connection.execute(select(table.c.id)).scalars())
+        for migration_id, apply in migrations:
+            if migration_id in done:
+                continue
+            apply(connection)
+            connection.execute(table.insert().values(id=migration_id, applied_at=datetime.now(UTC)))
+            applied_now.append(migration_id)
+    return applied_now
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend (SQLite drops the zone; this restores it)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

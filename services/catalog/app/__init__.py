@@ -1,0 +1,1 @@
+"""The LMS catalog service."""

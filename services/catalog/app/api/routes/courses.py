@@ -1,0 +1,132 @@
+"""Courses: create, read, update, delete, list with pagination; their ordered modules."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Response, status
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.db import SessionDep
+from app.models import Course, Module
+from app.schemas import CourseCreate, CourseOut, CoursePage, CourseUpdate, ModuleInsert, ModuleOut
+
+router = APIRouter(prefix="/courses", tags=["courses"])
+
+
+def _get(session: Session, course_id: int) -> Course:
+    course = session.get(Course, course_id, options=[selectinload(Course.modules)])
+    if course is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"course {course_id} does not exist")
+    return course
+
+
+def _commit_or_conflict(session: Session, code: str | None) -> None:
+    try:
+        session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a course with code {code!r} already exists") from exc
+
+
+def _code_taken(session: Session, code: str, course_id: int | None = None) -> None:
+    query = select(Course.id).where(Course.code == code)
+    if course_id is not None:
+        query = query.where(Course.id != course_id)
+    if session.scalar(query) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"a course with code {code!r} already exists")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
+def create_course(body: CourseCreate, session: SessionDep) -> Course:
+    _code_taken(session, body.code)
+    course = Course(code=body.code, title=body.title, description=body.description, published=body.published)
+    course.modules = [
+        Module(position=index, title=module.title, summary=module.summary)
+        for index, module in enumerate(body.modules, start=1)
+    ]
+    session.add(course)
+    _commit_or_conflict(session, body.code)  # the unique constraint settles a race between replicas
+    return _get(session, course.id)
+
+
+@router.get("", response_model=CoursePage)
+def list_courses(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    published: bool | None = None,
+) -> CoursePage:
+    query = select(Course)
+    if published is not None:
+        query = query.where(Course.published == published)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = session.scalars(query.order_by(Course.id).limit(limit).offset(offset).options(selectinload(Course.modules)))
+    items = [CourseOut.model_validate(course) for course in page]
+    return CoursePage(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/{course_id}", response_model=CourseOut)
+def read_course(course_id: int, session: SessionDep) -> Course:
+    return _get(session, course_id)
+
+
+@router.patch("/{course_id}", response_model=CourseOut)
+def update_course(course_id: int, body: CourseUpdate, session: SessionDep) -> Course:
+    course = _get(session, course_id)
+    changes = body.model_dump(exclude_unset=True)
+    if None in changes.values():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "fields cannot be set to null")
+    if "code" in changes:
+        _code_taken(session, changes["code"], course_id)
+    for field, value in changes.items():
+        setattr(course, field, value)
+    _commit_or_conflict(session, changes.get("code"))
+    return _get(session, course_id)
+
+
+@router.delete("/{course_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_course(course_id: int, session: SessionDep) -> Response:
+    session.delete(_get(session, course_id))
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/{course_id}/modules", response_model=list[ModuleOut])
+def list_modules(course_id: int, session: SessionDep) -> list[Module]:
+    return list(_get(session, course_id).modules)
+
+
+@router.post("/{course_id}/modules", status_code=status.HTTP_201_CREATED, response_model=list[ModuleOut])
+def insert_module(course_id: int, body: ModuleInsert, session: SessionDep) -> list[Module]:
+    """Insert a module at a position (default: the end); later modules move down by one."""
+    course = _get(session, course_id)
+    count = len(course.modules)
+    position = count + 1 if body.position is None else min(body.position, count + 1)
+    # Shift from the end backwards, in two steps, so the (course, position) constraint never clashes.
+    later = (Module.course_id == course_id) & (Module.position >= position)
+    session.execute(update(Module).where(later).values(position=-Module.position - 1))
+    session.execute(update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position))
+    session.add(Module(course_id=course_id, position=position, title=body.title, summary=body.summary))
+    session.commit()
+    session.expire_all()
+    return list(_get(session, course_id).modules)
+
+
+@router.delete("/{course_id}/modules/{module_id}", response_model=list[ModuleOut])
+def delete_module(course_id: int, module_id: int, session: SessionDep) -> list[Module]:
+    course = _get(session, course_id)
+    module = next((m for m in course.modules if m.id == module_id), None)
+    if module is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"course {course_id} has no module {module_id}")
+    removed = module.position
+    course.modules.remove(module)
+    session.flush()
+    later = (Module.course_id == course_id) & (Module.position > removed)
+    session.execute(update(Module).where(later).values(position=-Module.position + 1))
+    session.execute(update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position))
+    session.commit()
+    session.expire_all()
+    return list(_get(session, course_id).modules)

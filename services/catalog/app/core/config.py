@@ -1,0 +1,13 @@
+"""The catalog's settings: the shared LMS_* contract plus its database."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr
+
+from lms_runtime import ServiceSettings
+
+
+class Settings(ServiceSettings):
+    # e.g. postgresql+psycopg://catalog@postgres:5432/catalog; the password comes from a file.
+    database_url: str
+    database_password: SecretStr | None = None

@@ -1,0 +1,29 @@
+"""The catalog application: courses API on the shared runtime contract."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.api.routes import courses
+from app.core.config import Settings
+from app.db import session_factory
+from app.migrations import MIGRATIONS
+from lms_runtime import create_app as create_service_app
+from lms_runtime.db import make_engine, migrate, ping
+
+
+def create_app(settings: Settings) -> FastAPI:
+    engine = make_engine(settings.database_url, settings.database_password)
+
+    def apply_migrations() -> None:
+        migrate(engine, MIGRATIONS, lock_name="catalog-migrations")
+
+    app = create_service_app(
+        service="catalog",
+        routers=[courses.router],
+        readiness={"database": lambda: ping(engine)},
+        startup=apply_migrations,
+        shutdown=engine.dispose,
+    )
+    app.state.sessions = session_factory(engine)
+    return app
