@@ -6,10 +6,9 @@ from fastapi import FastAPI
 
 from app.api.routes import courses
 from app.core.config import Settings
-from app.db import session_factory
 from app.migrations import MIGRATIONS
 from lms_runtime import create_app as create_service_app
-from lms_runtime.db import make_engine, migrate, ping
+from lms_runtime.db import make_engine, migrate, ping, session_factory
 
 
 def create_app(settings: Settings) -> FastAPI:

@@ -9,9 +9,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
-from app.db import SessionDep
 from app.models import Course, Module
 from app.schemas import CourseCreate, CourseOut, CoursePage, CourseUpdate, ModuleInsert, ModuleOut
+from lms_runtime.db import SessionDep
 
 router = APIRouter(prefix="/courses", tags=["courses"])
 
