@@ -105,10 +105,12 @@ def _services(repo: Repo, versions: Versions) -> list[ImageSpec]:
 
 
 def _service_metadata(repo: Repo, folder: Path) -> tuple[str, str]:
-    """A service's version and description come from its pyproject.toml, when it has one."""
+    """A service's version and description: from its pyproject.toml, else from a VERSION file."""
     pyproject = folder / "pyproject.toml"
     if not pyproject.is_file():
-        return "0.0.0", ""
+        version_file = folder / "VERSION"
+        version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "0.0.0"
+        return version or "0.0.0", ""
     try:
         project = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("project", {})
     except tomllib.TOMLDecodeError as exc:
