@@ -6,6 +6,8 @@ The logic lives in the typed lmsops package (`python -m lmsops --help`), not her
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nox
 
 nox.needs_version = ">=2024.10.9"
@@ -15,6 +17,8 @@ nox.options.error_on_missing_interpreters = True
 
 DEV_LOCK = "requirements/dev.lock"
 NOX_LOCK = "requirements/nox.lock"
+# Unit-test targets besides the engine: every library and service with a dev lock (discovered).
+PACKAGES = sorted(str(p.parent) for p in Path().glob("*/*/requirements-dev.lock") if p.parts[0] in {"libs", "services"})
 
 
 def install(session: nox.Session) -> None:
@@ -39,17 +43,26 @@ def lint(session: nox.Session) -> None:
 
 
 @nox.session(tags=["test"])
-def unit(session: nox.Session) -> None:
-    """Unit tests of the engine (no Docker needed)."""
-    install(session)
-    session.run("pytest", "tests/unit", *session.posargs)
+@nox.parametrize("target", ["engine", *PACKAGES])
+def unit(session: nox.Session, target: str) -> None:
+    """Unit tests without Docker: the engine, then each library and service (SQLite in-process)."""
+    if target == "engine":
+        install(session)
+        session.run("pytest", "tests/unit", *session.posargs)
+        return
+    session.install("-r", f"{target}/requirements-dev.lock")
+    session.install("--no-deps", "-e", "libs/lms-runtime")
+    session.chdir(target)
+    session.run("pytest", *session.posargs)
+    if "mypy" in Path("requirements-dev.lock").read_text():
+        session.run("mypy")
 
 
 @nox.session(tags=["test"])
 def integration(session: nox.Session) -> None:
     """Integration tests against real containers (builds the images it needs)."""
     install(session)
-    # Built here first so the build's progress shows; the tests' own fixture then finds them up to date.
+    # Built here first so the build's progress shows; the tests' own fixtures then find them up to date.
     session.run("python", "-m", "lmsops", "build", "--offline")
     session.run("pytest", "tests/integration", *session.posargs)
 
@@ -80,9 +93,11 @@ def images(session: nox.Session) -> None:
 
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
-    """Recompile requirements/*.lock (pinned, with hashes) from nox.in and pyproject.toml."""
-    session.install("-r", NOX_LOCK)
-    compile_ = ("uv", "pip", "compile", "--generate-hashes", "--python-version", "3.11", "--quiet")
-    session.run(*compile_, "requirements/nox.in", "-o", NOX_LOCK)
-    session.run(*compile_, "requirements/compose.in", "-o", "requirements/compose.lock")
-    session.run(*compile_, "pyproject.toml", "--extra", "dev", "-o", DEV_LOCK)
+    """Recompile every hash-locked requirements file (-- FOLDER... for some services/libs only)."""
+    install(session)
+    if not session.posargs:
+        compile_ = ("uv", "pip", "compile", "--quiet", "--generate-hashes", "--python-version", "3.11")
+        session.run(*compile_, "requirements/nox.in", "-o", NOX_LOCK)
+        session.run(*compile_, "requirements/compose.in", "-o", "requirements/compose.lock")
+        session.run(*compile_, "pyproject.toml", "--extra", "dev", "-o", DEV_LOCK)
+    session.run("python", "-m", "lmsops", "lock", *session.posargs)

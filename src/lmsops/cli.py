@@ -14,6 +14,7 @@ from lmsops.build import build
 from lmsops.docker import Docker
 from lmsops.errors import LmsopsError
 from lmsops.images import discover
+from lmsops.locks import compile_locks
 from lmsops.paths import find_repo
 from lmsops.progress import Reporter, megabytes
 from lmsops.versions import load_versions
@@ -62,6 +63,12 @@ def cmd_images(args: argparse.Namespace) -> int:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    return 0
+
+
+def cmd_lock(args: argparse.Namespace) -> int:
+    written = compile_locks(find_repo(), args.folders, Reporter())
+    print(f"lock: {len(written)} lock file(s) written")
     return 0
 
 
@@ -119,6 +126,8 @@ def parser() -> argparse.ArgumentParser:
     build_cmd.add_argument("images", nargs="*", help="only these images (and the bases they need)")
     source_flags(build_cmd)
     command("images", cmd_images, "list every image lmsops builds, its base and its size")
+    lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
+    lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
     command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")
     return top
 

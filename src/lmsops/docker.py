@@ -153,6 +153,20 @@ class Docker:
         proc.stream(self._argv(args), on_line or (lambda _line: None))
         return iidfile.read_text().strip()
 
+    # -- compose ----------------------------------------------------------------------------
+    def compose_argv(self, project: str, files: Sequence[Path], env_file: Path | None) -> list[str]:
+        argv = [self.binary, "compose", "--project-name", project]
+        if env_file is not None:
+            argv += ["--env-file", str(env_file)]
+        for file in files:
+            argv += ["--file", str(file)]
+        return argv
+
+    def compose(
+        self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
+    ) -> proc.Result:
+        return proc.run([*self.compose_argv(project, files, env_file), *args], check=check)
+
     # -- containers -------------------------------------------------------------------------
     def run_detached(
         self,
@@ -174,6 +188,13 @@ class Docker:
             argv += ["--volume", f"{source}:{target}:ro"]
         result = self.run(*argv, "--pull", "never", image, *args)
         return result.stdout.strip()
+
+    def run_once(self, image: str, *, env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> proc.Result:
+        """Run a container to completion and remove it; the result is returned, not checked."""
+        argv = ["run", "--rm", "--pull", "never"]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", f"{key}={value}"]
+        return self.run(*argv, image, *args, check=False)
 
     def stop_container(self, name: str, timeout: int) -> None:
         self.run("stop", "--time", str(timeout), name)

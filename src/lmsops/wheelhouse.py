@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.markers import Marker
+
 from lmsops import proc
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
@@ -34,7 +36,15 @@ TARGET = [
     "--platform", "manylinux_2_36_x86_64", "--platform", "manylinux_2_28_x86_64",
     "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
 ]  # fmt: skip
-_REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>\S+)")
+_REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;]+)\s*(?:;(?P<marker>.*?))?(?=\s--hash|\s*$)"
+)
+# The environment markers of that target: a universal lock also lists, e.g., Windows-only wheels.
+TARGET_MARKERS = {
+    "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
+    "implementation_name": "cpython", "platform_python_implementation": "CPython",
+    "python_version": "3.11", "python_full_version": "3.11.2",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,9 @@ def read_lock(path: Path, display: str) -> list[Locked]:
                 f"{display}: entry {line.split()[0]!r} is not pinned with == and --hash; "
                 "regenerate the lock with `nox -s lock`"
             )
+        marker = (match["marker"] or "").strip()
+        if marker and not Marker(marker).evaluate(TARGET_MARKERS):
+            continue  # not installed on the image's platform
         entries.append(Locked(match["name"].lower(), match["version"], hashes))
     return entries
 

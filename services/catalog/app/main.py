@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from lms_runtime import create_app as create_service_app
+from lms_runtime.db import make_engine, migrate, ping, session_factory
 
 from app.api.routes import courses
 from app.core.config import Settings
 from app.migrations import MIGRATIONS
-from lms_runtime import create_app as create_service_app
-from lms_runtime.db import make_engine, migrate, ping, session_factory
 
 
 def create_app(settings: Settings) -> FastAPI:

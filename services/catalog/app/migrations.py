@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lms_runtime.db import Migration
 from sqlalchemy import (
     Boolean,
     Column,
@@ -15,8 +16,6 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Connection
-
-from lms_runtime.db import Migration
 
 
 def _0001_courses_and_modules(connection: Connection) -> None:

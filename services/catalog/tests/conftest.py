@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-
 from app.core.config import Settings
 from app.main import create_app
+from fastapi.testclient import TestClient
 
 
 @pytest.fixture

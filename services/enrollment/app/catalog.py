@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import httpx
 from fastapi import HTTPException, status
-
-from lms_runtime.http import UpstreamUnavailable, get_with_retries
+from lms_runtime.http import UpstreamUnavailableError, get_with_retries
 
 
 @dataclass(frozen=True)
@@ -19,7 +18,7 @@ class CatalogClient:
         """Return when the course exists and is published; raise the HTTP error to answer otherwise."""
         try:
             response = get_with_retries(self.client, "catalog", f"/courses/{course_id}", attempts=self.attempts)
-        except UpstreamUnavailable as exc:
+        except UpstreamUnavailableError as exc:
             detail = f"{exc}; the enrollment was not recorded, try again later"
             raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail) from exc
         if response.status_code == status.HTTP_404_NOT_FOUND:

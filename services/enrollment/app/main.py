@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from lms_runtime import create_app as create_service_app
+from lms_runtime.db import make_engine, migrate, ping, session_factory
 
 from app.api.routes import enrollments
 from app.catalog import CatalogClient
 from app.core.config import Settings
 from app.migrations import MIGRATIONS
-from lms_runtime import create_app as create_service_app
-from lms_runtime.db import make_engine, migrate, ping, session_factory
 
 
 def create_app(settings: Settings, catalog_client: httpx.Client | None = None) -> FastAPI:

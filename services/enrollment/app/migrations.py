@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from lms_runtime.db import Migration
 from sqlalchemy import Column, DateTime, Index, Integer, MetaData, String, Table, UniqueConstraint
 from sqlalchemy.engine import Connection
-
-from lms_runtime.db import Migration
 
 
 def _0001_enrollments(connection: Connection) -> None:

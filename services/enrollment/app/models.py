@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from lms_runtime.db import UTCDateTime
 from sqlalchemy import Integer, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from lms_runtime.db import UTCDateTime
 
 
 def now() -> datetime:

@@ -11,11 +11,10 @@ from dataclasses import dataclass, field
 
 import httpx
 import pytest
-from fastapi import FastAPI, HTTPException, Response
-from fastapi.testclient import TestClient
-
 from app.core.config import Settings
 from app.main import create_app
+from fastapi import FastAPI, HTTPException, Response
+from fastapi.testclient import TestClient
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
 
@@ -47,9 +46,7 @@ class StandInCatalog:
 
 
 def settings(catalog_url: str = "http://catalog.test") -> Settings:
-    return Settings(
-        env="test", database_url="sqlite+pysqlite:///:memory:", catalog_url=catalog_url, catalog_attempts=3
-    )
+    return Settings(env="test", database_url="sqlite+pysqlite:///:memory:", catalog_url=catalog_url, catalog_attempts=3)
 
 
 @pytest.fixture

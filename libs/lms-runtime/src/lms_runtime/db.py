@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Request
-
 from pydantic import SecretStr
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, select, text
 from sqlalchemy.engine import Connection, Dialect, make_url

@@ -11,7 +11,7 @@ log = logging.getLogger("lms.http")
 RETRYABLE_STATUS = {502, 503, 504}
 
 
-class UpstreamUnavailable(Exception):
+class UpstreamUnavailableError(Exception):
     """The other service did not answer usefully after every retry."""
 
     def __init__(self, service: str, reason: str) -> None:
@@ -40,4 +40,4 @@ def get_with_retries(
         log.warning("call to %s failed (attempt %d of %d): %s", service, attempt, attempts, reason)
         if attempt < attempts:
             time.sleep(backoff * 2 ** (attempt - 1))
-    raise UpstreamUnavailable(service, reason)
+    raise UpstreamUnavailableError(service, reason)

@@ -71,9 +71,7 @@ def load_settings(cls: type[S], environ: Mapping[str, str] | None = None) -> S:
 
 def _from_mapping(cls: type[S], env: Mapping[str, str], from_files: dict[str, str]) -> S:
     # Read exactly LMS_<FIELD> (upper case) from the given mapping, so tests can pass their own.
-    values: dict[str, object] = {
-        field: env[variable(field)] for field in cls.model_fields if variable(field) in env
-    }
+    values: dict[str, object] = {field: env[variable(field)] for field in cls.model_fields if variable(field) in env}
     values.update(from_files)
     return cls.model_validate(values)
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr
-
 from lms_runtime import ServiceSettings
+from pydantic import SecretStr
 
 
 class Settings(ServiceSettings):

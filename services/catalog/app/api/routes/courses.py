@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
+from lms_runtime.db import SessionDep
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from app.models import Course, Module
 from app.schemas import CourseCreate, CourseOut, CoursePage, CourseUpdate, ModuleInsert, ModuleOut
-from lms_runtime.db import SessionDep
 
 router = APIRouter(prefix="/courses", tags=["courses"])
 
@@ -108,7 +108,9 @@ def insert_module(course_id: int, body: ModuleInsert, session: SessionDep) -> li
     # Shift from the end backwards, in two steps, so the (course, position) constraint never clashes.
     later = (Module.course_id == course_id) & (Module.position >= position)
     session.execute(update(Module).where(later).values(position=-Module.position - 1))
-    session.execute(update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position))
+    session.execute(
+        update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position)
+    )
     session.add(Module(course_id=course_id, position=position, title=body.title, summary=body.summary))
     session.commit()
     session.expire_all()
@@ -126,7 +128,9 @@ def delete_module(course_id: int, module_id: int, session: SessionDep) -> list[M
     session.flush()
     later = (Module.course_id == course_id) & (Module.position > removed)
     session.execute(update(Module).where(later).values(position=-Module.position + 1))
-    session.execute(update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position))
+    session.execute(
+        update(Module).where((Module.course_id == course_id) & (Module.position < 0)).values(position=-Module.position)
+    )
     session.commit()
     session.expire_all()
     return list(_get(session, course_id).modules)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from lms_runtime.db import SessionDep
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -13,7 +14,6 @@ from sqlalchemy.orm import Session
 from app.catalog import CatalogClient
 from app.models import Enrollment
 from app.schemas import EnrollmentCreate, EnrollmentOut, EnrollmentPage
-from lms_runtime.db import SessionDep
 
 router = APIRouter(prefix="/enrollments", tags=["enrollments"])
 

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from lms_runtime.db import UTCDateTime, make_engine, migrate
+from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
+from sqlalchemy.engine import Connection
+
+metadata = MetaData()
+stamps = Table("stamps", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
+
+
+def create_stamps(connection: Connection) -> None:
+    metadata.create_all(connection)
+
+
+def add_index(connection: Connection) -> None:
+    connection.exec_driver_sql("CREATE INDEX ix_stamps_at ON stamps (at)")
+
+
+def test_migrations_apply_once_in_order() -> None:
+    engine = make_engine("sqlite+pysqlite:///:memory:")
+    assert migrate(engine, [("0001", create_stamps)], "t") == ["0001"]
+    assert migrate(engine, [("0001", create_stamps), ("0002", add_index)], "t") == ["0002"]
+    assert migrate(engine, [("0001", create_stamps), ("0002", add_index)], "t") == []
+    assert "ix_stamps_at" in {ix["name"] for ix in inspect(engine).get_indexes("stamps")}
+
+
+def test_timestamps_come_back_in_utc_on_sqlite() -> None:
+    engine = make_engine("sqlite+pysqlite:///:memory:")
+    migrate(engine, [("0001", create_stamps)], "t")
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(insert(stamps).values(id=1, at=moment))
+        assert connection.execute(select(stamps.c.at)).scalar_one() == moment

@@ -1,0 +1,57 @@
+"""Hash-locked dependency files: every requirements*.in next to its requirements*.lock.
+
+`nox -s lock` recompiles them all (or those of the named folders) with uv, for CPython 3.11 on
+every platform (--universal), so the same lock serves the image and a developer's machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+from lmsops import proc
+from lmsops.errors import ConfigError
+from lmsops.paths import Repo
+from lmsops.progress import Reporter
+
+COMPILE_COMMAND = "nox -s lock"
+
+
+def lock_inputs(repo: Repo, names: list[str]) -> list[Path]:
+    """The .in files of libs/* and services/* (runtime before dev: dev locks are constrained by them)."""
+    folders = sorted([*repo.libs.glob("*/"), *repo.services.glob("*/")])
+    if names:
+        known = {folder.name: folder for folder in folders}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigError(f"no folder {unknown[0]!r} under libs/ or services/; known: {', '.join(known)}")
+        folders = [known[name] for name in names]
+    inputs: list[Path] = []
+    for folder in folders:
+        inputs += [path for path in (folder / "requirements.in", folder / "requirements-dev.in") if path.is_file()]
+    return inputs
+
+
+def _uv() -> str:
+    beside = Path(sys.executable).parent / "uv"
+    found = str(beside) if beside.is_file() else shutil.which("uv")
+    if not found:
+        raise ConfigError("uv is not installed here; run `nox -s lock`, which installs it")
+    return found
+
+
+def compile_locks(repo: Repo, names: list[str], report: Reporter) -> list[Path]:
+    written = []
+    for source in lock_inputs(repo, names):
+        target = source.with_suffix(".lock")
+        rel_source, rel_target = repo.display(source), repo.display(target)
+        proc.run(
+            [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
+             "--custom-compile-command", COMPILE_COMMAND, rel_source, "--output-file", rel_target],
+            cwd=repo.root,
+            hint=f"uv could not resolve {rel_source}",
+        )  # fmt: skip
+        report.say(f"    {rel_target}: locked")
+        written.append(target)
+    return written

@@ -1,0 +1,84 @@
+"""The reference services together, through the gateway, on real containers and PostgreSQL."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from lmsops.paths import find_repo
+from lmsops.stack import gateway_routes
+from tests.integration.conftest import Platform
+from tests.integration.http import call, wait_for
+
+# Every service the gateway routes to, discovered from the fragments: never a hand-kept list.
+ROUTED = [route.split("=")[0] for route in gateway_routes(find_repo()).split()]
+
+
+def published_course(platform: Platform) -> int:
+    code = f"IT-{secrets.token_hex(4)}"
+    status, course = call("POST", f"{platform.gateway}/catalog/courses", {"code": code, "title": "Integration"})
+    assert status == 201, course
+    status, course = call("PATCH", f"{platform.gateway}/catalog/courses/{course['id']}", {"published": True})
+    assert (status, course["published"]) == (200, True)
+    return int(course["id"])
+
+
+def test_create_publish_enroll_and_list_through_the_gateway(platform: Platform) -> None:
+    course_id = published_course(platform)
+    status, enrollment = call(
+        "POST", f"{platform.gateway}/enrollment/enrollments", {"learner_id": "ada", "course_id": course_id}
+    )
+    assert status == 201, enrollment
+    status, page = call("GET", f"{platform.gateway}/enrollment/enrollments?course_id={course_id}")
+    assert status == 200
+    assert [(e["learner_id"], e["status"]) for e in page["items"]] == [("ada", "active")]
+    status, page = call("GET", f"{platform.gateway}/enrollment/enrollments?learner_id=ada")
+    assert enrollment["id"] in [e["id"] for e in page["items"]]
+
+
+def test_catalog_down_gives_503_then_success_once_it_is_back(platform: Platform) -> None:
+    course_id = published_course(platform)
+    url = f"{platform.gateway}/enrollment/enrollments"
+    platform.compose("stop", "catalog")
+    try:
+        status, body = call("POST", url, {"learner_id": "grace", "course_id": course_id})
+        assert status == 503
+        assert body["detail"].startswith("catalog is unavailable")
+        assert body["detail"].endswith("the enrollment was not recorded, try again later")
+        status, page = call("GET", f"{url}?learner_id=grace")
+        assert page["total"] == 0  # nothing half-recorded
+    finally:
+        # A new container (and address): the gateway and enrollment find it through Docker's DNS.
+        platform.compose("up", "--detach", "--wait", "--no-build", "--force-recreate", "catalog")
+    status, enrollment = call("POST", url, {"learner_id": "grace", "course_id": course_id})
+    assert status == 201, enrollment
+
+
+def test_every_record_survives_a_postgres_restart(platform: Platform) -> None:
+    course_id = published_course(platform)
+    status, enrollment = call(
+        "POST", f"{platform.gateway}/enrollment/enrollments", {"learner_id": "linus", "course_id": course_id}
+    )
+    assert status == 201
+    platform.compose("restart", "postgres")
+    platform.compose("up", "--detach", "--wait", "--no-build")
+    course = wait_for("GET", f"{platform.gateway}/catalog/courses/{course_id}", 200)
+    assert course["published"] is True
+    again = wait_for("GET", f"{platform.gateway}/enrollment/enrollments/{enrollment['id']}", 200)
+    assert (again["learner_id"], again["course_id"]) == ("linus", course_id)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/version"])
+@pytest.mark.parametrize("service", ROUTED)
+def test_runtime_contract_through_the_gateway(platform: Platform, service: str, path: str) -> None:
+    status, body = call("GET", f"{platform.gateway}/{service}{path}")
+    assert status == 200, body
+    if path == "/version":
+        assert body["service"] == service
+        assert body["revision"] not in {"", "unknown"}
+
+
+def test_unknown_service_is_404_at_the_gateway(platform: Platform) -> None:
+    status, body = call("GET", f"{platform.gateway}/no-such-service/x")
+    assert (status, body) == (404, {"detail": "no service named no-such-service behind the gateway"})

@@ -1,0 +1,46 @@
+"""Every service image, checked in its running container: non-root, no pip, strict configuration."""
+
+from __future__ import annotations
+
+import pytest
+import testinfra
+
+from lmsops.build import Built
+from lmsops.docker import Docker
+from lmsops.images import discover
+from lmsops.paths import find_repo
+from lmsops.versions import load_versions
+from tests.integration.conftest import Platform
+
+# Every service image under services/, discovered: never a hand-kept list.
+_REPO = find_repo()
+SERVICES = [spec.name for spec in discover(_REPO, load_versions(_REPO)) if spec.kind == "service"]
+
+
+def status_ids(host: testinfra.host.Host, field: str) -> set[int]:
+    for line in host.file("/proc/1/status").content_string.splitlines():
+        if line.startswith(f"{field}:"):
+            return {int(value) for value in line.split()[1:]}
+    raise AssertionError(f"no {field} in /proc/1/status")
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_runs_as_non_root_without_pip(platform: Platform, service: str) -> None:
+    host = testinfra.get_host(f"docker://{platform.container(service)}")
+    assert 0 not in status_ids(host, "Uid")
+    assert 0 not in status_ids(host, "Gid")
+    for tool in ("pip", "pip3"):
+        assert host.run(f"command -v {tool}").rc != 0, f"{tool} found in the {service} image"
+    assert host.run("python3 -c 'import pip'").rc != 0
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_missing_configuration_is_one_line_naming_the_variable(
+    docker: Docker, platform_images: dict[str, Built], service: str
+) -> None:
+    result = docker.run_once(platform_images[service].reference)
+    assert result.returncode == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{service}: invalid configuration: LMS_")
+    assert "Traceback" not in result.output
