@@ -96,3 +96,17 @@ def _base_use(display: str, number: int, ref: str, declared: dict[str, bool]) ->
             f"{where}: `ARG {arg}` has a default value; remove it: lmsops fills {arg} from base-images/versions.yaml"
         )
     return BaseUse(number, arg)
+
+
+def copied_sources(path: Path) -> list[str]:
+    """Context paths a Dockerfile COPYs or ADDs (not from other stages): what its image is made of."""
+    sources: list[str] = []
+    for _number, instruction in logical_lines(path.read_text(encoding="utf-8")):
+        words = instruction.split()
+        if not words or words[0].upper() not in {"COPY", "ADD"}:
+            continue
+        args = [word for word in words[1:] if not word.startswith("--")]
+        if any(word.startswith("--from=") for word in words[1:]) or len(args) < 2:
+            continue
+        sources += args[:-1]
+    return sources

@@ -12,7 +12,9 @@ _IGNORED_DIRS = {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", "
 
 
 def tree_files(folder: Path) -> list[Path]:
-    """Every file below folder, in a stable order, without caches."""
+    """Every file below folder (or folder itself, if it is a file), in a stable order, without caches."""
+    if folder.is_file():
+        return [folder]
     found: list[Path] = []
     for current, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if d not in _IGNORED_DIRS)

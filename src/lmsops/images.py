@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from lmsops.dockerfile import base_uses
+from lmsops.dockerfile import base_uses, copied_sources
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
 from lmsops.versions import NAME_PATTERN, OS_NAME, Versions, build_arg_for
@@ -99,9 +99,26 @@ def _services(repo: Repo, versions: Versions) -> list[ImageSpec]:
         parents = _parents(repo, dockerfile, versions)
         # Services build with the repository root as context (a .dockerignore there lets only
         # services/, libs/ and the wheelhouse in), so they can use the shared libraries of libs/.
-        inputs = (folder, repo.libs) if repo.libs.is_dir() else (folder,)
+        inputs = (folder, *_shared_inputs(repo, dockerfile, folder))
         specs.append(ImageSpec(name, "service", repo.root, dockerfile, version, description, parents, inputs))
     return specs
+
+
+def _shared_inputs(repo: Repo, dockerfile: Path, folder: Path) -> list[Path]:
+    """What a service's Dockerfile copies from outside its folder (e.g. libs/...), checked to exist.
+
+    The wheelhouse is left out: its content is decided by the service's lock file.
+    """
+    shared: list[Path] = []
+    for source in copied_sources(dockerfile):
+        path = (repo.root / source).resolve()
+        if path.is_relative_to(folder) or path.is_relative_to(repo.work):
+            continue
+        if not path.is_relative_to(repo.root) or not path.exists():
+            raise ConfigError(f"{repo.display(dockerfile)}: COPY {source}: no such path in the repository")
+        if path not in shared:
+            shared.append(path)
+    return shared
 
 
 def _service_metadata(repo: Repo, folder: Path) -> tuple[str, str]:

@@ -76,3 +76,22 @@ def test_select_adds_the_bases_an_image_needs(repo: Repo) -> None:
     assert [s.name for s in select(specs, ["postgres"])] == ["postgres"]
     with pytest.raises(ConfigError, match="unknown image 'nope'"):
         select(specs, ["nope"])
+
+
+def test_service_inputs_are_its_folder_and_what_it_copies_from_elsewhere(repo: Repo) -> None:
+    write(repo.root / "libs" / "lms-runtime" / "src" / "lms_runtime" / "__init__.py", "")
+    dockerfile = (
+        SERVICE + "COPY libs/lms-runtime/src/lms_runtime /srv/lms_runtime\nCOPY services/catalog/app /srv/app\n"
+    )
+    write(repo.services / "catalog" / "Dockerfile", dockerfile)
+    write(repo.services / "gateway" / "Dockerfile", "ARG OS_IMAGE\nFROM ${OS_IMAGE}\nCOPY services/gateway/x /x\n")
+    specs = {spec.name: spec for spec in discover(repo, load_versions(repo))}
+    runtime = repo.root / "libs" / "lms-runtime" / "src" / "lms_runtime"
+    assert specs["catalog"].inputs == (repo.services / "catalog", runtime)
+    assert specs["gateway"].inputs == (repo.services / "gateway",)
+
+
+def test_copying_a_path_that_does_not_exist_is_refused(repo: Repo) -> None:
+    write(repo.services / "catalog" / "Dockerfile", SERVICE + "COPY libs/nope /srv/nope\n")
+    with pytest.raises(ConfigError, match="services/catalog/Dockerfile: COPY libs/nope: no such path"):
+        names(repo)
