@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 from lmsops.bootstrap import INPUTS_LABEL, Mode, bootstrap
 from lmsops.docker import Docker
 from lmsops.errors import LmsopsError
-from lmsops.gitinfo import SourceInfo, source_info
-from lmsops.hashing import inputs_hash, tree_files
-from lmsops.images import ImageSpec, discover, select
+from lmsops.gitinfo import SourceInfo
+from lmsops.images import ImageSpec
 from lmsops.paths import Repo
+from lmsops.plan import PlannedImage, plan_images
 from lmsops.progress import Reporter, megabytes, seconds
-from lmsops.versions import Versions, build_arg_for, load_versions
+from lmsops.versions import OS_NAME, load_versions
 from lmsops.wheelhouse import ensure_wheelhouse
 
 KIND_LABEL = "org.lmsops.kind"
@@ -42,29 +42,22 @@ class BuildError(LmsopsError):
     """An image failed to build; names the image and the Dockerfile line docker reported."""
 
 
-def reference_for(spec: ImageSpec, versions: Versions, inputs: str) -> str:
-    """Bases keep their versioned name; services are tagged by version and inputs hash."""
-    if spec.kind == "base":
-        return versions.reference(spec.name)
-    return f"{versions.namespace}/{spec.name}:{spec.version}-{inputs[:12]}"
-
-
 def build(
     repo: Repo, docker: Docker, report: Reporter, names: list[str] | None = None, mode: Mode = "auto"
 ) -> list[Built]:
     """Build the named images (default: all) and the bases they need."""
     versions = load_versions(repo)
-    specs = select(discover(repo, versions), names or [])
+    planned = plan_images(repo, versions, names)
     docker.require()
     started = time.monotonic()
     os_root = bootstrap(repo, docker, versions, mode, report)
-    image_ids = {"os": os_root.image_id}
-    references = {"os": os_root.reference}
+    image_ids = {OS_NAME: os_root.image_id}
+    references = {OS_NAME: os_root.reference}
     results = []
-    for spec in specs:
-        result = _build_one(repo, docker, versions, spec, image_ids, references, report)
-        image_ids[spec.name] = result.image_id
-        references[spec.name] = result.reference
+    for image in planned:
+        result = _build_one(repo, docker, image, image_ids, references, report)
+        image_ids[image.name] = result.image_id
+        references[image.name] = result.reference
         results.append(result)
     done = sum(1 for r in results if r.built)
     report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
@@ -74,18 +67,13 @@ def build(
 def _build_one(
     repo: Repo,
     docker: Docker,
-    versions: Versions,
-    spec: ImageSpec,
+    image: PlannedImage,
     image_ids: dict[str, str],
     references: dict[str, str],
     report: Reporter,
 ) -> Built:
-    build_args = {build_arg_for(parent): references[parent] for parent in spec.parents}
-    files = [(repo.display(p), p) for folder in spec.inputs for p in tree_files(folder)]
-    info = source_info(repo.root, list(spec.inputs))
-    identity = {f"parent:{p}": image_ids[p] for p in spec.parents} | {"version": spec.version}
-    inputs = inputs_hash(files, identity | build_args | {"revision": info.revision})
-    reference = reference_for(spec, versions, inputs)
+    spec, info, inputs, reference = image.spec, image.source, image.identity, image.reference
+    build_args = dict(image.build_args)
     started = time.monotonic()
     if docker.image_labels(reference).get(INPUTS_LABEL) == inputs:
         image_id = docker.image_id(reference) or ""

@@ -1,0 +1,54 @@
+"""What every image will be called, computed from the files alone (no Docker needed).
+
+An image's identity is a hash over its inputs, its version, its revision and the identities of
+the bases it builds FROM (a Merkle chain down to the OS root's inputs). Its tag follows from that,
+so `nox -s config` can name the exact images a deploy will run before anything is built.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lmsops.bootstrap import os_inputs
+from lmsops.gitinfo import SourceInfo, source_info
+from lmsops.hashing import inputs_hash, tree_files
+from lmsops.images import ImageSpec, discover, select
+from lmsops.paths import Repo
+from lmsops.versions import OS_NAME, Versions, build_arg_for
+
+
+@dataclass(frozen=True)
+class PlannedImage:
+    spec: ImageSpec
+    identity: str
+    reference: str
+    source: SourceInfo
+    build_args: dict[str, str]  # the base references each FROM needs
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def reference_for(spec: ImageSpec, versions: Versions, identity: str) -> str:
+    """Bases keep their versioned name; services are tagged by version and identity."""
+    if spec.kind == "base":
+        return versions.reference(spec.name)
+    return f"{versions.namespace}/{spec.name}:{spec.version}-{identity[:12]}"
+
+
+def plan_images(repo: Repo, versions: Versions, names: list[str] | None = None) -> list[PlannedImage]:
+    """Every image (or the named ones and their bases) in build order, with identity and reference."""
+    identities = {OS_NAME: os_inputs(repo, versions)}
+    references = {OS_NAME: versions.os.reference}
+    planned: list[PlannedImage] = []
+    for spec in select(discover(repo, versions), names or []):
+        build_args = {build_arg_for(parent): references[parent] for parent in spec.parents}
+        files = [(repo.display(p), p) for folder in spec.inputs for p in tree_files(folder)]
+        info = source_info(repo.root, list(spec.inputs))
+        values = {f"parent:{p}": identities[p] for p in spec.parents} | build_args
+        identity = inputs_hash(files, values | {"version": spec.version, "revision": info.revision})
+        reference = reference_for(spec, versions, identity)
+        identities[spec.name], references[spec.name] = identity, reference
+        planned.append(PlannedImage(spec, identity, reference, info, build_args))
+    return planned
