@@ -11,12 +11,15 @@ from pathlib import Path
 from lmsops import __version__, proc
 from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
+from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.errors import LmsopsError
 from lmsops.images import discover
 from lmsops.locks import compile_locks
+from lmsops.model import resolve
 from lmsops.paths import find_repo
 from lmsops.progress import Reporter, megabytes
+from lmsops.status import down, status
 from lmsops.versions import load_versions
 
 Handler = Callable[[argparse.Namespace], int]
@@ -64,6 +67,49 @@ def cmd_images(args: argparse.Namespace) -> int:
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
     return 0
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    docker = Docker()
+    docker.require_compose()
+    model = resolve(find_repo(), docker, args.env)
+    sys.stdout.write(model.text)
+    return 0
+
+
+def cmd_deploy(args: argparse.Namespace) -> int:
+    deploy(
+        find_repo(),
+        Docker(),
+        args.env,
+        Reporter(verbose=args.verbose),
+        yes=args.yes,
+        init_swarm=args.init_swarm,
+        mode=_mode(args),
+    )
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    rows = status(find_repo(), Docker(), args.env)
+    if not rows:
+        print(f"{args.env}: nothing is deployed")
+        return 0
+    table = [("SERVICE", "RUNNING", "HEALTH", "IMAGE", "REVISION")]
+    table += [(r.service, f"{r.running}/{r.desired}", r.health, r.image, r.revision) for r in rows]
+    _print_table(table)
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    down(find_repo(), Docker(), args.env, args.volumes, Reporter())
+    return 0
+
+
+def _print_table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
@@ -126,6 +172,18 @@ def parser() -> argparse.ArgumentParser:
     build_cmd.add_argument("images", nargs="*", help="only these images (and the bases they need)")
     source_flags(build_cmd)
     command("images", cmd_images, "list every image lmsops builds, its base and its size")
+    config_cmd = command("config", cmd_config, "print the resolved, validated model of an environment")
+    config_cmd.add_argument("env", help="an environment of env/ (dev, staging, production)")
+    deploy_cmd = command("deploy", cmd_deploy, "build once, deploy an environment, wait until it is healthy")
+    deploy_cmd.add_argument("env", help="an environment of env/")
+    deploy_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
+    deploy_cmd.add_argument("--init-swarm", action="store_true", help="make this engine a single-node swarm if needed")
+    source_flags(deploy_cmd)
+    status_cmd = command("status", cmd_status, "show each service: replicas, health, image, revision")
+    status_cmd.add_argument("env", help="an environment of env/")
+    down_cmd = command("down", cmd_down, "remove an environment (volumes kept unless --volumes)")
+    down_cmd.add_argument("env", help="an environment of env/")
+    down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
     command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from lmsops import proc
 from lmsops.errors import CommandError, PrerequisiteError
+from lmsops.swarmapi import SwarmCalls
 
 MIN_ENGINE = (20, 10)
 
@@ -36,18 +37,24 @@ class EngineInfo:
     compose_version: str
 
 
-class Docker:
+class Docker(SwarmCalls):
     """Thin, typed wrapper around the docker CLI."""
 
-    def __init__(self, binary: str = "docker") -> None:
+    def __init__(self, binary: str = "docker", *, context: str | None = None, host: str | None = None) -> None:
         self.binary = binary
+        self.context = context
+        self.env = {"DOCKER_HOST": host} if host else None
+
+    def for_target(self, context: str | None, host: str | None) -> Docker:
+        """The same adapter aimed at another engine (a Docker context or DOCKER_HOST)."""
+        return Docker(self.binary, context=context, host=host)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _argv(self, args: Sequence[str]) -> list[str]:
-        return [self.binary, *args]
+        return [self.binary, *(["--context", self.context] if self.context else []), *args]
 
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
-        return proc.run(self._argv(args), check=check, input_bytes=input_bytes, hint="")
+        return proc.run(self._argv(args), check=check, input_bytes=input_bytes, env=self.env)
 
     # -- prerequisites ----------------------------------------------------------------------
     def require_engine(self) -> str:
@@ -70,7 +77,7 @@ class Docker:
 
     def require_compose(self) -> str:
         """Return the Compose v2 version, or raise one clear PrerequisiteError."""
-        result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30)
+        result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30, env=self.env)
         version = result.stdout.strip().lstrip("v")
         if result.returncode != 0 or not version:
             raise PrerequisiteError(f"Docker Compose v2 is not available. {INSTALL_COMPOSE_HINT}")
@@ -121,7 +128,7 @@ class Docker:
     def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> str:
         """Import a root filesystem directory as an image (tar stream, no shell); return its id."""
         consumer = self._argv(["import", *[f"--change={c}" for c in changes], "-", ref])
-        proc.pipe(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], consumer)
+        proc.pipe(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], consumer, env=self.env)
         image = self.image_id(ref)
         if image is None:
             raise CommandError(consumer, 0, f"docker import did not produce {ref}")
@@ -150,12 +157,12 @@ class Docker:
         if target:
             args += ["--target", target]
         args.append(str(context))
-        proc.stream(self._argv(args), on_line or (lambda _line: None))
+        proc.stream(self._argv(args), on_line or (lambda _line: None), env=self.env)
         return iidfile.read_text().strip()
 
     # -- compose ----------------------------------------------------------------------------
     def compose_argv(self, project: str, files: Sequence[Path], env_file: Path | None) -> list[str]:
-        argv = [self.binary, "compose", "--project-name", project]
+        argv = self._argv(["compose", "--project-name", project])
         if env_file is not None:
             argv += ["--env-file", str(env_file)]
         for file in files:
@@ -165,7 +172,7 @@ class Docker:
     def compose(
         self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
     ) -> proc.Result:
-        return proc.run([*self.compose_argv(project, files, env_file), *args], check=check)
+        return proc.run([*self.compose_argv(project, files, env_file), *args], check=check, env=self.env)
 
     # -- containers -------------------------------------------------------------------------
     def run_detached(

@@ -27,6 +27,10 @@ class PrerequisiteError(LmsopsError):
     exit_code = 3
 
 
+class DeployError(LmsopsError):
+    """A release did not reach the declared state; the message names the service and why."""
+
+
 class CommandError(LmsopsError):
     """An external command failed; carries the argv, its exit code and its output."""
 

@@ -35,3 +35,11 @@ def source_info(root: Path, paths: list[Path]) -> SourceInfo:
     origin = proc.run(["git", "-C", str(root), "remote", "get-url", "origin"], check=False)
     source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.as_uri()
     return SourceInfo(revision, source)
+
+
+def dirty_files(root: Path) -> list[str]:
+    """Files with uncommitted changes (untracked ones too, unless git ignores them)."""
+    status = proc.run(["git", "-C", str(root), "status", "--porcelain"], check=False, hint=_GIT_HINT)
+    if status.returncode != 0:
+        return ["(not a git repository)"]
+    return [line[3:] for line in status.stdout.splitlines() if line.strip()]

@@ -98,7 +98,9 @@ def stream(
     return result
 
 
-def pipe(producer: Sequence[str], consumer: Sequence[str], *, hint: str = "") -> Result:
+def pipe(
+    producer: Sequence[str], consumer: Sequence[str], *, hint: str = "", env: Mapping[str, str] | None = None
+) -> Result:
     """Run `producer | consumer` without a shell; both must succeed."""
     try:
         first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)

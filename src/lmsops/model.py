@@ -1,0 +1,234 @@
+"""The resolved, declared model of one environment: what `nox -s config -- <env>` prints and
+what `nox -s deploy -- <env>` applies.
+
+Files, in order: stacks/compose.yaml, every services/<name>/compose.yaml, the target kind's
+overlay (stacks/swarm.yaml), the environment's overlay (stacks/<env>.yaml), and one file lmsops
+renders from env/<env>.yaml (per-service deploy settings). `docker compose config` merges and
+interpolates them; for Swarm the result is then made deployable by `docker stack deploy`.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lmsops.docker import Docker
+from lmsops.envconfig import Environment, load_environment, secret_value
+from lmsops.errors import ConfigError
+from lmsops.paths import Repo
+from lmsops.plan import PlannedImage, plan_images
+from lmsops.stack import compose_files, gateway_routes, generate_secrets, secret_files, write_env_file
+from lmsops.versions import load_versions
+from lmsops.yamlfile import read_yaml
+
+SERVICE_DEFAULTS = "x-lmsops-service"
+STATEFUL = {"postgres"}
+
+
+@dataclass(frozen=True)
+class Model:
+    env: Environment
+    files: list[Path]
+    env_file: Path
+    images: list[PlannedImage]
+    document: dict[str, Any]
+    text: str  # the resolved model as YAML: byte-identical for identical inputs
+
+    @property
+    def project(self) -> str:
+        return self.env.target.name
+
+    @property
+    def services(self) -> list[str]:
+        return sorted(self.document.get("services", {}))
+
+    def path(self, repo: Repo) -> Path:
+        """Where the resolved model is written for deploy."""
+        return work_dir(repo, self.env.name) / "model.yaml"
+
+
+def work_dir(repo: Repo, env_name: str) -> Path:
+    return repo.work / "env" / env_name
+
+
+def model_services(repo: Repo) -> set[str]:
+    names: set[str] = set()
+    for path in compose_files(repo):
+        data = read_yaml(path, repo.display(path))
+        services = data.get("services") if isinstance(data, dict) else None
+        if isinstance(services, dict):
+            names |= set(services)
+    return names
+
+
+def overlays(repo: Repo, env: Environment) -> list[Path]:
+    kind = repo.root / "stacks" / f"{env.target.kind}.yaml"
+    own = repo.root / "stacks" / f"{env.name}.yaml"
+    return [path for path in (kind, own) if path.is_file()]
+
+
+def resolve(repo: Repo, docker: Docker, env_name: str, image_overrides: dict[str, str] | None = None) -> Model:
+    """Validate everything about env_name and return its resolved model; nothing is changed.
+
+    image_overrides (service -> image reference) is for tests of failing releases only.
+    """
+    services = model_services(repo)
+    env = load_environment(repo, env_name, services)
+    versions = load_versions(repo)
+    images = plan_images(repo, versions)
+    work = work_dir(repo, env_name)
+    secrets_dir = _secrets(repo, env, work)
+    files = [*compose_files(repo), *overlays(repo, env)]
+    rendered = _render_service_settings(repo, env, files, services, work / "services.yaml")
+    values = (
+        env.values
+        | {f"LMS_{image.name.upper().replace('-', '_')}_IMAGE": image.reference for image in images}
+        | {
+            "LMS_ENV": env_name,
+            "LMS_SECRETS_DIR": str(secrets_dir),
+            "LMS_GATEWAY_ROUTES": gateway_routes(repo),
+            "LMS_ENDPOINT_MODE": env.target.endpoint_mode,
+            "LMS_PUBLISH_MODE": env.target.publish_mode,
+        }
+    )
+    env_file = write_env_file(work / "compose.env", values)
+    all_files = [*files, rendered]
+    result = docker.compose(env.target.name, all_files, env_file, "config", "--no-path-resolution", check=False)
+    if result.returncode != 0:
+        raise ConfigError(f"the Compose files of {env_name} do not resolve: {result.stderr.strip()}")
+    document = yaml.safe_load(result.stdout)
+    if env.target.kind == "swarm":
+        document = _for_swarm(env, document, secrets_dir)
+    document = {key: value for key, value in document.items() if not key.startswith("x-")}
+    text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
+    return Model(env, all_files, env_file, images, document, text)
+
+
+def _secrets(repo: Repo, env: Environment, work: Path) -> Path:
+    """The folder of this environment's secret files: generated (dev) or read from their sources."""
+    names = secret_files(repo)
+    undeclared = [name for name in names if name not in env.schema.secrets]
+    if undeclared:
+        raise ConfigError(
+            f"secret {undeclared[0]!r} is used by the Compose files but not declared in env/schema.yaml "
+            "(or a services/<name>/env.schema.yaml); declare it"
+        )
+    if env.generates_secrets:
+        folder = repo.work / "secrets" / env.name
+        generate_secrets(folder, names)
+        return folder
+    folder = work / "secrets"
+    problems: list[str] = []
+    values: dict[str, str] = {}
+    for name in names:
+        try:
+            values[name] = secret_value(env, name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    for name, value in values.items():
+        path = folder / name
+        path.write_text(value + "\n")
+        path.chmod(0o600)  # read by the docker CLI only; Swarm stores the value itself
+    return folder
+
+
+def _render_service_settings(repo: Repo, env: Environment, files: list[Path], services: set[str], out: Path) -> Path:
+    """One Compose file with each service's settings from env/<env>.yaml and the overlays' defaults."""
+    defaults: dict[str, Any] = {}
+    for path in files:
+        data = read_yaml(path, repo.display(path))
+        if isinstance(data, dict) and isinstance(data.get(SERVICE_DEFAULTS), dict):
+            defaults = _merge(defaults, data[SERVICE_DEFAULTS])
+    rendered: dict[str, Any] = {}
+    for name in sorted(services):
+        # A stateful service keeps the overlays' own Swarm deploy settings (stop-first, one replica).
+        stateful_swarm = name in STATEFUL and env.target.kind == "swarm"
+        settings: dict[str, Any] = {} if stateful_swarm else copy.deepcopy(defaults)
+        if env.target.kind == "swarm":
+            settings = _merge(settings, {"deploy": _deploy(env, name)})
+        if env.file.source_mounts and env.target.kind == "compose" and (repo.services / name / "app").is_dir():
+            settings["volumes"] = [f"{repo.services / name / 'app'}:/srv/app:ro"]
+        if settings:
+            rendered[name] = settings
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        "# Rendered by lmsops from env/"
+        + env.name
+        + ".yaml and the overlays' x-lmsops-service; do not edit.\n"
+        + yaml.safe_dump({"services": rendered}, sort_keys=True)
+    )
+    return out
+
+
+def _deploy(env: Environment, name: str) -> dict[str, Any]:
+    deploy_config = env.file.deploy
+    replicas = deploy_config.replicas.get(name, deploy_config.replicas.get("default", 1))
+    resources = deploy_config.resources.get(name) or deploy_config.resources.get("default")
+    deploy: dict[str, Any] = {"replicas": replicas, "endpoint_mode": env.target.endpoint_mode}
+    if name not in STATEFUL:
+        deploy["update_config"] = {"monitor": deploy_config.monitor}
+        deploy["rollback_config"] = {"monitor": deploy_config.monitor}
+    if resources is not None:
+        limits = {"cpus": _cpus(resources.cpus), "memory": resources.memory, "pids": resources.pids}
+        reservations = {"cpus": _cpus(resources.reserve_cpus), "memory": resources.reserve_memory}
+        deploy["resources"] = {
+            "limits": {k: v for k, v in limits.items() if v is not None},
+            "reservations": {k: v for k, v in reservations.items() if v is not None},
+        }
+    return deploy
+
+
+def _cpus(value: float | None) -> str | None:
+    return None if value is None else f"{value:g}"
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def _for_swarm(env: Environment, document: dict[str, Any], secrets_dir: Path) -> dict[str, Any]:
+    """What `docker stack deploy` needs: no Compose-only keys, stack-scoped names, versioned secrets."""
+    document = copy.deepcopy(document)
+    document.pop("name", None)
+    for section in ("networks", "volumes"):
+        for spec in (document.get(section) or {}).values():
+            if isinstance(spec, dict):
+                spec.pop("name", None)  # the stack prefixes its own name
+    for service in (document.get("services") or {}).values():
+        for key in ("depends_on", "restart", "container_name"):
+            service.pop(key, None)
+        for port in service.get("ports", []):
+            for key in ("published", "target"):
+                if isinstance(port, dict) and key in port:
+                    port[key] = int(port[key])  # the stack loader wants numbers
+        resources = service.get("deploy", {}).get("resources", {})
+        for part in resources.values():
+            if isinstance(part, dict) and "cpus" in part:
+                part["cpus"] = f"{float(part['cpus']):g}"  # the stack loader wants a string
+        if env.target.publish_mode == "host" and any(
+            isinstance(port, dict) and port.get("mode") == "host" for port in service.get("ports", [])
+        ):
+            service.setdefault("deploy", {}).setdefault("update_config", {})["order"] = "stop-first"
+            service["deploy"].setdefault("rollback_config", {})["order"] = "stop-first"
+    # Swarm secrets are immutable: a changed value gets a new name (content hash); lmsops removes
+    # versions no longer used after a successful deploy.
+    for key, spec in (document.get("secrets") or {}).items():
+        content = (secrets_dir / key).read_bytes() if (secrets_dir / key).is_file() else b""
+        digest = hashlib.sha256(content).hexdigest()[:10]
+        spec["name"] = f"{env.target.name}_{key}_{digest}"
+    return document

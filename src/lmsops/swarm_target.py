@@ -1,0 +1,138 @@
+"""Swarm targets (staging, production): `docker stack deploy`, then wait for convergence.
+
+`docker stack deploy` returns before anything runs and exits 0 even when Swarm later rolls a
+service back (docker/cli#6752), so lmsops watches every service until it runs the declared image
+with the declared replicas, healthy, or until Swarm gives up on it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lmsops.docker import Docker
+from lmsops.errors import DeployError
+from lmsops.model import Model
+from lmsops.progress import Reporter
+
+FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
+IN_PROGRESS = {"updating", "rollback_started"}
+
+
+@dataclass
+class ServiceProgress:
+    name: str
+    image: str
+    replicas: int
+    version_before: int | None
+    done: bool = False
+    changed: bool = False
+    failure: str = ""
+    last_error: str = ""
+    running: int = field(default=0)
+
+
+def image_of(task_or_spec: dict[str, Any]) -> str:
+    spec = task_or_spec.get("Spec", {})
+    container = spec.get("TaskTemplate", spec).get("ContainerSpec", {})
+    return str(container.get("Image", "")).split("@", 1)[0]
+
+
+def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
+    services = {s["Spec"]["Name"]: s for s in docker.stack_services(stack)}
+    service = services.get(f"{stack}_{progress.name}")
+    if service is None:
+        return
+    version = int(service.get("Version", {}).get("Index", 0))
+    progress.changed = progress.version_before != version
+    update = service.get("UpdateStatus") or {}
+    state = str(update.get("State", ""))
+    if progress.changed and state in FAILED_UPDATE and state not in IN_PROGRESS:
+        progress.failure = f"Swarm rolled it back ({state}): {update.get('Message', '')}".strip()
+        return
+    tasks = docker.service_tasks(f"{stack}_{progress.name}")
+    running = [
+        t for t in tasks
+        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+        and image_of(t) == progress.image
+    ]  # fmt: skip
+    progress.running = len(running)
+    failed = [t for t in tasks if t.get("Status", {}).get("State") in {"failed", "rejected"}]
+    if failed:
+        latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
+        status = latest.get("Status", {})
+        progress.last_error = str(status.get("Err") or status.get("Message") or "")
+    settled = state not in IN_PROGRESS
+    progress.done = settled and image_of(service) == progress.image and progress.running == progress.replicas
+
+
+def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> tuple[list[str], list[str]]:
+    stack = model.project
+    before = {s["Spec"]["Name"]: int(s.get("Version", {}).get("Index", 0)) for s in docker.stack_services(stack)}
+    watched = [
+        ServiceProgress(
+            name,
+            str(spec["image"]),
+            int(spec.get("deploy", {}).get("replicas", 1)),
+            before.get(f"{stack}_{name}"),
+        )
+        for name, spec in sorted(model.document["services"].items())
+    ]
+    docker.stack_deploy(stack, path)
+    deadline = time.monotonic() + model.env.file.deploy.timeout
+    started = time.monotonic()
+    pending = list(watched)
+    while pending:
+        time.sleep(1.0)
+        for progress in list(pending):
+            _observe(docker, stack, progress)
+            if progress.failure:
+                raise DeployError(
+                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}; "
+                    "the previous version keeps serving"
+                )
+            if progress.done:
+                pending.remove(progress)
+                word = "updated" if progress.changed else "unchanged"
+                report.say(
+                    f"    {progress.name}: {word}, {progress.running}/{progress.replicas} running {progress.image}"
+                    + (f" ({time.monotonic() - started:.1f} s)" if progress.changed else "")
+                )
+        if pending and time.monotonic() > deadline:
+            worst = pending[0]
+            error = f"; last task error: {worst.last_error}" if worst.last_error else ""
+            raise DeployError(
+                f"{model.env.name}: {worst.name} did not converge within {model.env.file.deploy.timeout} s "
+                f"({worst.running}/{worst.replicas} healthy tasks of {worst.image}{error}); "
+                f"see `nox -s status -- {model.env.name}` and `docker service logs {stack}_{worst.name}`"
+            )
+    _remove_unused_secrets(docker, model)
+    changed = [p.name for p in watched if p.changed]
+    return changed, [p.name for p in watched if not p.changed]
+
+
+def _remove_unused_secrets(docker: Docker, model: Model) -> None:
+    """Old versions of rotated secrets: remove those no service uses any more."""
+    current = {str(spec["name"]) for spec in (model.document.get("secrets") or {}).values()}
+    unused = [name for name in docker.stack_secrets(model.project) if name not in current]
+    if unused:
+        docker.secret_rm(unused)
+
+
+def down_swarm(docker: Docker, stack: str, volumes: bool, report: Reporter, timeout: float = 120) -> None:
+    docker.stack_rm(stack)
+    deadline = time.monotonic() + timeout
+    label = f"com.docker.stack.namespace={stack}"
+    while docker.stack_networks(stack) or docker.containers_with_label(label):
+        if time.monotonic() > deadline:
+            raise DeployError(f"{stack}: still removing after {timeout:.0f} s")
+        time.sleep(1.0)
+    if volumes:
+        names = docker.volumes_with_label(label)
+        if names:
+            docker.volume_rm(names)
+    report.say(
+        f"    {stack}: removed" + (" with its volumes" if volumes else " (volumes kept; --volumes removes them)")
+    )
