@@ -85,9 +85,10 @@ def resolve(repo: Repo, docker: Docker, env_name: str, image_overrides: dict[str
     secrets_dir = _secrets(repo, env, work)
     files = [*compose_files(repo), *overlays(repo, env)]
     rendered = _render_service_settings(repo, env, files, services, work / "services.yaml")
+    references = {image.name: image.reference for image in images} | (image_overrides or {})
     values = (
         env.values
-        | {f"LMS_{image.name.upper().replace('-', '_')}_IMAGE": image.reference for image in images}
+        | {f"LMS_{name.upper().replace('-', '_')}_IMAGE": reference for name, reference in references.items()}
         | {
             "LMS_ENV": env_name,
             "LMS_SECRETS_DIR": str(secrets_dir),

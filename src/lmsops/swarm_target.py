@@ -26,7 +26,9 @@ class ServiceProgress:
     name: str
     image: str
     replicas: int
-    version_before: int | None
+    tasks_before: frozenset[str]  # running task ids before the deploy
+    update_before: dict[str, Any]  # UpdateStatus before the deploy (a stale rollback is not ours)
+    template_before: dict[str, Any]  # the task template before: when it changes, every task is replaced
     done: bool = False
     changed: bool = False
     failure: str = ""
@@ -45,11 +47,10 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
     service = services.get(f"{stack}_{progress.name}")
     if service is None:
         return
-    version = int(service.get("Version", {}).get("Index", 0))
-    progress.changed = progress.version_before != version
     update = service.get("UpdateStatus") or {}
     state = str(update.get("State", ""))
-    if progress.changed and state in FAILED_UPDATE and state not in IN_PROGRESS:
+    ours = update != progress.update_before
+    if ours and state in FAILED_UPDATE and state not in IN_PROGRESS:
         progress.failure = f"Swarm rolled it back ({state}): {update.get('Message', '')}".strip()
         return
     tasks = docker.service_tasks(f"{stack}_{progress.name}")
@@ -59,24 +60,35 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
         and image_of(t) == progress.image
     ]  # fmt: skip
     progress.running = len(running)
+    running_ids = frozenset(str(t["ID"]) for t in running)
+    progress.changed = running_ids != progress.tasks_before
+    replaced = not (running_ids & progress.tasks_before)
+    template_changed = service["Spec"].get("TaskTemplate") != progress.template_before
     failed = [t for t in tasks if t.get("Status", {}).get("State") in {"failed", "rejected"}]
     if failed:
         latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
         status = latest.get("Status", {})
         progress.last_error = str(status.get("Err") or status.get("Message") or "")
     settled = state not in IN_PROGRESS
-    progress.done = settled and image_of(service) == progress.image and progress.running == progress.replicas
+    progress.done = (
+        settled
+        and image_of(service) == progress.image
+        and progress.running == progress.replicas
+        and (replaced or not template_changed)  # a new template: no task of the old one may remain
+    )
 
 
 def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> tuple[list[str], list[str]]:
     stack = model.project
-    before = {s["Spec"]["Name"]: int(s.get("Version", {}).get("Index", 0)) for s in docker.stack_services(stack)}
+    current = {s["Spec"]["Name"]: s for s in docker.stack_services(stack)}
     watched = [
         ServiceProgress(
             name,
             str(spec["image"]),
             int(spec.get("deploy", {}).get("replicas", 1)),
-            before.get(f"{stack}_{name}"),
+            _running_tasks(docker, f"{stack}_{name}"),
+            current.get(f"{stack}_{name}", {}).get("UpdateStatus") or {},
+            current.get(f"{stack}_{name}", {}).get("Spec", {}).get("TaskTemplate") or {},
         )
         for name, spec in sorted(model.document["services"].items())
     ]
@@ -89,8 +101,9 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
         for progress in list(pending):
             _observe(docker, stack, progress)
             if progress.failure:
+                cause = f" (last task error: {progress.last_error})" if progress.last_error else ""
                 raise DeployError(
-                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}; "
+                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}{cause}; "
                     "the previous version keeps serving"
                 )
             if progress.done:
@@ -111,6 +124,15 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     _remove_unused_secrets(docker, model)
     changed = [p.name for p in watched if p.changed]
     return changed, [p.name for p in watched if not p.changed]
+
+
+def _running_tasks(docker: Docker, service: str) -> frozenset[str]:
+    tasks = docker.service_tasks(service)
+    return frozenset(
+        str(t["ID"])
+        for t in tasks
+        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+    )
 
 
 def _remove_unused_secrets(docker: Docker, model: Model) -> None:
