@@ -70,9 +70,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    docker = Docker()
-    docker.require_compose()
-    model = resolve(find_repo(), docker, args.env)
+    model = resolve(find_repo(), Docker(), args.env)
     sys.stdout.write(model.text)
     return 0
 

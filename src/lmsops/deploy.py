@@ -16,6 +16,7 @@ from lmsops.bootstrap import Mode
 from lmsops.build import build
 from lmsops.compose_target import deploy_compose
 from lmsops.docker import Docker
+from lmsops.envconfig import Overrides
 from lmsops.errors import ConfigError
 from lmsops.model import Model, resolve, work_dir
 from lmsops.paths import Repo
@@ -53,11 +54,10 @@ def deploy(
     yes: bool = False,
     init_swarm: bool = False,
     mode: Mode = "auto",
-    image_overrides: dict[str, str] | None = None,
+    overrides: Overrides | None = None,
 ) -> DeployResult:
     started = time.monotonic()
-    docker.require_compose()
-    model = resolve(repo, docker, env_name, image_overrides or {})
+    model = resolve(repo, docker, env_name, overrides)
     guard(repo, model, yes)
     target = docker.for_target(model.env.target.context, model.env.target.host)
     target.require_engine()
@@ -69,10 +69,10 @@ def deploy(
     path.write_text(model.text)
     report.say(f"==> {env_name}: deploying {len(model.services)} services to {_where(model)}")
     if model.env.target.kind == "compose":
-        changed, unchanged = deploy_compose(target, model, path, work_dir(repo, env_name) / "last-good.yaml", report)
+        changed, unchanged = deploy_compose(target, model, path, work_dir(repo, model.env) / "last-good.yaml", report)
     else:
         changed, unchanged = deploy_swarm(target, model, path, report)
-        shutil.copyfile(path, work_dir(repo, env_name) / "last-good.yaml")
+        shutil.copyfile(path, work_dir(repo, model.env) / "last-good.yaml")
     if changed:
         report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(changed)}")
     else:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -105,6 +105,18 @@ class EnvFile(Strict):
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """For test runs beside real deployments: another target name, other values, other images.
+
+    Not reachable from the command line: a deploy of an environment is what its files declare.
+    """
+
+    name_suffix: str = ""
+    variables: dict[str, str] = field(default_factory=dict)
+    images: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Environment:
     """A validated environment: its file, the schema, and every variable's value as text."""
 
@@ -134,7 +146,7 @@ def known_environments(repo: Repo) -> list[str]:
     return sorted(p.stem for p in (repo.root / ENV_DIR).glob("*.yaml") if p.stem != "schema")
 
 
-def load_environment(repo: Repo, name: str, services: set[str]) -> Environment:
+def load_environment(repo: Repo, name: str, services: set[str], overrides: Overrides | None = None) -> Environment:
     """Load and check env/<name>.yaml against the schema; raise one ConfigError listing every problem."""
     known = known_environments(repo)
     if name not in known:
@@ -153,6 +165,10 @@ def load_environment(repo: Repo, name: str, services: set[str]) -> Environment:
     problems += more
     if problems:
         raise ConfigError(_report(shown, problems))
+    if overrides is not None:
+        target = env_file.target.model_copy(update={"name": env_file.target.name + overrides.name_suffix})
+        env_file = env_file.model_copy(update={"target": target})
+        values |= overrides.variables
     return Environment(name, env_file, schema, values)
 
 

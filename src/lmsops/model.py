@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 from lmsops.docker import Docker
-from lmsops.envconfig import Environment, load_environment, secret_value
+from lmsops.envconfig import Environment, Overrides, load_environment, secret_value
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
 from lmsops.plan import PlannedImage, plan_images
@@ -49,11 +49,12 @@ class Model:
 
     def path(self, repo: Repo) -> Path:
         """Where the resolved model is written for deploy."""
-        return work_dir(repo, self.env.name) / "model.yaml"
+        return work_dir(repo, self.env) / "model.yaml"
 
 
-def work_dir(repo: Repo, env_name: str) -> Path:
-    return repo.work / "env" / env_name
+def work_dir(repo: Repo, env: Environment) -> Path:
+    """Rendered files of one deployment target (keyed by its name: a test run has its own)."""
+    return repo.work / "env" / env.target.name
 
 
 def model_services(repo: Repo) -> set[str]:
@@ -72,20 +73,17 @@ def overlays(repo: Repo, env: Environment) -> list[Path]:
     return [path for path in (kind, own) if path.is_file()]
 
 
-def resolve(repo: Repo, docker: Docker, env_name: str, image_overrides: dict[str, str] | None = None) -> Model:
-    """Validate everything about env_name and return its resolved model; nothing is changed.
-
-    image_overrides (service -> image reference) is for tests of failing releases only.
-    """
+def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> Model:
+    """Validate everything about env_name and return its resolved model; nothing is changed."""
     services = model_services(repo)
-    env = load_environment(repo, env_name, services)
+    env = load_environment(repo, env_name, services, overrides)
     versions = load_versions(repo)
     images = plan_images(repo, versions)
-    work = work_dir(repo, env_name)
+    work = work_dir(repo, env)
     secrets_dir = _secrets(repo, env, work)
     files = [*compose_files(repo), *overlays(repo, env)]
     rendered = _render_service_settings(repo, env, files, services, work / "services.yaml")
-    references = {image.name: image.reference for image in images} | (image_overrides or {})
+    references = {image.name: image.reference for image in images} | (overrides.images if overrides else {})
     values = (
         env.values
         | {f"LMS_{name.upper().replace('-', '_')}_IMAGE": reference for name, reference in references.items()}
@@ -99,6 +97,7 @@ def resolve(repo: Repo, docker: Docker, env_name: str, image_overrides: dict[str
     )
     env_file = write_env_file(work / "compose.env", values)
     all_files = [*files, rendered]
+    docker.require_compose()
     result = docker.compose(env.target.name, all_files, env_file, "config", "--no-path-resolution", check=False)
     if result.returncode != 0:
         raise ConfigError(f"the Compose files of {env_name} do not resolve: {result.stderr.strip()}")

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from lmsops.compose_target import compose_ps, down_compose
 from lmsops.docker import Docker
-from lmsops.envconfig import Environment, load_environment
+from lmsops.envconfig import Environment, Overrides, load_environment
 from lmsops.model import model_services
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
@@ -25,12 +25,12 @@ class ServiceStatus:
     revision: str
 
 
-def environment(repo: Repo, env_name: str) -> Environment:
-    return load_environment(repo, env_name, model_services(repo))
+def environment(repo: Repo, env_name: str, overrides: Overrides | None = None) -> Environment:
+    return load_environment(repo, env_name, model_services(repo), overrides)
 
 
-def status(repo: Repo, docker: Docker, env_name: str) -> list[ServiceStatus]:
-    env = environment(repo, env_name)
+def status(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> list[ServiceStatus]:
+    env = environment(repo, env_name, overrides)
     target = docker.for_target(env.target.context, env.target.host)
     target.require_engine()
     if env.target.kind == "compose":
@@ -70,8 +70,10 @@ def _revision(docker: Docker, image: str) -> str:
     return docker.image_labels(image).get(REVISION, "?")[:12] or "?"
 
 
-def down(repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter) -> None:
-    env = environment(repo, env_name)
+def down(
+    repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter, overrides: Overrides | None = None
+) -> None:
+    env = environment(repo, env_name, overrides)
     target = docker.for_target(env.target.context, env.target.host)
     target.require_engine()
     if env.target.kind == "compose":

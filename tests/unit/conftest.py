@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
 import pytest
 
-from lmsops.paths import Repo
+from lmsops.paths import Repo, find_repo
 
 VERSIONS = """\
 namespace: lmsops
@@ -46,4 +47,19 @@ def repo(tmp_path: Path) -> Repo:
     for name, text in DOCKERFILES.items():
         write(tmp_path / "base-images" / name / "Dockerfile", text)
     (tmp_path / "services").mkdir()
+    return Repo(tmp_path)
+
+
+PROJECT = find_repo(Path(__file__).parent)
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Repo:
+    """A copy of this repository's environment files, to break on purpose."""
+    for folder in ("env", "stacks", "base-images"):
+        shutil.copytree(PROJECT.root / folder, tmp_path / folder)
+    for fragment in PROJECT.services.glob("*/*.yaml"):
+        target = tmp_path / "services" / fragment.parent.name / fragment.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(fragment, target)
     return Repo(tmp_path)

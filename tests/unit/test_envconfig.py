@@ -1,0 +1,132 @@
+"""Loading and validating environments: every user mistake is one clear, complete report."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from lmsops.cli import main
+from lmsops.envconfig import Overrides, load_environment
+from lmsops.errors import ConfigError
+from lmsops.model import model_services
+from lmsops.paths import Repo
+
+
+def edit(repo: Repo, env: str, change: dict[str, object]) -> None:
+    path = repo.root / "env" / f"{env}.yaml"
+    data = yaml.safe_load(path.read_text())
+    for dotted, value in change.items():
+        *parents, last = dotted.split(".")
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+        if value is None:
+            node.pop(last, None)
+        else:
+            node[last] = value
+    path.write_text(yaml.safe_dump(data))
+
+
+def problems(repo: Repo, env: str) -> str:
+    with pytest.raises(ConfigError) as error:
+        load_environment(repo, env, model_services(repo))
+    return str(error.value)
+
+
+@pytest.mark.parametrize("env", ["dev", "staging", "production"])
+def test_the_shipped_environments_are_valid(project: Repo, env: str) -> None:
+    loaded = load_environment(project, env, model_services(project))
+    assert loaded.values["LMS_GATEWAY_PORT"].isdigit()
+    assert loaded.values["LMS_LOG_LEVEL"] in {"debug", "info", "warning"}
+
+
+def test_unknown_environment_lists_the_known_ones(project: Repo) -> None:
+    assert (
+        problems(project, "prod")
+        == "unknown environment 'prod'; known: dev, production, staging (one file each in env/)"
+    )
+
+
+def test_missing_required_variable(project: Repo) -> None:
+    edit(project, "staging", {"variables.LMS_GATEWAY_PORT": None})
+    message = problems(project, "staging")
+    assert message.startswith("env/staging.yaml: 1 problem(s):")
+    assert "variables.LMS_GATEWAY_PORT: required (Port on which the gateway is published" in message
+
+
+def test_wrong_type_and_wrong_choice(project: Repo) -> None:
+    edit(project, "dev", {"variables.LMS_GATEWAY_PORT": "eighty", "variables.LMS_LOG_LEVEL": "loud"})
+    message = problems(project, "dev")
+    assert "2 problem(s)" in message
+    assert "variables.LMS_GATEWAY_PORT: 'eighty' is not a integer" in message
+    assert "variables.LMS_LOG_LEVEL: 'loud' is not one of debug, info, warning, error" in message
+
+
+def test_a_secret_value_written_into_an_env_file(project: Repo) -> None:
+    edit(project, "staging", {"secrets.postgres-password": "hunter2"})
+    assert "secrets.postgres-password: a secret's value may not be written in env/" in problems(project, "staging")
+    edit(project, "staging", {"secrets.postgres-password": None, "variables.LMS_DB_PASSWORD": "hunter2"})
+    message = problems(project, "staging")
+    assert "variables.LMS_DB_PASSWORD: not declared in the schema; it looks like a secret" in message
+
+
+def test_a_variable_the_schema_does_not_declare(project: Repo) -> None:
+    edit(project, "production", {"variables.LMS_FEATURE_X": True})
+    message = problems(project, "production")
+    assert "variables.LMS_FEATURE_X: not declared in the schema; declare it in env/schema.yaml" in message
+
+
+def test_every_problem_is_reported_at_once(project: Repo) -> None:
+    edit(
+        project,
+        "staging",
+        {
+            "variables.LMS_FEATURE_X": 1,
+            "variables.LMS_GATEWAY_PORT": None,
+            "variables.LMS_CATALOG_IMAGE": "x",
+            "deploy.replicas.catalgo": 3,
+            "secret_source": {"generate": True},
+        },
+    )
+    message = problems(project, "staging")
+    assert "5 problem(s)" in message
+    for key in (
+        "LMS_FEATURE_X",
+        "LMS_GATEWAY_PORT",
+        "LMS_CATALOG_IMAGE: set by lmsops",
+        "deploy.replicas.catalgo",
+        "generate",
+    ):
+        assert key in message
+
+
+def test_structure_errors_name_the_key(project: Repo) -> None:
+    edit(project, "staging", {"target.kind": "kubernetes", "deploy.monitor": "soon"})
+    message = problems(project, "staging")
+    assert "target.kind" in message and "deploy.monitor" in message
+
+
+def test_a_service_brings_its_own_schema_entries(project: Repo) -> None:
+    schema = project.services / "catalog" / "env.schema.yaml"
+    schema.write_text(
+        schema.read_text() + "variables:\n  LMS_LOG_LEVEL:\n    description: x\n    services: [catalog]\n"
+    )
+    assert "LMS_LOG_LEVEL is already declared in env/schema.yaml" in problems(project, "dev")
+
+
+def test_overrides_rename_the_target_and_replace_values(project: Repo) -> None:
+    env = load_environment(project, "dev", model_services(project), Overrides("-it", {"LMS_GATEWAY_PORT": "31000"}))
+    assert env.target.name == "lms-dev-it"
+    assert env.values["LMS_GATEWAY_PORT"] == "31000"
+
+
+def test_cli_config_of_a_bad_environment_is_one_report_without_docker(
+    project: Repo, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("LMSOPS_ROOT", str(project.root))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no docker at all: validation comes first
+    assert main(["config", "prod"]) == 2
+    assert main(["deploy", "prod"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("lmsops: error: unknown environment 'prod'") == 2
+    assert "Traceback" not in err

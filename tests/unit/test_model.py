@@ -1,0 +1,93 @@
+"""Assembling an environment's model: rendered per-service settings, Swarm adjustments, the guard."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import yaml
+
+from lmsops.deploy import guard
+from lmsops.envconfig import load_environment
+from lmsops.errors import ConfigError
+from lmsops.model import _for_swarm, _render_service_settings, model_services, overlays
+from lmsops.paths import Repo
+from lmsops.stack import compose_files
+
+
+def render(repo: Repo, env_name: str, tmp_path: Path) -> dict[str, Any]:
+    env = load_environment(repo, env_name, model_services(repo))
+    files = [*compose_files(repo), *overlays(repo, env)]
+    out = _render_service_settings(repo, env, files, model_services(repo), tmp_path / "rendered.yaml")
+    data: dict[str, Any] = yaml.safe_load(out.read_text())["services"]
+    return data
+
+
+def test_swarm_settings_come_from_the_environment_and_reach_every_service(project: Repo, tmp_path: Path) -> None:
+    services = render(project, "staging", tmp_path)
+    assert set(services) == {"catalog", "enrollment", "gateway", "postgres"}
+    catalog = services["catalog"]["deploy"]
+    assert catalog["replicas"] == 2 and catalog["endpoint_mode"] == "dnsrr"
+    assert catalog["update_config"]["order"] == "start-first"
+    assert catalog["update_config"]["failure_action"] == "rollback"
+    assert catalog["update_config"]["monitor"] == "15s"
+    assert catalog["resources"]["limits"] == {"cpus": "0.5", "memory": "256M", "pids": 256}
+    # stateful: one replica, and none of the start-first defaults (two postgres on one volume)
+    assert "update_config" not in services["postgres"]["deploy"]
+    assert services["postgres"]["deploy"]["replicas"] == 1
+
+
+def test_a_new_service_gets_the_defaults_without_any_edit(project: Repo, tmp_path: Path) -> None:
+    fragment = project.services / "grades" / "compose.yaml"
+    fragment.parent.mkdir()
+    fragment.write_text("services:\n  grades:\n    image: x\n")
+    services = render(project, "staging", tmp_path)
+    assert services["grades"]["deploy"]["replicas"] == 2
+    assert render(project, "dev", tmp_path)["grades"] == {"restart": "unless-stopped"}
+
+
+def test_swarm_model_has_versioned_secrets_and_numbers_where_the_stack_loader_wants_them(
+    project: Repo,
+    tmp_path: Path,
+) -> None:
+    env = load_environment(project, "staging", model_services(project))
+    (tmp_path / "db-password").write_text("one")
+    document = {
+        "name": "x",
+        "networks": {"backend": {"name": "x_backend"}},
+        "secrets": {"db-password": {"file": str(tmp_path / "db-password"), "name": "x_db-password"}},
+        "services": {
+            "gateway": {
+                "depends_on": {"postgres": {}},
+                "ports": [{"target": "8080", "published": "18081", "mode": "host"}],
+                "deploy": {"resources": {"limits": {"cpus": 0.5}}},
+            }
+        },
+    }
+    first = _for_swarm(env, document, tmp_path)
+    assert "name" not in first and "name" not in first["networks"]["backend"]
+    gateway = first["services"]["gateway"]
+    assert "depends_on" not in gateway
+    assert gateway["ports"][0]["published"] == 18081
+    assert gateway["deploy"]["resources"]["limits"]["cpus"] == "0.5"
+    assert gateway["deploy"]["update_config"]["order"] == "stop-first"  # host port: never two tasks
+    (tmp_path / "db-password").write_text("two")
+    second = _for_swarm(env, document, tmp_path)
+    names = first["secrets"]["db-password"]["name"], second["secrets"]["db-password"]["name"]
+    assert names[0].startswith("lms-staging_db-password_") and names[0] != names[1]
+
+
+def test_production_needs_yes_and_a_clean_tree(tmp_path: Path) -> None:
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    repo = Repo(tmp_path)
+    model = SimpleNamespace(env=SimpleNamespace(name="production", target=SimpleNamespace(confirm=True)))
+    with pytest.raises(ConfigError, match="needs an explicit confirmation: nox -s deploy -- production --yes"):
+        guard(repo, model, yes=False)  # type: ignore[arg-type]
+    (tmp_path / "local-change.txt").write_text("x")
+    with pytest.raises(ConfigError, match=r"refusing to deploy production from a dirty git tree \(local-change.txt\)"):
+        guard(repo, model, yes=True)  # type: ignore[arg-type]
+    staging = SimpleNamespace(env=SimpleNamespace(name="staging", target=SimpleNamespace(confirm=False)))
+    guard(repo, staging, yes=False)  # type: ignore[arg-type]
