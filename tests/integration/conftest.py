@@ -6,7 +6,9 @@ Every setting is a small fixture a test module can override. The images are buil
 
 from __future__ import annotations
 
-import shlex
+import os
+import secrets
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,9 +19,10 @@ from pytest_docker.plugin import Services
 from lmsops.build import Built, build
 from lmsops.containers import remove_leftovers
 from lmsops.docker import Docker
+from lmsops.envconfig import Overrides
+from lmsops.model import Model, resolve
 from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
-from lmsops.stack import compose_files, gateway_routes, generate_secrets, image_variables, secret_files, write_env_file
 
 SCRATCH_PREFIX = "lmsops-it"
 
@@ -51,10 +54,49 @@ def base_images(repo: Repo, docker: Docker) -> dict[str, Built]:
     return {result.name: result for result in results}
 
 
-# --- the whole platform on a Compose network, through pytest-docker --------------------------
-# pytest-docker's fixtures are overridden with lmsops's own files, project name and variables.
+# --- environments for tests: beside (never instead of) a developer's real deployments -------------
 
-PROJECT = "lmsops-it"
+TEST_SUFFIX = "-it"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def overrides() -> dict[str, Overrides]:
+    """Each environment under another target name (lms-dev-it, ...) on free loopback ports."""
+    return {
+        env: Overrides(name_suffix=TEST_SUFFIX, variables={"LMS_GATEWAY_PORT": str(free_port())})
+        for env in ("dev", "staging", "production")
+    }
+
+
+@pytest.fixture(scope="session")
+def swarm_secrets() -> Iterator[None]:
+    """Values for the secrets staging and production read from the operator's environment."""
+    names = [f"LMSOPS_{env}_{secret}" for env in ("STAGING", "PRODUCTION")
+             for secret in ("POSTGRES_PASSWORD", "CATALOG_DB_PASSWORD", "ENROLLMENT_DB_PASSWORD")]  # fmt: skip
+    saved = {name: os.environ.get(name) for name in names}
+    for name in names:
+        os.environ.setdefault(name, secrets.token_urlsafe(18))
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def swarm(docker: Docker) -> Iterator[None]:
+    """A swarm to deploy to: the engine's own if it is in one, else one made (and left) by the tests."""
+    state, _manager = docker.swarm_state()
+    if state != "active":
+        docker.swarm_init()
+    yield
+    if state != "active":
+        docker.swarm_leave()
 
 
 @pytest.fixture(scope="session")
@@ -63,31 +105,24 @@ def platform_images(repo: Repo, docker: Docker) -> dict[str, Built]:
     return {result.name: result for result in build(repo, docker, Reporter(), mode="offline")}
 
 
-@pytest.fixture(scope="session")
-def stack_env_file(repo: Repo, platform_images: dict[str, Built], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    secrets_dir = tmp_path_factory.mktemp("secrets")
-    generate_secrets(secrets_dir, secret_files(repo))
-    values = image_variables(platform_images.values()) | {
-        "LMS_ENV": "dev",
-        "LMS_SECRETS_DIR": str(secrets_dir),
-        "LMS_GATEWAY_ROUTES": gateway_routes(repo),
-    }
-    return write_env_file(tmp_path_factory.mktemp("stack") / "stack.env", values)
+# --- dev through pytest-docker, with lmsops's resolved model and project name --------------------
 
 
 @pytest.fixture(scope="session")
-def docker_compose_command(stack_env_file: Path) -> str:
-    return f"docker compose --env-file {shlex.quote(str(stack_env_file))}"
+def dev_model(repo: Repo, docker: Docker, overrides: dict[str, Overrides], platform_images: dict[str, Built]) -> Model:
+    model = resolve(repo, docker, "dev", overrides["dev"])
+    model.path(repo).write_text(model.text)
+    return model
 
 
 @pytest.fixture(scope="session")
-def docker_compose_file(repo: Repo) -> list[str]:
-    return [str(path) for path in compose_files(repo)]
+def docker_compose_file(repo: Repo, dev_model: Model) -> list[str]:
+    return [str(dev_model.path(repo))]
 
 
 @pytest.fixture(scope="session")
-def docker_compose_project_name() -> str:
-    return PROJECT
+def docker_compose_project_name(dev_model: Model) -> str:
+    return dev_model.project
 
 
 @pytest.fixture(scope="session")
@@ -103,21 +138,21 @@ def docker_cleanup() -> list[str]:
 
 @dataclass(frozen=True)
 class Platform:
-    """The running platform: its gateway URL and a way to run `docker compose` on it."""
+    """The running dev platform: its gateway URL and a way to run `docker compose` on it."""
 
     gateway: str
     docker: Docker
-    files: list[Path]
-    env_file: Path
+    model_file: Path
+    project: str
 
     def compose(self, *args: str) -> str:
-        return self.docker.compose(PROJECT, self.files, self.env_file, *args).output
+        return self.docker.compose(self.project, [self.model_file], None, *args).output
 
     def container(self, service: str) -> str:
-        return self.docker.compose(PROJECT, self.files, self.env_file, "ps", "--quiet", service).stdout.strip()
+        return self.docker.compose(self.project, [self.model_file], None, "ps", "--quiet", service).stdout.strip()
 
 
 @pytest.fixture(scope="session")
-def platform(docker_services: Services, docker_ip: str, docker: Docker, repo: Repo, stack_env_file: Path) -> Platform:
+def platform(docker_services: Services, docker_ip: str, docker: Docker, repo: Repo, dev_model: Model) -> Platform:
     port = docker_services.port_for("gateway", 8080)
-    return Platform(f"http://{docker_ip}:{port}", docker, compose_files(repo), stack_env_file)
+    return Platform(f"http://{docker_ip}:{port}", docker, dev_model.path(repo), dev_model.project)
