@@ -17,6 +17,7 @@ from lmsops.deploy import DeployResult, deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
 from lmsops.errors import DeployError
+from lmsops.model import resolve
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
 from lmsops.status import down, status
@@ -111,8 +112,6 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
 def test_the_resolved_model_is_byte_identical_for_identical_inputs(
     repo: Repo, docker: Docker, swarm_secrets: None, env: str
 ) -> None:
-    from lmsops.model import resolve
-
     first, second = resolve(repo, docker, env).text, resolve(repo, docker, env).text
     assert first == second
     assert f"LMS_ENV: {env}" in first
