@@ -29,7 +29,9 @@ class SwarmCalls:
         self.run("swarm", "init", "--advertise-addr", "127.0.0.1")
 
     def swarm_leave(self: _Runs) -> None:
+        """Leave the swarm, and remove the bridge network that `swarm init` created for it."""
         self.run("swarm", "leave", "--force", check=False)
+        self.run("network", "rm", "docker_gwbridge", check=False)
 
     def stack_deploy(self: _Runs, stack: str, model: Path) -> proc.Result:
         # --resolve-image never: the images are those lmsops built, never looked up in a registry.
