@@ -27,6 +27,7 @@ from lmsops.versions import load_versions
 from lmsops.yamlfile import read_yaml
 
 SERVICE_DEFAULTS = "x-lmsops-service"
+STATELESS_DEFAULTS = "x-lmsops-stateless"
 STATEFUL = {"postgres"}
 
 
@@ -82,7 +83,8 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     work = work_dir(repo, env)
     secrets_dir = _secrets(repo, env, work)
     files = [*compose_files(repo), *overlays(repo, env)]
-    rendered = _render_service_settings(repo, env, files, services, work / "services.yaml")
+    defaults = _render_defaults(repo, env, files, services, work / "defaults.yaml")
+    rendered = _render_service_settings(repo, env, services, work / "services.yaml")
     references = {image.name: image.reference for image in images} | (overrides.images if overrides else {})
     values = (
         env.values
@@ -96,7 +98,7 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
         }
     )
     env_file = write_env_file(work / "compose.env", values)
-    all_files = [*files, rendered]
+    all_files = [defaults, *files, rendered]
     docker.require_compose()
     result = docker.compose(env.target.name, all_files, env_file, "config", "--no-path-resolution", check=False)
     if result.returncode != 0:
@@ -141,32 +143,40 @@ def _secrets(repo: Repo, env: Environment, work: Path) -> Path:
     return folder
 
 
-def _render_service_settings(repo: Repo, env: Environment, files: list[Path], services: set[str], out: Path) -> Path:
-    """One Compose file with each service's settings from env/<env>.yaml and the overlays' defaults."""
-    defaults: dict[str, Any] = {}
+def _render(repo: Repo, env: Environment, name: str, services: dict[str, Any], out: Path) -> Path:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    header = f"# Rendered by lmsops ({name}) from env/{env.name}.yaml and the overlays; do not edit.\n"
+    out.write_text(header + yaml.safe_dump({"services": services}, sort_keys=True))
+    return out
+
+
+def _render_defaults(repo: Repo, env: Environment, files: list[Path], services: set[str], out: Path) -> Path:
+    """The overlays' x-lmsops-service (every service) and x-lmsops-stateless (every stateless one), for
+    each service of the model. This file comes first: what a service declares itself wins."""
+    common: dict[str, Any] = {}
+    stateless: dict[str, Any] = {}
     for path in files:
         data = read_yaml(path, repo.display(path))
-        if isinstance(data, dict) and isinstance(data.get(SERVICE_DEFAULTS), dict):
-            defaults = _merge(defaults, data[SERVICE_DEFAULTS])
+        if isinstance(data, dict):
+            common = _merge(common, data.get(SERVICE_DEFAULTS) or {})
+            stateless = _merge(stateless, data.get(STATELESS_DEFAULTS) or {})
+    rendered = {name: common if name in STATEFUL else _merge(common, stateless) for name in sorted(services)}
+    return _render(repo, env, "defaults", {k: v for k, v in rendered.items() if v}, out)
+
+
+def _render_service_settings(repo: Repo, env: Environment, services: set[str], out: Path) -> Path:
+    """What env/<env>.yaml says per service (replicas, resources, endpoint mode; dev source mounts).
+    This file comes last: the environment's own settings win."""
     rendered: dict[str, Any] = {}
     for name in sorted(services):
-        # A stateful service keeps the overlays' own Swarm deploy settings (stop-first, one replica).
-        stateful_swarm = name in STATEFUL and env.target.kind == "swarm"
-        settings: dict[str, Any] = {} if stateful_swarm else copy.deepcopy(defaults)
+        settings: dict[str, Any] = {}
         if env.target.kind == "swarm":
-            settings = _merge(settings, {"deploy": _deploy(env, name)})
+            settings["deploy"] = _deploy(env, name)
         if env.file.source_mounts and env.target.kind == "compose" and (repo.services / name / "app").is_dir():
             settings["volumes"] = [f"{repo.services / name / 'app'}:/srv/app:ro"]
         if settings:
             rendered[name] = settings
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(
-        "# Rendered by lmsops from env/"
-        + env.name
-        + ".yaml and the overlays' x-lmsops-service; do not edit.\n"
-        + yaml.safe_dump({"services": rendered}, sort_keys=True)
-    )
-    return out
+    return _render(repo, env, "per-service settings", rendered, out)
 
 
 def _deploy(env: Environment, name: str) -> dict[str, Any]:
@@ -210,8 +220,13 @@ def _for_swarm(env: Environment, document: dict[str, Any], secrets_dir: Path) ->
             if isinstance(spec, dict):
                 spec.pop("name", None)  # the stack prefixes its own name
     for service in (document.get("services") or {}).values():
-        for key in ("depends_on", "restart", "container_name"):
-            service.pop(key, None)
+        for key in ("depends_on", "restart", "container_name", "security_opt"):
+            service.pop(key, None)  # Compose-only (Swarm drops security_opt: moby/moby#41371)
+        uid, _, gid = str(service.get("user", "")).partition(":")
+        for secret in service.get("secrets", []):
+            # Readable by the service's own user only (Compose cannot do this for file secrets).
+            if uid.isdigit():
+                secret.update({"uid": uid, "gid": gid or uid, "mode": 0o400})
         for port in service.get("ports", []):
             for key in ("published", "target"):
                 if isinstance(port, dict) and key in port:

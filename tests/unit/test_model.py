@@ -13,17 +13,21 @@ import yaml
 from lmsops.deploy import guard
 from lmsops.envconfig import load_environment
 from lmsops.errors import ConfigError
-from lmsops.model import _for_swarm, _render_service_settings, model_services, overlays
+from lmsops.model import _for_swarm, _merge, _render_defaults, _render_service_settings, model_services, overlays
 from lmsops.paths import Repo
 from lmsops.stack import compose_files
 
 
 def render(repo: Repo, env_name: str, tmp_path: Path) -> dict[str, Any]:
+    """The two rendered files merged, as Compose merges them (defaults first, environment last)."""
     env = load_environment(repo, env_name, model_services(repo))
     files = [*compose_files(repo), *overlays(repo, env)]
-    out = _render_service_settings(repo, env, files, model_services(repo), tmp_path / "rendered.yaml")
-    data: dict[str, Any] = yaml.safe_load(out.read_text())["services"]
-    return data
+    first = _render_defaults(repo, env, files, model_services(repo), tmp_path / "defaults.yaml")
+    last = _render_service_settings(repo, env, model_services(repo), tmp_path / "services.yaml")
+    merged: dict[str, Any] = _merge(
+        yaml.safe_load(first.read_text())["services"], yaml.safe_load(last.read_text())["services"]
+    )
+    return merged
 
 
 def test_swarm_settings_come_from_the_environment_and_reach_every_service(project: Repo, tmp_path: Path) -> None:
@@ -46,7 +50,13 @@ def test_a_new_service_gets_the_defaults_without_any_edit(project: Repo, tmp_pat
     fragment.write_text("services:\n  grades:\n    image: x\n")
     services = render(project, "staging", tmp_path)
     assert services["grades"]["deploy"]["replicas"] == 2
-    assert render(project, "dev", tmp_path)["grades"] == {"restart": "unless-stopped"}
+    dev = render(project, "dev", tmp_path)["grades"]
+    assert (dev["restart"], dev["read_only"], dev["cap_drop"], dev["user"]) == (
+        "unless-stopped",
+        True,
+        ["ALL"],
+        "10001:10001",
+    )
 
 
 def test_swarm_model_has_versioned_secrets_and_numbers_where_the_stack_loader_wants_them(
