@@ -77,6 +77,8 @@ def _build_one(
     started = time.monotonic()
     if docker.image_labels(reference).get(INPUTS_LABEL) == inputs:
         image_id = docker.image_id(reference) or ""
+        if image.alias and docker.image_id(image.alias) != image_id:
+            docker.tag(reference, image.alias)
         report.say(f"    {reference}: up to date")
         return Built(spec.name, reference, image_id, False, 0.0, docker.image_size(reference))
     report.say(f"==> building {reference} ({spec.kind}, FROM {references[spec.runtime_parent]}) ...")
@@ -99,7 +101,7 @@ def _build_one(
         image_id = docker.build(
             context=spec.context,
             dockerfile=spec.dockerfile,
-            tags=[reference],
+            tags=[reference, *([image.alias] if image.alias else [])],
             build_args=build_args,
             labels=labels,
             iidfile=iidfile,

@@ -13,6 +13,7 @@ from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
+from lmsops.drift import compare, table
 from lmsops.errors import LmsopsError
 from lmsops.images import discover
 from lmsops.locks import compile_locks
@@ -99,6 +100,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_drift(args: argparse.Namespace) -> int:
+    differences = compare(find_repo(), Docker(), args.env)
+    if not differences:
+        print(f"drift: {args.env} runs exactly what is declared (no difference)")
+        return 0
+    print(table(differences))
+    print(f"drift: {args.env}: {len(differences)} difference(s) between what is declared and what runs")
+    return 1
+
+
 def cmd_down(args: argparse.Namespace) -> int:
     down(find_repo(), Docker(), args.env, args.volumes, Reporter())
     return 0
@@ -179,6 +190,8 @@ def parser() -> argparse.ArgumentParser:
     source_flags(deploy_cmd)
     status_cmd = command("status", cmd_status, "show each service: replicas, health, image, revision")
     status_cmd.add_argument("env", help="an environment of env/")
+    drift_cmd = command("drift", cmd_drift, "compare what runs with what is declared; exit 1 on any difference")
+    drift_cmd.add_argument("env", help="an environment of env/")
     down_cmd = command("down", cmd_down, "remove an environment (volumes kept unless --volumes)")
     down_cmd.add_argument("env", help="an environment of env/")
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")

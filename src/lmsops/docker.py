@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lmsops import proc
 from lmsops.errors import CommandError, PrerequisiteError
@@ -260,6 +261,21 @@ class Docker(SwarmCalls):
     def exec(self, name: str, *argv: str, user: str | None = None) -> proc.Result:
         """Run a command inside a running container; the result is returned, not checked."""
         return self.run("exec", *(["--user", user] if user else []), name, *argv, check=False)
+
+    def inspect_containers(self, label: str) -> list[dict[str, Any]]:
+        """The inspect documents of every container (running or not) with that label."""
+        ids = self.containers_with_label(label)
+        if not ids:
+            return []
+        data = json.loads(self.run("container", "inspect", *ids).stdout or "[]")
+        return [item for item in data if isinstance(item, dict)]
+
+    def network_names(self, ids: Sequence[str]) -> dict[str, str]:
+        """Network id -> name."""
+        if not ids:
+            return {}
+        out = self.run("network", "inspect", "--format", "{{.Id}} {{.Name}}", *ids, check=False).stdout
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
     def containers_with_label(self, label: str) -> list[str]:
         result = self.run("ps", "--all", "--quiet", "--filter", f"label={label}")

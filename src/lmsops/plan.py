@@ -24,6 +24,7 @@ class PlannedImage:
     reference: str
     source: SourceInfo
     build_args: dict[str, str]  # the base references each FROM needs
+    alias: str | None = None  # a version-only tag for bases (lmsops/python:3.11-1)
 
     @property
     def name(self) -> str:
@@ -31,10 +32,13 @@ class PlannedImage:
 
 
 def reference_for(spec: ImageSpec, versions: Versions, identity: str) -> str:
-    """Bases keep their versioned name; services are tagged by version and identity."""
-    if spec.kind == "base":
-        return versions.reference(spec.name)
+    """An immutable tag: version and identity. A deploy never names a tag that could move."""
     return f"{versions.namespace}/{spec.name}:{spec.version}-{identity[:12]}"
+
+
+def alias_for(spec: ImageSpec, versions: Versions) -> str | None:
+    """Bases are also tagged by their version alone (lmsops/python:3.11-1), for people; never deployed."""
+    return versions.reference(spec.name) if spec.kind == "base" else None
 
 
 def plan_images(repo: Repo, versions: Versions, names: list[str] | None = None) -> list[PlannedImage]:
@@ -50,5 +54,5 @@ def plan_images(repo: Repo, versions: Versions, names: list[str] | None = None) 
         identity = inputs_hash(files, values | {"version": spec.version, "revision": info.revision})
         reference = reference_for(spec, versions, identity)
         identities[spec.name], references[spec.name] = identity, reference
-        planned.append(PlannedImage(spec, identity, reference, info, build_args))
+        planned.append(PlannedImage(spec, identity, reference, info, build_args, alias_for(spec, versions)))
     return planned

@@ -28,6 +28,9 @@ class FakeDocker(Docker):
     def image_inspect(self, ref: str) -> dict[str, object] | None:
         return self.images.get(ref)
 
+    def tag(self, source: str, target: str) -> None:
+        self.images[target] = self.images[source]
+
     def build(
         self,
         *,
@@ -50,7 +53,7 @@ class FakeDocker(Docker):
                 on_line("Step 2/5 : RUN apt-get install nonexistent-package")
                 on_line("E: Unable to locate package nonexistent-package")
             raise CommandError(["docker", "build"], 100, "E: Unable to locate package nonexistent-package")
-        image_id = ""
-        for tag in tags:
-            image_id = self.add_image(tag, labels)
+        image_id = self.add_image(tags[0], labels)
+        for tag in tags[1:]:
+            self.images[tag] = self.images[tags[0]]
         return image_id

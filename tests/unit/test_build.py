@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 
@@ -36,11 +37,15 @@ def test_first_build_builds_every_base_in_order_with_args_from_versions(repo: Re
     assert [r.name for r in results] == ["python", "python-build", "postgres"]
     assert all(r.built for r in results)
     python_build = docker.builds[1]
-    assert python_build["tags"] == ["lmsops/python-build:3.11-1"]
-    assert python_build["build_args"] == {"PYTHON_IMAGE": "lmsops/python:3.11-1"}
+    immutable, alias = python_build["tags"]
+    assert re.fullmatch(r"lmsops/python-build:3\.11-1-[0-9a-f]{12}", immutable)
+    assert alias == "lmsops/python-build:3.11-1"
+    python = results[0].reference
+    assert re.fullmatch(r"lmsops/python:3\.11-1-[0-9a-f]{12}", python)
+    assert python_build["build_args"] == {"PYTHON_IMAGE": python}  # FROM an immutable tag
     labels = python_build["labels"]
-    assert labels["org.opencontainers.image.base.name"] == "lmsops/python:3.11-1"
-    assert labels["org.opencontainers.image.base.digest"] == docker.images["lmsops/python:3.11-1"]["Id"]
+    assert labels["org.opencontainers.image.base.name"] == python
+    assert labels["org.opencontainers.image.base.digest"] == docker.images[python]["Id"]
     for key in ("revision", "source", "version", "created", "title"):
         assert labels[f"org.opencontainers.image.{key}"]
 
@@ -68,7 +73,8 @@ def test_a_version_bump_in_versions_yaml_retags_and_rebuilds(repo: Repo, docker:
     repo.versions_file.write_text(text)
     results, _ = run(repo, docker)
     built = {r.name: r.reference for r in results if r.built}
-    assert built == {"postgres": "lmsops/postgres:15-2"}
+    assert list(built) == ["postgres"] and built["postgres"].startswith("lmsops/postgres:15-2-")
+    assert docker.images["lmsops/postgres:15-2"] == docker.images[built["postgres"]]
 
 
 def test_a_failed_build_names_the_image_and_shows_dockers_last_lines(repo: Repo, docker: FakeDocker) -> None:
