@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
-from lms_runtime.db import UTCDateTime, make_engine, migrate
+import pytest
+from lms_runtime.db import UTCDateTime, make_engine, migrate, wait_until_reachable
 from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 
 metadata = MetaData()
 stamps = Table("stamps", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
@@ -33,3 +36,11 @@ def test_timestamps_come_back_in_utc_on_sqlite() -> None:
     with engine.begin() as connection:
         connection.execute(insert(stamps).values(id=1, at=moment))
         assert connection.execute(select(stamps.c.at)).scalar_one() == moment
+
+
+def test_an_unreachable_database_is_retried_then_reported() -> None:
+    engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:9/none")  # nothing listens on port 9
+    started = time.monotonic()
+    with pytest.raises(OperationalError):
+        wait_until_reachable(engine, timeout=1.2, first_delay=0.2)
+    assert 0.5 < time.monotonic() - started < 5

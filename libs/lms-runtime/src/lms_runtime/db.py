@@ -5,6 +5,8 @@ The same code runs on PostgreSQL (psycopg 3) in containers and on in-process SQL
 
 from __future__ import annotations
 
+import logging
+import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
@@ -14,12 +16,14 @@ from fastapi import Depends, Request
 from pydantic import SecretStr
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, select, text
 from sqlalchemy.engine import Connection, Dialect, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
 Migration = tuple[str, Callable[[Connection], None]]
 MIGRATIONS_TABLE = "lms_schema_migrations"
+log = logging.getLogger("lms.db")
 
 
 def make_engine(url: str, password: SecretStr | None = None) -> Engine:
@@ -38,12 +42,30 @@ def ping(engine: Engine) -> None:
         connection.execute(text("select 1"))
 
 
-def migrate(engine: Engine, migrations: Sequence[Migration], lock_name: str) -> list[str]:
+def wait_until_reachable(engine: Engine, timeout: float, first_delay: float = 0.5) -> None:
+    """Retry until the database answers: in a Swarm nothing orders startups, and the database may
+    itself be restarting (a stop-first update). Raises the last error after timeout seconds."""
+    deadline = time.monotonic() + timeout
+    delay = first_delay
+    while True:
+        try:
+            ping(engine)
+            return
+        except OperationalError as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning("database not reachable yet (%s); retrying in %.1f s", type(exc).__name__, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def migrate(engine: Engine, migrations: Sequence[Migration], lock_name: str, wait: float = 60.0) -> list[str]:
     """Apply the migrations not yet applied, in order, in one transaction; return their ids.
 
-    On PostgreSQL a transaction-level advisory lock serialises replicas that start at once:
-    the second waits, then finds everything applied.
+    Waits up to `wait` seconds for the database first. On PostgreSQL a transaction-level advisory
+    lock serialises replicas that start at once: the second waits, then finds everything applied.
     """
+    wait_until_reachable(engine, wait)
     ids = [migration_id for migration_id, _ in migrations]
     if len(set(ids)) != len(ids):
         raise ValueError(f"duplicate migration ids in {ids}")
