@@ -1,0 +1,146 @@
+"""Declared == running, for every service of every environment (discovered from the model).
+
+Each category of the comparison engine is its own test, so every difference is its own readable
+failure; testinfra then checks from inside what inspect cannot see.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+import pytest
+import testinfra
+from testinfra.host import Host
+
+from lmsops.drift import CATEGORIES, REVISION, Difference
+from lmsops.drift_compose import compare_compose
+from lmsops.drift_swarm import compare_swarm
+from tests.conformance.conftest import Running
+
+_cache: dict[str, list[Difference]] = {}
+
+
+def differences(running: Running) -> list[Difference]:
+    """The comparison engine's findings for this environment, computed once per run."""
+    key = running.model.project
+    if key not in _cache:
+        revisions = {image.reference: image.source.revision for image in running.model.images}
+        compare = compare_compose if running.model.env.target.kind == "compose" else compare_swarm
+        _cache[key] = compare(running.docker, running.model, revisions)
+    return _cache[key]
+
+
+def containers(running: Running, service: str) -> list[str]:
+    if running.model.env.target.kind == "compose":
+        label = f"com.docker.compose.project={running.model.project}"
+        found = running.docker.inspect_containers(label)
+        mine = [c for c in found if c["Config"]["Labels"].get("com.docker.compose.service") == service]
+        return [str(c["Id"]) for c in mine if c["State"]["Running"]]
+    tasks = running.docker.service_tasks(f"{running.model.project}_{service}")
+    return [
+        str(t["Status"]["ContainerStatus"]["ContainerID"])
+        for t in tasks
+        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+    ]
+
+
+def host_of(running: Running, service: str, user: str | None = None) -> Host:
+    found = containers(running, service)
+    assert found, f"{service}: no running container on this engine"
+    return testinfra.get_host(f"docker://{user + '@' if user else ''}{found[0]}")
+
+
+def declared(running: Running, service: str) -> dict[str, Any]:
+    spec: dict[str, Any] = running.model.document["services"][service]
+    return spec
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_declared_equals_running(running: Running, service: str, category: str) -> None:
+    found = [d for d in differences(running) if d.service == service and d.category == category]
+    assert not found, "\n".join(d.line() for d in found)
+
+
+def test_nothing_runs_that_is_not_declared(running: Running) -> None:
+    declared_services = set(running.model.services)
+    extra = [d for d in differences(running) if d.service not in declared_services]
+    assert not extra, "\n".join(d.line() for d in extra)
+
+
+def test_process_runs_as_the_declared_non_root_user(running: Running, service: str) -> None:
+    user = str(declared(running, service).get("user", ""))
+    uid = int(user.split(":")[0])
+    assert uid != 0
+    status = host_of(running, service).file("/proc/1/status").content_string
+    uids = next(line.split()[1:] for line in status.splitlines() if line.startswith("Uid:"))
+    assert {int(u) for u in uids} == {uid}
+
+
+def test_listens_on_the_declared_port(running: Running, service: str) -> None:
+    image = str(declared(running, service)["image"])
+    doc: dict[str, Any] = running.docker.image_inspect(image) or {}
+    exposed = list((doc.get("Config") or {}).get("ExposedPorts") or {})
+    assert exposed, f"{image} declares no port (EXPOSE)"
+    port = int(str(exposed[0]).split("/")[0])
+    host = host_of(running, service)
+    tables = host.file("/proc/net/tcp").content_string + host.file("/proc/net/tcp6").content_string
+    listening = {
+        int(line.split()[1].rsplit(":", 1)[1], 16) for line in tables.splitlines()[1:] if line.split()[3] == "0A"
+    }
+    assert port in listening, f"{service} listens on {sorted(listening)}, not on {port}"
+
+
+def test_can_write_only_where_declared(running: Running, service: str) -> None:
+    host = host_of(running, service)
+    spec = declared(running, service)
+    writable = {str(v["target"]) for v in spec.get("volumes", []) if isinstance(v, dict)}
+    assert "/tmp" in writable
+    for place in ("/", "/etc", "/usr", "/srv", "/opt", "/home", "/var"):
+        if any(place == w for w in writable):
+            continue
+        assert host.run(f"touch {place}/.lmsops-write-test").rc != 0, f"{service} can write to {place}"
+    for place in sorted(writable):
+        result = host.run(f"touch {place}/.lmsops-write-test && rm {place}/.lmsops-write-test")
+        assert result.rc == 0, f"{service} cannot write to its declared {place}: {result.stderr}"
+
+
+def test_secrets_are_files_with_restrictive_modes(running: Running, service: str) -> None:
+    spec = declared(running, service)
+    secrets = spec.get("secrets") or []
+    # As the service's own user: root in a container without capabilities may read nothing of it.
+    host = host_of(running, service)
+    uid = str(spec.get("user", "0")).split(":")[0]
+    environ = host.file("/proc/1/environ").content_string.split("\0")
+    plain_values = {entry.split("=", 1)[1] for entry in environ if "=" in entry}
+    for secret in secrets:
+        path = str(secret.get("target") or f"/run/secrets/{secret['source']}")
+        file = host.file(path)
+        assert file.is_file, f"{path} is missing"
+        assert file.mode & 0o022 == 0, f"{path}: mode {file.mode:o} lets others write"
+        if running.model.env.target.kind == "swarm":
+            assert (file.mode, str(file.uid)) == (0o400, uid), f"{path}: mode {file.mode:o} owner {file.uid}"
+        else:
+            assert file.uid == 0, f"{path} belongs to uid {file.uid}: the service could change it"
+        assert file.content_string.strip() not in plain_values, f"the value of {path} is in a plain variable"
+
+
+def _get(url: str) -> tuple[int, dict[str, object]]:
+    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback only
+        return int(response.status), json.loads(response.read())
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/version"])
+def test_contract_endpoints_through_the_gateway(running: Running, routed: str, path: str) -> None:
+    status, body = _get(f"{running.gateway}/{routed}{path}")
+    assert status == 200, body
+
+
+def test_labelled_revision_matches_version(running: Running, versioned: str) -> None:
+    service = versioned
+    image = str(declared(running, service)["image"])
+    revision = running.docker.image_labels(image).get(REVISION)
+    url = f"{running.gateway}/version" if service == "gateway" else f"{running.gateway}/{service}/version"
+    _status, body = _get(url)
+    assert body["revision"] == revision
