@@ -93,6 +93,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
         for name, spec in sorted(model.document["services"].items())
     ]
     docker.stack_deploy(stack, path)
+    _repair_images(docker, stack, watched, report)
     deadline = time.monotonic() + model.env.file.deploy.timeout
     started = time.monotonic()
     pending = list(watched)
@@ -124,6 +125,18 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     _remove_unused_secrets(docker, model)
     changed = [p.name for p in watched if p.changed]
     return changed, [p.name for p in watched if not p.changed]
+
+
+def _repair_images(docker: Docker, stack: str, watched: list[ServiceProgress], report: Reporter) -> None:
+    """`docker stack deploy` keeps a service's image when its com.docker.stack.image label still
+    matches the file, so an image changed by hand (`docker service update --image`) would survive
+    the deploy. Put the declared image back explicitly."""
+    for service in docker.stack_services(stack):
+        name = str(service["Spec"]["Name"]).removeprefix(f"{stack}_")
+        progress = next((p for p in watched if p.name == name), None)
+        if progress is not None and image_of(service) != progress.image:
+            report.say(f"    {name}: runs {image_of(service)}, not the declared image: putting {progress.image} back")
+            docker.service_set_image(f"{stack}_{name}", progress.image)
 
 
 def _running_tasks(docker: Docker, service: str) -> frozenset[str]:

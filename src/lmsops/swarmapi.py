@@ -47,6 +47,9 @@ class SwarmCalls:
             stack,
         )
 
+    def service_set_image(self: _Runs, service: str, image: str) -> None:
+        self.run("service", "update", "--detach", "--image", image, service)
+
     def stack_rm(self: _Runs, stack: str) -> None:
         self.run("stack", "rm", stack, check=False)
 

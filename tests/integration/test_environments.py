@@ -9,21 +9,31 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
 from lmsops.build import Built
 from lmsops.deploy import DeployResult, deploy
 from lmsops.docker import Docker
+from lmsops.drift import Difference, compare
 from lmsops.envconfig import Overrides
 from lmsops.errors import DeployError
 from lmsops.model import resolve
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
 from lmsops.status import down, status
+from tests.integration.conftest import free_port
 from tests.integration.http import call
 
 ENVIRONMENTS = ("dev", "staging", "production")
+
+
+@pytest.fixture(scope="module")
+def overrides() -> dict[str, Overrides]:
+    """This module's own targets (lms-staging-ie, ...): apart from the dev platform of the other tests."""
+    return {env: Overrides("-ie", {"LMS_GATEWAY_PORT": str(free_port())}) for env in ENVIRONMENTS}
 
 
 @pytest.fixture(scope="module")
@@ -68,11 +78,11 @@ def test_three_environments_run_side_by_side_on_the_same_images(
 def test_deploying_again_with_nothing_changed_restarts_nothing(
     repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
 ) -> None:
-    tasks_before = {s["ID"] for s in docker.service_tasks("lms-staging-it_catalog")}
+    tasks_before = {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")}
     again = deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
     assert again.changed == []
     assert sorted(again.unchanged) == ["catalog", "enrollment", "gateway", "postgres"]
-    assert {s["ID"] for s in docker.service_tasks("lms-staging-it_catalog")} == tasks_before
+    assert {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")} == tasks_before
 
 
 def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_serving(
@@ -94,7 +104,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     poller.start()
     try:
         with pytest.raises(DeployError) as error:
-            broken_overrides = Overrides("-it", overrides["staging"].variables, {"catalog": broken})
+            broken_overrides = Overrides("-ie", overrides["staging"].variables, {"catalog": broken})
             deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=broken_overrides)
     finally:
         stop.set()
@@ -115,3 +125,71 @@ def test_the_resolved_model_is_byte_identical_for_identical_inputs(
     first, second = resolve(repo, docker, env).text, resolve(repo, docker, env).text
     assert first == second
     assert f"LMS_ENV: {env}" in first
+
+
+# --- drift: the comparison engine against real mutations made by hand ---------------------------
+
+
+def fields(differences: list[Difference], service: str) -> dict[str, tuple[str, str]]:
+    return {d.field: (d.declared, d.running) for d in differences if d.service == service}
+
+
+def test_drift_finds_each_hand_made_swarm_change_and_deploy_repairs_it(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+) -> None:
+    staging = overrides["staging"]
+    assert compare(repo, docker, "staging", staging) == []
+    catalog, gateway = "lms-staging-ie_catalog", "lms-staging-ie_gateway"
+    image = str(
+        docker.run(
+            "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", catalog
+        ).stdout.strip()
+    )
+    docker.tag(image, "lmsops/catalog:hand-made")
+    try:
+        docker.run(
+            "service",
+            "update",
+            "--detach",
+            "--env-add",
+            "LMS_LOG_LEVEL=debug",
+            "--env-add",
+            "LMS_DEBUG_TOOLBAR=1",
+            catalog,
+        )
+        docker.run("service", "update", "--detach", "--replicas", "3", "lms-staging-ie_enrollment")
+        docker.run("service", "update", "--detach", "--limit-memory", "300M", gateway)
+        docker.run("service", "update", "--detach", "--image", "lmsops/catalog:hand-made", catalog)
+        found = compare(repo, docker, "staging", staging)
+        on_catalog = fields(found, "catalog")
+        assert on_catalog["env LMS_LOG_LEVEL"] == ("info", "debug")
+        assert on_catalog["env LMS_DEBUG_TOOLBAR"] == ("(not declared)", "1")
+        assert on_catalog["image"][1] == "lmsops/catalog:hand-made"
+        assert fields(found, "enrollment")["desired replicas"] == ("2", "3")
+        assert fields(found, "gateway")["memory limit"] == ("134217728", "314572800")
+        assert {d.env for d in found} == {"staging"}
+    finally:
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
+        docker.remove_image("lmsops/catalog:hand-made")
+    assert compare(repo, docker, "staging", staging) == []
+
+
+def test_drift_finds_a_dev_container_recreated_with_another_environment(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult], tmp_path: Path
+) -> None:
+    dev = overrides["dev"]
+    model = resolve(repo, docker, "dev", dev)
+    assert compare(repo, docker, "dev", dev) == []
+    changed = yaml.safe_load(model.text)
+    changed["services"]["catalog"]["environment"]["LMS_LOG_LEVEL"] = "error"
+    changed["services"]["catalog"]["environment"]["LMS_SHADOW_FLAG"] = "on"
+    by_hand = tmp_path / "by-hand.yaml"
+    by_hand.write_text(yaml.safe_dump(changed))
+    docker.compose(model.project, [by_hand], None, "up", "--detach", "--wait", "--no-deps", "catalog")
+    try:
+        on_catalog = fields(compare(repo, docker, "dev", dev), "catalog")
+        assert on_catalog["env LMS_LOG_LEVEL"] == ("debug", "error")
+        assert on_catalog["env LMS_SHADOW_FLAG"] == ("(not declared)", "on")
+    finally:
+        deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=dev)
+    assert compare(repo, docker, "dev", dev) == []
