@@ -28,7 +28,6 @@ class ServiceProgress:
     replicas: int
     tasks_before: frozenset[str]  # running task ids before the deploy
     update_before: dict[str, Any]  # UpdateStatus before the deploy (a stale rollback is not ours)
-    template_before: dict[str, Any]  # the task template before: when it changes, every task is replaced
     done: bool = False
     changed: bool = False
     failure: str = ""
@@ -59,23 +58,32 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
         if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
         and image_of(t) == progress.image
     ]  # fmt: skip
-    progress.running = len(running)
     running_ids = frozenset(str(t["ID"]) for t in running)
     progress.changed = running_ids != progress.tasks_before
-    replaced = not (running_ids & progress.tasks_before)
-    template_changed = service["Spec"].get("TaskTemplate") != progress.template_before
+    # A task is current when it runs the service's present task template (what Swarm itself
+    # compares): after a revert, an old task can be current again and is rightly kept.
+    current = [t for t in running if _same_task(t.get("Spec") or {}, service["Spec"].get("TaskTemplate") or {})]
+    progress.running = len(current)
     failed = [t for t in tasks if t.get("Status", {}).get("State") in {"failed", "rejected"}]
     if failed:
         latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
         status = latest.get("Status", {})
         progress.last_error = str(status.get("Err") or status.get("Message") or "")
     settled = state not in IN_PROGRESS
-    progress.done = (
-        settled
-        and image_of(service) == progress.image
-        and progress.running == progress.replicas
-        and (replaced or not template_changed)  # a new template: no task of the old one may remain
-    )
+    progress.done = settled and image_of(service) == progress.image and progress.running == progress.replicas
+
+
+# What makes a task current; the API fills other fields with defaults differently (null vs {}).
+_CURRENT_KEYS = (
+    "Image", "Env", "Labels", "User", "ReadOnly", "Mounts", "Secrets", "Configs",
+    "CapabilityDrop", "CapabilityAdd", "Healthcheck", "Args", "Command",
+)  # fmt: skip
+
+
+def _same_task(task_spec: dict[str, Any], template: dict[str, Any]) -> bool:
+    ours, theirs = task_spec.get("ContainerSpec") or {}, template.get("ContainerSpec") or {}
+    same_container = all(ours.get(key) == theirs.get(key) for key in _CURRENT_KEYS)
+    return same_container and (task_spec.get("Resources") or {}) == (template.get("Resources") or {})
 
 
 def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> tuple[list[str], list[str]]:
@@ -88,7 +96,6 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
             int(spec.get("deploy", {}).get("replicas", 1)),
             _running_tasks(docker, f"{stack}_{name}"),
             current.get(f"{stack}_{name}", {}).get("UpdateStatus") or {},
-            current.get(f"{stack}_{name}", {}).get("Spec", {}).get("TaskTemplate") or {},
         )
         for name, spec in sorted(model.document["services"].items())
     ]
