@@ -40,6 +40,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
     session.run("python", "-m", "lmsops", "hadolint")
+    session.run("actionlint", "-no-color")
 
 
 @nox.session(tags=["test"])
@@ -65,6 +66,25 @@ def integration(session: nox.Session) -> None:
     # Built here first so the build's progress shows; the tests' own fixtures then find them up to date.
     session.run("python", "-m", "lmsops", "build", "--offline")
     session.run("pytest", "tests/integration", *session.posargs)
+
+
+ENVIRONMENTS = sorted(p.stem for p in Path("env").glob("*.yaml") if p.stem != "schema")
+
+
+@nox.session(tags=["test"])
+def conformance(session: nox.Session) -> None:
+    """Declared == running for every service, per environment (-- ENV... ; default: all of env/)."""
+    install(session)
+    session.run("python", "-m", "lmsops", "build", "--offline")
+    for env in session.posargs or ENVIRONMENTS:
+        session.log(f"conformance of {env}")
+        session.run("pytest", "tests/conformance", "--env", env, "-p", "no:cacheprovider")
+
+
+@nox.session(default=False, tags=["env"])
+def drift(session: nox.Session) -> None:
+    """Compare what runs with what is declared; exit 1 on any difference (-- ENV)."""
+    lmsops(session, "drift")
 
 
 @nox.session(default=False)

@@ -19,6 +19,7 @@ from lmsops.images import discover
 from lmsops.locks import compile_locks
 from lmsops.model import resolve
 from lmsops.paths import find_repo
+from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
 from lmsops.status import down, status
 from lmsops.versions import load_versions
@@ -55,6 +56,14 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_images(args: argparse.Namespace) -> int:
     repo = find_repo()
     versions = load_versions(repo)
+    if args.references:
+        # What one commit deploys: immutable tags (and the version aliases of bases), one per line.
+        for image in plan_images(repo, versions):
+            print(image.reference)
+            if image.alias:
+                print(image.alias)
+        print(versions.os.reference)
+        return 0
     docker = Docker()
     docker.require_engine()
     rows = [("IMAGE", "KIND", "FROM", "REFERENCE", "SIZE")]
@@ -180,7 +189,8 @@ def parser() -> argparse.ArgumentParser:
     build_cmd = command("build", cmd_build, "build base images, then every service, in dependency order")
     build_cmd.add_argument("images", nargs="*", help="only these images (and the bases they need)")
     source_flags(build_cmd)
-    command("images", cmd_images, "list every image lmsops builds, its base and its size")
+    images_cmd = command("images", cmd_images, "list every image lmsops builds, its base and its size")
+    images_cmd.add_argument("--references", action="store_true", help="only print this commit's image references")
     config_cmd = command("config", cmd_config, "print the resolved, validated model of an environment")
     config_cmd.add_argument("env", help="an environment of env/ (dev, staging, production)")
     deploy_cmd = command("deploy", cmd_deploy, "build once, deploy an environment, wait until it is healthy")
