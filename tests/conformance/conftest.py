@@ -8,9 +8,6 @@ model and project name), staging and production with `lmsops deploy`.
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -21,10 +18,11 @@ from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides, known_environments, load_environment
 from lmsops.model import Model, model_services, resolve
-from lmsops.paths import Repo, find_repo
+from lmsops.paths import find_repo
 from lmsops.progress import Reporter
-from lmsops.stack import gateway_routes, secret_files
+from lmsops.stack import gateway_routes
 from lmsops.status import down
+from tests.ports import free_port
 
 SUFFIX = "-ct"
 REPO = find_repo()
@@ -64,12 +62,6 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("env", envs, scope="session")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass(frozen=True)
 class Running:
     """An environment brought up for conformance: its model, its gateway, its engine."""
@@ -78,44 +70,6 @@ class Running:
     overrides: Overrides
     gateway: str
     docker: Docker
-
-
-@pytest.fixture(scope="session")
-def docker() -> Docker:
-    adapter = Docker()
-    adapter.require()
-    return adapter
-
-
-@pytest.fixture(scope="session")
-def swarm_secret_values() -> Iterator[None]:
-    """Staging and production read their secrets from the operator's environment: give them values."""
-    names = [
-        f"LMSOPS_{env.upper()}_{secret.upper().replace('-', '_')}"
-        for env in ("staging", "production")
-        for secret in resolve_secret_names()
-    ]
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, secrets.token_urlsafe(18))
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-
-
-def resolve_secret_names() -> list[str]:
-    return secret_files(REPO)
-
-
-@pytest.fixture(scope="session")
-def swarm(docker: Docker) -> Iterator[None]:
-    state, _manager = docker.swarm_state()
-    if state != "active":
-        docker.swarm_init()
-    yield
-    if state != "active":
-        docker.swarm_leave()
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +85,7 @@ def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: No
         yield from _compose_env(request, env, docker, overrides, port)
         return
     request.getfixturevalue("swarm")
-    request.getfixturevalue("swarm_secret_values")
+    request.getfixturevalue("swarm_secrets")
     try:
         deploy(REPO, docker, env, Reporter(), mode="offline", overrides=overrides)
         yield Running(resolve(REPO, docker, env, overrides), overrides, f"http://127.0.0.1:{port}", docker)
@@ -171,8 +125,3 @@ def docker_setup() -> list[str]:
 @pytest.fixture(scope="session")
 def docker_cleanup() -> list[str]:
     return ["down --volumes --remove-orphans"]
-
-
-@pytest.fixture(scope="session")
-def repo() -> Repo:
-    return REPO

@@ -6,9 +6,6 @@ Every setting is a small fixture a test module can override. The images are buil
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,24 +16,13 @@ from pytest_docker.plugin import Services
 from lmsops.build import Built, build
 from lmsops.containers import remove_leftovers
 from lmsops.docker import Docker
-from lmsops.envconfig import Overrides
+from lmsops.envconfig import Overrides, known_environments
 from lmsops.model import Model, resolve
 from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
+from tests.ports import free_port
 
 SCRATCH_PREFIX = "lmsops-it"
-
-
-@pytest.fixture(scope="session")
-def docker() -> Docker:
-    adapter = Docker()
-    adapter.require()  # a missing engine fails the run with lmsops's own message, never a skip
-    return adapter
-
-
-@pytest.fixture(scope="session")
-def repo() -> Repo:
-    return find_repo()
 
 
 @pytest.fixture(scope="session")
@@ -59,44 +45,13 @@ def base_images(repo: Repo, docker: Docker) -> dict[str, Built]:
 TEST_SUFFIX = "-it"
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def overrides() -> dict[str, Overrides]:
     """Each environment under another target name (lms-dev-it, ...) on free loopback ports."""
     return {
         env: Overrides(name_suffix=TEST_SUFFIX, variables={"LMS_GATEWAY_PORT": str(free_port())})
-        for env in ("dev", "staging", "production")
+        for env in known_environments(find_repo())
     }
-
-
-@pytest.fixture(scope="session")
-def swarm_secrets() -> Iterator[None]:
-    """Values for the secrets staging and production read from the operator's environment."""
-    names = [f"LMSOPS_{env}_{secret}" for env in ("STAGING", "PRODUCTION")
-             for secret in ("POSTGRES_PASSWORD", "CATALOG_DB_PASSWORD", "ENROLLMENT_DB_PASSWORD")]  # fmt: skip
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, secrets.token_urlsafe(18))
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-
-
-@pytest.fixture(scope="session")
-def swarm(docker: Docker) -> Iterator[None]:
-    """A swarm to deploy to: the engine's own if it is in one, else one made (and left) by the tests."""
-    state, _manager = docker.swarm_state()
-    if state != "active":
-        docker.swarm_init()
-    yield
-    if state != "active":
-        docker.swarm_leave()
 
 
 @pytest.fixture(scope="session")

@@ -18,16 +18,16 @@ from lmsops.build import Built
 from lmsops.deploy import DeployResult, deploy
 from lmsops.docker import Docker
 from lmsops.drift import Difference, compare
-from lmsops.envconfig import Overrides
+from lmsops.envconfig import Overrides, known_environments
 from lmsops.errors import DeployError
 from lmsops.model import resolve
-from lmsops.paths import Repo
+from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
 from lmsops.status import down, status
-from tests.integration.conftest import free_port
 from tests.integration.http import call
+from tests.ports import free_port
 
-ENVIRONMENTS = ("dev", "staging", "production")
+ENVIRONMENTS = tuple(known_environments(find_repo()))
 
 
 @pytest.fixture(scope="module")
