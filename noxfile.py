@@ -130,6 +130,12 @@ def down(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Image sizes and a no-op build, as ratios against baselines measured side by side."""
+    lmsops(session, "bench")
+
+
+@nox.session(default=False)
 def images(session: nox.Session) -> None:
     """List every image, the base it builds FROM, and its size."""
     lmsops(session, "images")

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lmsops import __version__, proc
+from lmsops.bench import bench
 from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
 from lmsops.deploy import deploy
@@ -136,6 +137,11 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    bench(find_repo(), Docker(), Reporter())
+    return 0
+
+
 def cmd_hadolint(args: argparse.Namespace) -> int:
     repo = find_repo()
     dockerfiles = sorted([*repo.base_images.glob("*/Dockerfile"), *repo.services.glob("*/Dockerfile")])
@@ -207,6 +213,7 @@ def parser() -> argparse.ArgumentParser:
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
+    command("bench", cmd_bench, "image sizes and no-op build time, as ratios against their baselines")
     command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")
     return top
 
