@@ -55,3 +55,15 @@ def swarm_secrets(repo: Repo) -> Iterator[None]:
     for name, value in saved.items():
         if value is None:
             os.environ.pop(name, None)
+
+
+# pytest-docker, for the dev environment: start clean even when an interrupted earlier run left the
+# project behind, and remove everything (volumes too) afterwards.
+@pytest.fixture(scope="session")
+def docker_setup() -> list[str]:
+    return ["down --volumes --remove-orphans", "up --wait --no-build"]
+
+
+@pytest.fixture(scope="session")
+def docker_cleanup() -> list[str]:
+    return ["down --volumes --remove-orphans"]

@@ -52,7 +52,8 @@ def deploy_compose(
             for r in rows
             if r.state != "running" or r.health not in {"healthy", "-"}
         ]
-        reason = ", ".join(failing) or result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "unknown"
+        last_line = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
+        reason = ", ".join(failing) or last_line
         rolled = ""
         if last_good.is_file():
             report.say(f"    {model.env.name}: rolling back to the last model that deployed cleanly")

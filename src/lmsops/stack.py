@@ -11,7 +11,6 @@ import secrets
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from lmsops.build import Built
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
 from lmsops.yamlfile import read_yaml
@@ -100,11 +99,6 @@ def generate_secrets(folder: Path, names: Iterable[str]) -> list[str]:
             path.chmod(0o644)
             created.append(name)
     return created
-
-
-def image_variables(built: Iterable[Built]) -> dict[str, str]:
-    """LMS_<NAME>_IMAGE for every image built: what the Compose files' ${...} name."""
-    return {f"LMS_{item.name.upper().replace('-', '_')}_IMAGE": item.reference for item in built}
 
 
 def write_env_file(path: Path, values: Mapping[str, str]) -> Path:

@@ -115,13 +115,3 @@ def docker_compose_file(pytestconfig: pytest.Config) -> list[str]:
 @pytest.fixture(scope="session")
 def docker_compose_project_name(pytestconfig: pytest.Config) -> str:
     return pytestconfig.stash[MODEL_KEY].project
-
-
-@pytest.fixture(scope="session")
-def docker_setup() -> list[str]:
-    return ["down --volumes --remove-orphans", "up --wait --no-build"]
-
-
-@pytest.fixture(scope="session")
-def docker_cleanup() -> list[str]:
-    return ["down --volumes --remove-orphans"]

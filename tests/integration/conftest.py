@@ -80,17 +80,6 @@ def docker_compose_project_name(dev_model: Model) -> str:
     return dev_model.project
 
 
-@pytest.fixture(scope="session")
-def docker_setup() -> list[str]:
-    # Start clean even when an interrupted earlier run left the project behind.
-    return ["down --volumes --remove-orphans", "up --wait --no-build"]
-
-
-@pytest.fixture(scope="session")
-def docker_cleanup() -> list[str]:
-    return ["down --volumes --remove-orphans"]
-
-
 @dataclass(frozen=True)
 class Platform:
     """The running dev platform: its gateway URL and a way to run `docker compose` on it."""
