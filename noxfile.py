@@ -142,6 +142,12 @@ def images(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def update_services(session: nox.Session) -> None:
+    """Bring every stamped service (-- NAME... for some) to the current templates/service."""
+    lmsops(session, "update-services")
+
+
+@nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Recompile every hash-locked requirements file (-- FOLDER... for some services/libs only)."""
     install(session)

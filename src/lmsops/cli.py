@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from lmsops.model import resolve
 from lmsops.paths import find_repo
 from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
+from lmsops.service_template import compile_template_locks
 from lmsops.status import down, status
+from lmsops.template_update import update_services
 from lmsops.versions import load_versions
 
 Handler = Callable[[argparse.Namespace], int]
@@ -132,9 +135,21 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 
 
 def cmd_lock(args: argparse.Namespace) -> int:
-    written = compile_locks(find_repo(), args.folders, Reporter())
+    repo, report = find_repo(), Reporter()
+    written = compile_locks(repo, args.folders, report)
+    if not args.folders:  # the service template's locks too: a new service starts from them
+        written += compile_template_locks(repo, report)
     print(f"lock: {len(written)} lock file(s) written")
     return 0
+
+
+def cmd_update_services(args: argparse.Namespace) -> int:
+    results = update_services(find_repo(), args.services, Reporter(), args.conflict)
+    counts = Counter(result.outcome for result in results)
+    print("update_services: " + ", ".join(f"{count} {outcome}" for outcome, count in sorted(counts.items())))
+    if any(result.outcome == "conflicts" for result in results):
+        print("Resolve the conflict markers (or .rej files) listed above, then commit.")
+    return 0 if all(result.ok for result in results) else 1
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -213,6 +228,13 @@ def parser() -> argparse.ArgumentParser:
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
+    update_cmd = command(
+        "update-services", cmd_update_services, "bring stamped services to the current templates/service (3-way merge)"
+    )
+    update_cmd.add_argument("services", nargs="*", help="only these services (default: every stamped one)")
+    update_cmd.add_argument(
+        "--conflict", choices=["inline", "rej"], default="inline", help="conflict markers in the files, or .rej files"
+    )
     command("bench", cmd_bench, "image sizes and no-op build time, as ratios against their baselines")
     command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")
     return top

@@ -43,3 +43,29 @@ def dirty_files(root: Path) -> list[str]:
     if status.returncode != 0:
         return ["(not a git repository)"]
     return [line[3:] for line in status.stdout.splitlines() if line.strip()]
+
+
+def git(root: Path, *args: str, check: bool = True) -> proc.Result:
+    return proc.run(["git", "-C", str(root), *args], check=check, hint=_GIT_HINT)
+
+
+def last_commit(root: Path, path: str, until: str = "HEAD") -> str | None:
+    """The last commit at or before `until` that changed path."""
+    found = git(root, "log", "-1", "--format=%H", until, "--", path, check=False).stdout.strip()
+    return found or None
+
+
+def first_commit(root: Path, path: str) -> str | None:
+    """The commit that first added path (following nothing: a stamped service's answers file)."""
+    found = git(root, "log", "--diff-filter=A", "--format=%H", "--", path, check=False).stdout.split()
+    return found[-1] if found else None
+
+
+def is_commit(root: Path, ref: str) -> bool:
+    return git(root, "cat-file", "-e", f"{ref}^{{commit}}", check=False).returncode == 0
+
+
+def changed_paths(root: Path, path: str) -> list[str]:
+    """Uncommitted changes under path, untracked files included (paths relative to the root)."""
+    status = git(root, "status", "--porcelain", "--untracked-files=all", "--", path)
+    return [line[3:] for line in status.stdout.splitlines() if line.strip()]

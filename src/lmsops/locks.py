@@ -41,17 +41,22 @@ def _uv() -> str:
     return found
 
 
+def lock_file(source: Path, target: Path, cwd: Path) -> None:
+    """uv pip compile source into target (paths in its comments relative to cwd)."""
+    rel_source, rel_target = str(source.relative_to(cwd)), str(target.relative_to(cwd))
+    proc.run(
+        [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
+         "--custom-compile-command", COMPILE_COMMAND, rel_source, "--output-file", rel_target],
+        cwd=cwd,
+        hint=f"uv could not resolve {rel_source}",
+    )  # fmt: skip
+
+
 def compile_locks(repo: Repo, names: list[str], report: Reporter) -> list[Path]:
     written = []
     for source in lock_inputs(repo, names):
         target = source.with_suffix(".lock")
-        rel_source, rel_target = repo.display(source), repo.display(target)
-        proc.run(
-            [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
-             "--custom-compile-command", COMPILE_COMMAND, rel_source, "--output-file", rel_target],
-            cwd=repo.root,
-            hint=f"uv could not resolve {rel_source}",
-        )  # fmt: skip
-        report.say(f"    {rel_target}: locked")
+        lock_file(source, target, repo.root)
+        report.say(f"    {repo.display(target)}: locked")
         written.append(target)
     return written

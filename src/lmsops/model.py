@@ -18,11 +18,19 @@ from typing import Any
 import yaml
 
 from lmsops.docker import Docker
-from lmsops.envconfig import Environment, Overrides, load_environment, secret_value
+from lmsops.envconfig import Environment, Overrides, known_environments, load_environment, secret_value
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
 from lmsops.plan import PlannedImage, plan_images
-from lmsops.stack import compose_files, gateway_routes, generate_secrets, secret_files, write_env_file
+from lmsops.stack import (
+    EXTENSION,
+    compose_files,
+    declared_replicas,
+    gateway_routes,
+    generate_secrets,
+    secret_files,
+    write_env_file,
+)
 from lmsops.versions import load_versions
 from lmsops.yamlfile import read_yaml
 
@@ -107,6 +115,8 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     if env.target.kind == "swarm":
         document = _for_swarm(env, document, secrets_dir)
     document = {key: value for key, value in document.items() if not key.startswith("x-")}
+    for service in (document.get("services") or {}).values():
+        service.pop(EXTENSION, None)  # read by lmsops (declared_replicas), not for the engine
     text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
     return Model(env, all_files, env_file, images, document, text)
 
@@ -168,10 +178,11 @@ def _render_service_settings(repo: Repo, env: Environment, services: set[str], o
     """What env/<env>.yaml says per service (replicas, resources, endpoint mode; dev source mounts).
     This file comes last: the environment's own settings win."""
     rendered: dict[str, Any] = {}
+    declared = declared_replicas(repo, known_environments(repo))
     for name in sorted(services):
         settings: dict[str, Any] = {}
         if env.target.kind == "swarm":
-            settings["deploy"] = _deploy(env, name)
+            settings["deploy"] = _deploy(env, name, declared.get(name, {}).get(env.name))
         if env.file.source_mounts and env.target.kind == "compose" and (repo.services / name / "app").is_dir():
             settings["volumes"] = [f"{repo.services / name / 'app'}:/srv/app:ro"]
         if settings:
@@ -179,9 +190,12 @@ def _render_service_settings(repo: Repo, env: Environment, services: set[str], o
     return _render(repo, env, "per-service settings", rendered, out)
 
 
-def _deploy(env: Environment, name: str) -> dict[str, Any]:
+def _deploy(env: Environment, name: str, service_replicas: int | None) -> dict[str, Any]:
+    """Replicas: env/<env>.yaml's entry for the service, else the service's own x-lmsops.replicas,
+    else the environment's default."""
     deploy_config = env.file.deploy
-    replicas = deploy_config.replicas.get(name, deploy_config.replicas.get("default", 1))
+    fallback = service_replicas if service_replicas is not None else deploy_config.replicas.get("default", 1)
+    replicas = deploy_config.replicas.get(name, fallback)
     resources = deploy_config.resources.get(name) or deploy_config.resources.get("default")
     deploy: dict[str, Any] = {"replicas": replicas, "endpoint_mode": env.target.endpoint_mode}
     if name not in STATEFUL:

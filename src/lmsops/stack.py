@@ -17,6 +17,8 @@ from lmsops.yamlfile import read_yaml
 
 SHARED = Path("stacks") / "compose.yaml"
 FRAGMENT = "compose.yaml"
+# A service's own settings for lmsops inside its fragment (Compose ignores x- keys; lmsops removes it).
+EXTENSION = "x-lmsops"
 DEFAULT_SERVICE_PORT = 8000
 # Services of the shared file that are infrastructure, not routed by the gateway.
 _NOT_ROUTED = {"gateway", "postgres"}
@@ -51,20 +53,65 @@ def fragment_services(repo: Repo) -> dict[str, dict[str, object]]:
     return found
 
 
-def service_port(definition: Mapping[str, object]) -> int:
+def declared_replicas(repo: Repo, environments: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Per service, the replicas its fragment declares per Swarm environment (x-lmsops.replicas)."""
+    known = set(environments)
+    declared: dict[str, dict[str, int]] = {}
+    for name, definition in fragment_services(repo).items():
+        where = f"services/{name}/{FRAGMENT}: services.{name}.{EXTENSION}"
+        extension = definition.get(EXTENSION) or {}
+        if not isinstance(extension, dict) or set(extension) - {"replicas"}:
+            raise ConfigError(f"{where}: only 'replicas: {{<environment>: <count>}}' is understood here")
+        replicas = extension.get("replicas") or {}
+        if not isinstance(replicas, dict):
+            raise ConfigError(f"{where}.replicas must map environment names to counts, e.g. {{staging: 2}}")
+        for env, count in replicas.items():
+            if env not in known:
+                raise ConfigError(f"{where}.replicas.{env}: no such environment; known: {', '.join(sorted(known))}")
+            if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100:
+                raise ConfigError(f"{where}.replicas.{env}: {count!r} is not a count of replicas (0-100)")
+        declared[name] = {str(env): int(count) for env, count in replicas.items()}
+    return declared
+
+
+def service_port(definition: Mapping[str, object], where: str = "") -> int:
     environment = definition.get("environment")
     if isinstance(environment, dict) and "LMS_PORT" in environment:
-        return int(str(environment["LMS_PORT"]))
+        value = str(environment["LMS_PORT"])
+        if not value.isdigit() or not 0 < int(value) < 65536:
+            raise ConfigError(f"{where or 'a Compose fragment'}: LMS_PORT {value!r} is not a port number (1-65535)")
+        return int(value)
     return DEFAULT_SERVICE_PORT
+
+
+def service_ports(repo: Repo) -> dict[str, int]:
+    """Each service's port; a port set in two fragments, or a .port-<N> file that disagrees, is refused."""
+    ports: dict[str, int] = {}
+    owners: dict[int, str] = {}
+    for name, definition in fragment_services(repo).items():
+        port = service_port(definition, f"services/{name}/{FRAGMENT}")
+        markers = sorted(path.name for path in (repo.services / name).glob(".port-*"))
+        if markers and markers != [f".port-{port}"]:
+            raise ConfigError(
+                f"services/{name}/{markers[0]}: the service listens on {port} (LMS_PORT in services/{name}/"
+                f"{FRAGMENT}); keep one file named .port-{port} so the service template sees the port as taken"
+            )
+        environment = definition.get("environment")
+        explicit = isinstance(environment, dict) and "LMS_PORT" in environment
+        if explicit and port in owners:
+            raise ConfigError(
+                f"services/{name}/{FRAGMENT}: LMS_PORT {port} is also the port of {owners[port]}; "
+                "give each service its own port"
+            )
+        if explicit:
+            owners[port] = name
+        ports[name] = port
+    return ports
 
 
 def gateway_routes(repo: Repo) -> str:
     """'name=host:port ...' for every service the gateway should route to."""
-    routes = [
-        f"{name}={name}:{service_port(definition)}"
-        for name, definition in fragment_services(repo).items()
-        if name not in _NOT_ROUTED
-    ]
+    routes = [f"{name}={name}:{port}" for name, port in service_ports(repo).items() if name not in _NOT_ROUTED]
     return " ".join(routes)
 
 
