@@ -1,1 +1,1 @@
-"""The LMS catalog service."""
+"""LMS catalog: courses and their ordered modules."""

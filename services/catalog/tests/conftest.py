@@ -1,4 +1,4 @@
-"""Catalog unit tests: the real application on in-process SQLite, no Docker."""
+"""catalog unit tests: the real application on in-process SQLite, no Docker."""
 
 from __future__ import annotations
 

@@ -1,1 +1,1 @@
-"""The LMS enrollment service."""
+"""LMS enrollment: learners in published courses of the catalog."""

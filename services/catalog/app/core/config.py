@@ -1,4 +1,4 @@
-"""The catalog's settings: the shared LMS_* contract plus its database."""
+"""The catalog service's settings: the shared LMS_* contract plus its database."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ from pydantic import Field, SecretStr
 class Settings(ServiceSettings):
     database_url: str
     database_password: SecretStr | None = None
-    # e.g. http://catalog:8000 (resolved by Docker's DNS on every call, so moved tasks are found)
+    # e.g. http://catalog:8001 (resolved by Docker's DNS on every call, so moved tasks are found)
     catalog_url: str = Field(pattern=r"^https?://")
     catalog_timeout: float = Field(default=2.0, gt=0, le=30)
     catalog_attempts: int = Field(default=3, ge=1, le=10)
