@@ -91,9 +91,10 @@ def service_ports(repo: Repo) -> dict[str, int]:
     for name, definition in fragment_services(repo).items():
         port = service_port(definition, f"services/{name}/{FRAGMENT}")
         markers = sorted(path.name for path in (repo.services / name).glob(".port-*"))
-        if markers and markers != [f".port-{port}"]:
+        wrong = [marker for marker in markers if marker != f".port-{port}"]
+        if wrong:
             raise ConfigError(
-                f"services/{name}/{markers[0]}: the service listens on {port} (LMS_PORT in services/{name}/"
+                f"services/{name}/{wrong[0]}: the service listens on {port} (LMS_PORT in services/{name}/"
                 f"{FRAGMENT}); keep one file named .port-{port} so the service template sees the port as taken"
             )
         environment = definition.get("environment")

@@ -1,0 +1,199 @@
+"""templates/service with real copier and real git, in a scratch clone of this repository.
+
+The clone shares this repository's history, so the base images keep their identities and are
+found up to date; the template under test is the working tree's, committed in the clone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lmsops.build import build
+from lmsops.docker import Docker
+from lmsops.paths import Repo
+from lmsops.progress import Reporter
+from lmsops.template_update import update_services
+
+BIN = Path(sys.executable).parent
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "lmsops tests",
+    "GIT_AUTHOR_EMAIL": "tests@lmsops.invalid",
+    "GIT_COMMITTER_NAME": "lmsops tests",
+    "GIT_COMMITTER_EMAIL": "tests@lmsops.invalid",
+}
+
+
+def run(argv: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_IDENTITY})
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def copier(clone: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """copier exactly as a user types it, from the repository root."""
+    return run([str(BIN / "copier"), "copy", "--defaults", *args], clone, check)
+
+
+def commit(clone: Path, message: str) -> None:
+    run(["git", "add", "--all"], clone)
+    run(["git", "commit", "--quiet", "--allow-empty", "-m", message], clone)
+
+
+@pytest.fixture
+def clone(repo: Repo, tmp_path: Path) -> Path:
+    target = tmp_path / "lms"
+    run(["git", "clone", "--quiet", str(repo.root), str(target)], tmp_path)
+    shutil.rmtree(target / "templates" / "service")
+    shutil.copytree(repo.root / "templates" / "service", target / "templates" / "service", symlinks=True)
+    commit(target, "the template under test")
+    return target
+
+
+@pytest.fixture
+def built_images(docker: Docker) -> Iterator[list[str]]:
+    """Images a test builds from a scratch service; removed afterwards."""
+    references: list[str] = []
+    yield references
+    for reference in references:
+        docker.run("image", "rm", "--force", reference, check=False)
+
+
+def unit_tests(service: Path) -> subprocess.CompletedProcess[str]:
+    """The service's own unit tests in a fresh virtualenv from its hash-locked dev requirements."""
+    venv = service.parent.parent.parent / f"venv-{service.name}"
+    run([str(BIN / "uv"), "venv", "--quiet", "--python", sys.executable, str(venv)], service)
+    run([str(BIN / "uv"), "pip", "install", "--quiet", "--python", str(venv / "bin" / "python"),
+         "--require-hashes", "-r", "requirements-dev.lock"], service)  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(service.parent.parent / "libs" / "lms-runtime" / "src")}
+    return subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=service,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+
+
+def test_a_stamped_service_builds_and_passes_its_unit_tests(
+    clone: Path, docker: Docker, built_images: list[str]
+) -> None:
+    stamped = copier(clone, "--data", "team=assessment", "templates/service", "services/quiz")
+    assert "Service quiz stamped" in stamped.stderr + stamped.stdout
+    service = clone / "services" / "quiz"
+    answers = yaml.safe_load((service / ".copier-answers.yml").read_text())
+    taken = {int(path.name.removeprefix(".port-")) for path in clone.glob("services/*/.port-*")} - {answers["port"]}
+    assert answers["port"] == min(set(range(8001, 9000)) - taken), "the default port is the first free one"
+    assert answers["team"] == "assessment" and answers["database"] is True
+    assert (service / f".port-{answers['port']}").is_file()
+
+    results = build(Repo(clone), docker, Reporter(), names=["quiz"], mode="offline")
+    quiz = next(result for result in results if result.name == "quiz")
+    built_images.append(quiz.reference)
+    labels = docker.image_labels(quiz.reference)
+    assert labels["org.opencontainers.image.title"] == "quiz"
+    assert [r.built for r in results if r.name != "quiz"] == [False] * (len(results) - 1), "bases rebuilt"
+
+    tests = unit_tests(service)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert " passed" in tests.stdout
+
+
+def test_a_service_without_a_database_passes_its_unit_tests(clone: Path) -> None:
+    copier(clone, "--data", "database=false", "templates/service", "services/notices")
+    service = clone / "services" / "notices"
+    assert not (service / "app" / "models.py").exists()
+    assert "secrets" not in yaml.safe_load((service / "compose.yaml").read_text())
+    tests = unit_tests(service)
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+
+
+@pytest.mark.parametrize(
+    ("destination", "data", "message"),
+    [
+        ("services/Bad_Name", [], "'Bad_Name' is not a valid service name"),
+        ("services/catalog", [], "'catalog' is already a service (services/catalog/compose.yaml exists)"),
+        ("services/quiz", ["--data", "port=8001"], "port 8001 is already used by the service 'catalog'"),
+        ("services/quiz", ["--data", "port=80"], "port 80 is out of range"),
+        ("services/quiz", ["--data", "service_name=exam"], "the service name is its folder name"),
+        ("services/gateway", [], "'gateway' is reserved"),
+    ],
+)
+def test_bad_answers_are_refused_with_the_validators_message(
+    clone: Path, destination: str, data: list[str], message: str
+) -> None:
+    before = sorted(path.name for path in (clone / "services").iterdir())
+    refused = copier(clone, *data, "templates/service", destination, check=False)
+    assert refused.returncode != 0
+    assert message in refused.stderr
+    assert sorted(path.name for path in (clone / "services").iterdir()) == before, "nothing half-made"
+
+
+def test_an_update_keeps_hand_edits_and_brings_the_template_change(clone: Path) -> None:
+    copier(clone, "templates/service", "services/quiz")
+    commit(clone, "stamp quiz (template version A)")
+    main = clone / "services" / "quiz" / "app" / "main.py"
+    hand_edit = "    app.state.grading = 'strict'  # by hand\n"
+    main.write_text(main.read_text().replace("    return app\n", hand_edit + "    return app\n"))
+    commit(clone, "quiz: a hand edit")
+    dockerfile = clone / "templates" / "service" / "Dockerfile.jinja"
+    template_change = "LABEL org.lmsops.template=B\n"
+    dockerfile.write_text(dockerfile.read_text().replace("WORKDIR /srv\n", "WORKDIR /srv\n" + template_change))
+    commit(clone, "template version B")
+
+    results = {result.service: result for result in update_services(Repo(clone), [], Reporter())}
+
+    assert "app.state.grading = 'strict'  # by hand" in main.read_text()
+    assert "LABEL org.lmsops.template=B" in (clone / "services" / "quiz" / "Dockerfile").read_text()
+    assert results["quiz"].outcome == "updated" and "Dockerfile" in results["quiz"].changed
+    # The reference services are stamped too: the change reaches them, their own code stays.
+    for reference in ("catalog", "enrollment"):
+        assert results[reference].outcome == "updated"
+        assert "LABEL org.lmsops.template=B" in (clone / "services" / reference / "Dockerfile").read_text()
+    assert "courses.router" in (clone / "services" / "catalog" / "app" / "main.py").read_text()
+    head = run(["git", "rev-parse", "HEAD"], clone).stdout.strip()
+    assert yaml.safe_load((clone / "services" / "quiz" / ".copier-answers.yml").read_text())["_commit"] == head
+
+    commit(clone, "services updated to B")
+    again = update_services(Repo(clone), ["quiz"], Reporter())
+    assert [result.outcome for result in again] == ["up to date"]
+
+
+def test_a_conflicting_edit_is_reported_and_left_marked(clone: Path) -> None:
+    copier(clone, "templates/service", "services/quiz")
+    commit(clone, "stamp quiz")
+    dockerfile = clone / "services" / "quiz" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("--interval=10s", "--interval=7s"))
+    commit(clone, "quiz: its own health check interval")
+    template = clone / "templates" / "service" / "Dockerfile.jinja"
+    template.write_text(template.read_text().replace("--interval=10s", "--interval=5s"))
+    commit(clone, "template: faster health checks")
+
+    cli = run([sys.executable, "-m", "lmsops", "update-services", "quiz"], clone, check=False)
+
+    assert cli.returncode == 1
+    assert "quiz: conflicts" in cli.stdout and "CONFLICTS (resolve, then commit): Dockerfile" in cli.stdout
+    text = dockerfile.read_text()
+    assert "<<<<<<< before updating" in text and "--interval=7s" in text and "--interval=5s" in text
+
+
+def test_services_with_uncommitted_changes_are_skipped_untouched(clone: Path) -> None:
+    template = clone / "templates" / "service" / "README.md.jinja"
+    template.write_text(template.read_text() + "\nTemplate version C.\n")
+    commit(clone, "template C")
+    readme = clone / "services" / "catalog" / "README.md"
+    readme.write_text(readme.read_text() + "\nWork in progress.\n")
+
+    results = {result.service: result for result in update_services(Repo(clone), [], Reporter())}
+
+    assert results["catalog"].outcome == "skipped" and "uncommitted changes" in results["catalog"].note
+    assert "Template version C." not in readme.read_text() and "Work in progress." in readme.read_text()
+    assert results["enrollment"].outcome == "updated"
