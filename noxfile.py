@@ -142,6 +142,12 @@ def images(session: nox.Session) -> None:
 
 
 @nox.session(default=False)
+def new_service(session: nox.Session) -> None:
+    """Stamp services/NAME from templates/service: -- NAME [KEY=VALUE...] (copier copy --defaults)."""
+    lmsops(session, "new-service")
+
+
+@nox.session(default=False)
 def update_services(session: nox.Session) -> None:
     """Bring every stamped service (-- NAME... for some) to the current templates/service."""
     lmsops(session, "update-services")

@@ -23,7 +23,7 @@ from lmsops.model import resolve
 from lmsops.paths import find_repo
 from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
-from lmsops.service_template import compile_template_locks
+from lmsops.service_template import compile_template_locks, new_service
 from lmsops.status import down, status
 from lmsops.template_update import update_services
 from lmsops.versions import load_versions
@@ -143,6 +143,13 @@ def cmd_lock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_service(args: argparse.Namespace) -> int:
+    repo = find_repo()
+    folder = new_service(repo, args.name, args.answers)
+    print(f"new-service: {repo.display(folder)} stamped from templates/service; commit it, then `nox`")
+    return 0
+
+
 def cmd_update_services(args: argparse.Namespace) -> int:
     results = update_services(find_repo(), args.services, Reporter(), args.conflict)
     counts = Counter(result.outcome for result in results)
@@ -228,6 +235,9 @@ def parser() -> argparse.ArgumentParser:
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
+    new_cmd = command("new-service", cmd_new_service, "stamp services/NAME from templates/service (copier copy)")
+    new_cmd.add_argument("name", help="the service (and folder) name")
+    new_cmd.add_argument("answers", nargs="*", help="answers as KEY=VALUE, e.g. team=assessment database=false")
     update_cmd = command(
         "update-services", cmd_update_services, "bring stamped services to the current templates/service (3-way merge)"
     )

@@ -8,6 +8,7 @@ service's own locks, so a freshly stamped service builds hermetically with no lo
 
 from __future__ import annotations
 
+import re
 import shutil
 import sys
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from lmsops import proc
-from lmsops.errors import ConfigError, PrerequisiteError
+from lmsops.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.locks import lock_file
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
@@ -27,6 +28,8 @@ ANSWERS = ".copier-answers.yml"
 _PLACEHOLDER = "lmsopstemplatelock"
 # includes/<prefix>requirements[-dev].lock, per value of the `database` answer.
 LOCK_VARIANTS = {"db-": True, "": False}
+# The last line copier prints when a validator refuses an answer given with --data.
+_VALIDATION = re.compile(r"Validation error for question '(?P<question>[^']+)': (?P<message>.+)")
 
 
 def template_dir(repo: Repo) -> Path:
@@ -52,8 +55,10 @@ def stamped_services(repo: Repo) -> list[str]:
 def stamp(template: Path, destination: Path, answers: Mapping[str, object], cwd: Path) -> proc.Result:
     """`copier copy --defaults` with the given answers; raises CommandError with copier's message."""
     data = [arg for key, value in answers.items() for arg in ("--data", f"{key}={_answer(value)}")]
+    # Relative to cwd where possible: copier records the path as given (_src_path of the answers).
+    source = template.relative_to(cwd) if template.is_relative_to(cwd) else template
     return proc.run(
-        [copier_binary(), "copy", "--quiet", "--defaults", *data, str(template), str(destination)],
+        [copier_binary(), "copy", "--quiet", "--defaults", *data, str(source), str(destination)],
         cwd=cwd,
         hint="copier refused the answers",
     )
@@ -85,3 +90,24 @@ def compile_template_locks(repo: Repo, report: Reporter) -> list[Path]:
                 report.say(f"    {repo.display(stored)}: locked")
                 written.append(stored)
     return written
+
+
+def new_service(repo: Repo, name: str, settings: list[str]) -> Path:
+    """`copier copy --defaults templates/service services/<name>` with KEY=VALUE answers, and
+    copier's refusal of an answer reported as one line instead of its traceback."""
+    template = template_dir(repo)
+    data: dict[str, object] = {}
+    for setting in settings:
+        key, sep, value = setting.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"{setting!r}: give answers as KEY=VALUE, e.g. team=assessment port=8010")
+        data[key] = value
+    destination = repo.services / name
+    try:
+        stamp(template, destination, data, cwd=repo.root)
+    except CommandError as exc:
+        refusal = _VALIDATION.search(exc.output)
+        if refusal:
+            raise ConfigError(f"{TEMPLATE}: {refusal['question']}: {refusal['message'].strip()}") from exc
+        raise
+    return destination

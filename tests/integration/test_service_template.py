@@ -197,3 +197,17 @@ def test_services_with_uncommitted_changes_are_skipped_untouched(clone: Path) ->
     assert results["catalog"].outcome == "skipped" and "uncommitted changes" in results["catalog"].note
     assert "Template version C." not in readme.read_text() and "Work in progress." in readme.read_text()
     assert results["enrollment"].outcome == "updated"
+
+
+def test_lmsops_new_service_reports_a_refused_answer_in_one_line(clone: Path) -> None:
+    refused = run([sys.executable, "-m", "lmsops", "new-service", "quiz", "port=8001"], clone, check=False)
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "lmsops: error: templates/service: port: port 8001 is already used by the service 'catalog' "
+        "(services/catalog/.port-8001); choose another port"
+    ]
+    assert not (clone / "services" / "quiz").exists()
+    made = run([sys.executable, "-m", "lmsops", "new-service", "quiz", "database=false", "team=exams"], clone)
+    assert "services/quiz stamped" in made.stdout
+    answers = yaml.safe_load((clone / "services" / "quiz" / ".copier-answers.yml").read_text())
+    assert (answers["_src_path"], answers["database"], answers["team"]) == ("templates/service", False, "exams")
