@@ -137,6 +137,15 @@ def _compare_service(
         for s in container.get("Secrets") or []
     }
     rec.check("secrets", "secret files", declared_secrets, running_secrets)
+    # Which version of each secret: its name carries a hash of the value the environment supplies
+    # now, so a rotated value not yet deployed shows here (as names, never as values).
+    versions = model.document.get("secrets") or {}
+    declared_versions = {
+        str(s.get("target") or s.get("source")): str((versions.get(s.get("source")) or {}).get("name"))
+        for s in spec.get("secrets") or []
+    }
+    running_versions = {str(s["File"]["Name"]): str(s.get("SecretName")) for s in container.get("Secrets") or []}
+    rec.check("secrets", "secret versions", declared_versions, running_versions)
 
 
 def _secret_line(secret: dict[str, Any], model: Model) -> str:

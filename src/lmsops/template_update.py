@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -34,7 +35,7 @@ from lmsops import proc
 from lmsops.errors import CommandError, ConfigError
 from lmsops.gitinfo import changed_paths, first_commit, git, is_commit, last_commit
 from lmsops.paths import Repo
-from lmsops.progress import Reporter
+from lmsops.progress import Reporter, seconds
 from lmsops.service_template import ANSWERS, TEMPLATE, copier_binary, stamped_services, template_dir
 
 Conflict = Literal["inline", "rej"]
@@ -83,10 +84,11 @@ def update_services(
     with tempfile.TemporaryDirectory(prefix="lmsops-template-") as scratch:
         tags = _materialise(repo, versions, Path(scratch) / "template")
         for service in services:
+            started = time.monotonic()
             with report.step(f"update services/{service}"):
                 result = _update_one(repo, service, olds[service], new, tags, Path(scratch) / "template", conflict)
             results.append(result)
-            _report(report, result)
+            _report(report, result, seconds(started))
     return results
 
 
@@ -256,9 +258,9 @@ def _last_line(output: str) -> str:
     return lines[-1] if lines else "no output"
 
 
-def _report(report: Reporter, result: ServiceUpdate) -> None:
+def _report(report: Reporter, result: ServiceUpdate, took: str) -> None:
     versions = f" ({result.old} -> {result.new})" if result.old and result.old != result.new else ""
-    report.say(f"    {result.service}: {result.outcome}{versions}")
+    report.say(f"    {result.service}: {result.outcome}{versions} in {took}")
     if result.changed:
         report.say(f"      changed: {', '.join(result.changed)}")
     if result.conflicts:

@@ -6,6 +6,7 @@ deployment of this machine, and are removed (with their volumes) at the end.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -193,3 +194,16 @@ def test_drift_finds_a_dev_container_recreated_with_another_environment(
     finally:
         deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=dev)
     assert compare(repo, docker, "dev", dev) == []
+
+
+def test_drift_finds_a_rotated_secret_not_yet_deployed(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    staging = overrides["staging"]
+    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "rotated-" + os.urandom(8).hex())
+    found = compare(repo, docker, "staging", staging)
+    assert {(d.service, d.field) for d in found} == {("catalog", "secret versions"), ("postgres", "secret versions")}
+    assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
+    monkeypatch.undo()
+    assert compare(repo, docker, "staging", staging) == []
