@@ -6,8 +6,6 @@ every platform (--universal), so the same lock serves the image and a developer'
 
 from __future__ import annotations
 
-import shutil
-import sys
 from pathlib import Path
 
 from lmsops import proc
@@ -34,8 +32,7 @@ def lock_inputs(repo: Repo, names: list[str]) -> list[Path]:
 
 
 def _uv() -> str:
-    beside = Path(sys.executable).parent / "uv"
-    found = str(beside) if beside.is_file() else shutil.which("uv")
+    found = proc.tool("uv")
     if not found:
         raise ConfigError("uv is not installed here; run `nox -s lock`, which installs it")
     return found

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,12 @@ class Result:
     @property
     def output(self) -> str:
         return (self.stdout + self.stderr).strip()
+
+
+def tool(name: str) -> str | None:
+    """A program installed beside this Python (the virtualenv nox made), else found on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
 
 
 def run(

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,8 +39,7 @@ def template_dir(repo: Repo) -> Path:
 
 
 def copier_binary() -> str:
-    beside = Path(sys.executable).parent / "copier"
-    found = str(beside) if beside.is_file() else shutil.which("copier")
+    found = proc.tool("copier")
     if not found:
         raise PrerequisiteError("copier is not installed; `pip install copier` (or run through nox, which installs it)")
     return found
