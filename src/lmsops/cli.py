@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lmsops import __version__, proc
+from lmsops.affected import affected_images
 from lmsops.bench import bench
 from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.drift import compare, table
-from lmsops.errors import LmsopsError
+from lmsops.errors import ConfigError, LmsopsError
 from lmsops.images import discover
 from lmsops.locks import compile_locks
 from lmsops.model import resolve
@@ -53,13 +54,27 @@ def cmd_bootstrap(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    build(find_repo(), Docker(), Reporter(verbose=args.verbose), args.images, _mode(args))
+    repo, report = find_repo(), Reporter(verbose=args.verbose)
+    names = list(args.images)
+    if args.changed_since:
+        if names:
+            raise ConfigError("give image names or --changed-since, not both")
+        names = affected_images(repo, load_versions(repo), args.changed_since)
+        report.say(f"build: changed since {args.changed_since}: {', '.join(names) or 'no image'}")
+        if not names:
+            return 0
+    build(repo, Docker(), report, names, _mode(args))
     return 0
 
 
 def cmd_images(args: argparse.Namespace) -> int:
     repo = find_repo()
     versions = load_versions(repo)
+    if args.changed_since:
+        # For CI: the images (and so the services) a change affects, one per line.
+        for name in affected_images(repo, versions, args.changed_since):
+            print(name)
+        return 0
     if args.references:
         # What one commit deploys: immutable tags (and the version aliases of bases), one per line.
         for image in plan_images(repo, versions):
@@ -216,9 +231,13 @@ def parser() -> argparse.ArgumentParser:
     source_flags(command("bootstrap", cmd_bootstrap, "make the OS root image (pull by digest, or debootstrap)"))
     build_cmd = command("build", cmd_build, "build base images, then every service, in dependency order")
     build_cmd.add_argument("images", nargs="*", help="only these images (and the bases they need)")
+    build_cmd.add_argument(
+        "--changed-since", metavar="REF", help="only images whose inputs changed since REF, and all built on them"
+    )
     source_flags(build_cmd)
     images_cmd = command("images", cmd_images, "list every image lmsops builds, its base and its size")
     images_cmd.add_argument("--references", action="store_true", help="only print this commit's image references")
+    images_cmd.add_argument("--changed-since", metavar="REF", help="only print the images a change since REF affects")
     config_cmd = command("config", cmd_config, "print the resolved, validated model of an environment")
     config_cmd.add_argument("env", help="an environment of env/ (dev, staging, production)")
     deploy_cmd = command("deploy", cmd_deploy, "build once, deploy an environment, wait until it is healthy")

@@ -14,7 +14,7 @@ from lmsops.gitinfo import SourceInfo, source_info
 from lmsops.hashing import inputs_hash, tree_files
 from lmsops.images import ImageSpec, discover, select
 from lmsops.paths import Repo
-from lmsops.versions import OS_NAME, Versions, build_arg_for
+from lmsops.versions import EXTRA_PACKAGES_ARG, OS_NAME, Versions, build_arg_for
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,7 @@ class PlannedImage:
     identity: str
     reference: str
     source: SourceInfo
-    build_args: dict[str, str]  # the base references each FROM needs
+    build_args: dict[str, str]  # the base references each FROM needs (and a base's EXTRA_PACKAGES)
     alias: str | None = None  # a version-only tag for bases (lmsops/python:3.11-1)
 
     @property
@@ -48,6 +48,8 @@ def plan_images(repo: Repo, versions: Versions, names: list[str] | None = None) 
     planned: list[PlannedImage] = []
     for spec in select(discover(repo, versions), names or []):
         build_args = {build_arg_for(parent): references[parent] for parent in spec.parents}
+        if spec.kind == "base" and versions.images[spec.name].packages:
+            build_args[EXTRA_PACKAGES_ARG] = " ".join(versions.images[spec.name].packages)
         files = [(repo.display(p), p) for folder in spec.inputs for p in tree_files(folder)]
         info = source_info(repo.root, list(spec.inputs))
         values = {f"parent:{p}": identities[p] for p in spec.parents} | build_args

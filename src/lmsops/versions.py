@@ -17,6 +17,9 @@ from lmsops.yamlfile import load_model
 OS_NAME = "os"
 NAME_PATTERN = r"^[a-z][a-z0-9-]*[a-z0-9]$"
 Version = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,100}$")]
+# A Debian package name (policy 5.6.1): lowercase letters, digits, + - . ; at least two characters.
+DebianPackage = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]
+EXTRA_PACKAGES_ARG = "EXTRA_PACKAGES"
 
 
 class Strict(BaseModel):
@@ -42,6 +45,10 @@ class BaseImage(Strict):
 
     version: Version
     description: str = ""
+    packages: list[DebianPackage] = Field(
+        default_factory=list,
+        description="extra Debian packages installed on top of what the Dockerfile installs (EXTRA_PACKAGES)",
+    )
 
 
 class Versions(Strict):
