@@ -73,12 +73,19 @@ ENVIRONMENTS = sorted(p.stem for p in Path("env").glob("*.yaml") if p.stem != "s
 
 @nox.session(tags=["test"])
 def conformance(session: nox.Session) -> None:
-    """Declared == running for every service, per environment (-- ENV... ; default: all of env/)."""
+    """Declared == running for every service, per environment (-- ENV... [--changed-since REF]; default: all)."""
     install(session)
     session.run("python", "-m", "lmsops", "build", "--offline")
-    for env in session.posargs or ENVIRONMENTS:
+    envs, selection = list(session.posargs), []
+    if "--changed-since" in envs:  # -- ENV... --changed-since REF: only the services a change affects
+        at = envs.index("--changed-since")
+        selection, envs[at : at + 2] = envs[at : at + 2], []
+    for env in envs or ENVIRONMENTS:
         session.log(f"conformance of {env}")
-        session.run("pytest", "tests/conformance", "--env", env, "-p", "no:cacheprovider")
+        # Exit 5 (every test deselected) means the change affects no service of this environment.
+        codes = [0, 5] if selection else [0]
+        pytest_args = ["tests/conformance", "--env", env, "-p", "no:cacheprovider", *selection]
+        session.run("pytest", *pytest_args, success_codes=codes)
 
 
 @nox.session(default=False, tags=["env"])

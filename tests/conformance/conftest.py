@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from lmsops.affected import affected_images
 from lmsops.build import build
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
@@ -22,6 +23,7 @@ from lmsops.paths import find_repo
 from lmsops.progress import Reporter
 from lmsops.stack import gateway_routes
 from lmsops.status import down
+from lmsops.versions import load_versions
 from tests.ports import free_port
 
 SUFFIX = "-ct"
@@ -30,6 +32,30 @@ REPO = find_repo()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--env", action="append", default=[], help="environment(s) to check (default: every one of env/)")
+    parser.addoption(
+        "--changed-since",
+        metavar="REF",
+        help="only the services whose image a change since REF affects (the selection of `build --changed-since`)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With --changed-since: deselect the checks of services the change does not affect (a service's
+    image carries its name); environment-wide checks stay when any of its services is affected."""
+    ref = config.getoption("--changed-since")
+    if not ref:
+        return
+    affected = set(affected_images(REPO, load_versions(REPO), ref))
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        service = next((params[key] for key in ("service", "routed", "versioned") if key in params), None)
+        wanted = service in affected if service else bool(affected & set(model_services(REPO)))
+        (kept if wanted else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def selected_envs(config: pytest.Config) -> list[str]:
