@@ -148,6 +148,12 @@ def images(session: nox.Session) -> None:
     lmsops(session, "images")
 
 
+@nox.session(default=False, tags=["images"])
+def upgrade_base(session: nox.Session) -> None:
+    """Upgrade a base (-- IMAGE VERSION [--package NAME]) or all (-- --all): rebuild, test, report."""
+    lmsops(session, "upgrade-base")
+
+
 @nox.session(default=False)
 def new_service(session: nox.Session) -> None:
     """Stamp services/NAME from templates/service: -- NAME [KEY=VALUE...] (copier copy --defaults)."""

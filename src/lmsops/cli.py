@@ -27,6 +27,7 @@ from lmsops.progress import Reporter, megabytes
 from lmsops.service_template import compile_template_locks, new_service
 from lmsops.status import down, status
 from lmsops.template_update import update_services
+from lmsops.upgrade import upgrade_base
 from lmsops.versions import load_versions
 
 Handler = Callable[[argparse.Namespace], int]
@@ -174,6 +175,15 @@ def cmd_update_services(args: argparse.Namespace) -> int:
     return 0 if all(result.ok for result in results) else 1
 
 
+def cmd_upgrade_base(args: argparse.Namespace) -> int:
+    if args.all == bool(args.image):
+        raise ConfigError("give IMAGE VERSION (e.g. python 3.11-2), or --all to refresh every base")
+    upgrade_base(
+        find_repo(), Docker(), Reporter(verbose=args.verbose), args.image, args.version, args.package, not args.no_tests
+    )
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     bench(find_repo(), Docker(), Reporter())
     return 0
@@ -254,6 +264,17 @@ def parser() -> argparse.ArgumentParser:
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
+    upgrade_cmd = command(
+        "upgrade-base", cmd_upgrade_base, "upgrade a base image (or --all), rebuild what builds on it, test, report"
+    )
+    upgrade_cmd.add_argument("image", nargs="?", help="a base of base-images/versions.yaml (os, python, ...)")
+    upgrade_cmd.add_argument("version", nargs="?", help="its new version, e.g. 3.11-2")
+    upgrade_cmd.add_argument("--all", action="store_true", help="refresh every base from today's Debian packages")
+    upgrade_cmd.add_argument(
+        "--package", action="append", help="an extra Debian package for the image (repeatable; kept in versions.yaml)"
+    )
+    upgrade_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
+    upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
     new_cmd = command("new-service", cmd_new_service, "stamp services/NAME from templates/service (copier copy)")
     new_cmd.add_argument("name", help="the service (and folder) name")
     new_cmd.add_argument("answers", nargs="*", help="answers as KEY=VALUE, e.g. team=assessment database=false")

@@ -205,11 +205,23 @@ class Docker(SwarmCalls):
         result = self.run(*argv, "--pull", "never", image, *args)
         return result.stdout.strip()
 
-    def run_once(self, image: str, *, env: Mapping[str, str] | None = None, args: Sequence[str] = ()) -> proc.Result:
+    def run_once(
+        self,
+        image: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        entrypoint: str | None = None,
+        network: str | None = None,
+    ) -> proc.Result:
         """Run a container to completion and remove it; the result is returned, not checked."""
         argv = ["run", "--rm", "--pull", "never"]
         for key, value in sorted((env or {}).items()):
             argv += ["--env", f"{key}={value}"]
+        if entrypoint is not None:
+            argv += ["--entrypoint", entrypoint]
+        if network is not None:
+            argv += ["--network", network]
         return self.run(*argv, image, *args, check=False)
 
     def stop_container(self, name: str, timeout: int) -> None:
