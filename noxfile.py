@@ -154,6 +154,12 @@ def upgrade_base(session: nox.Session) -> None:
     lmsops(session, "upgrade-base")
 
 
+@nox.session(default=False, tags=["images"])
+def outdated(session: nox.Session) -> None:
+    """Images built on an older base than versions.yaml declares; Debian updates for the bases."""
+    lmsops(session, "outdated")
+
+
 @nox.session(default=False)
 def new_service(session: nox.Session) -> None:
     """Stamp services/NAME from templates/service: -- NAME [KEY=VALUE...] (copier copy --defaults)."""

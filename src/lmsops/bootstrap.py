@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ def _debootstrap(repo: Repo, docker: Docker, versions: Versions, wanted: str, re
             report.detail,
             hint="debootstrap needs the Debian mirror named in base-images/versions.yaml (os.mirror)",
         )
+        _upgrade(repo, versions, rootfs, report)
         _slim(repo, rootfs)
         image = docker.import_rootfs(rootfs, os_root.reference, _import_changes(repo, versions, wanted))
     finally:
@@ -138,6 +140,26 @@ def _debootstrap(repo: Repo, docker: Docker, versions: Versions, wanted: str, re
     size = docker.image_size(os_root.reference)
     report.say(f"<== {os_root.reference}: bootstrapped in {seconds(started)} ({megabytes(size)})")
     return BootstrapResult(os_root.reference, image, "debootstrap", changed=True)
+
+
+def security_mirror(mirror: str) -> str:
+    """Debian's security archive beside its mirror: .../debian -> .../debian-security."""
+    return re.sub(r"/debian/?$", "/debian-security", mirror.rstrip("/"))
+
+
+def _upgrade(repo: Repo, versions: Versions, rootfs: Path, report: Reporter) -> None:
+    """debootstrap installs the suite as released: add -updates and -security, then install their fixes."""
+    os_root = versions.os
+    lines = (repo.base_images / OS_NAME / "debian.sources").read_text(encoding="utf-8").splitlines(keepends=True)
+    template = "".join(line for line in lines if not line.startswith("#"))
+    sources = template.format(mirror=os_root.mirror, suite=os_root.suite, security=security_mirror(os_root.mirror))
+    (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
+    (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(sources, encoding="utf-8")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    for step in (["apt-get", "update"], ["apt-get", "-y", "upgrade"], ["apt-get", "clean"]):
+        proc.stream(["chroot", str(rootfs), *step], report.detail, env=env, hint="the OS root's security updates")
+    shutil.rmtree(rootfs / "var/lib/apt/lists", ignore_errors=True)
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
 
 
 def _slim(repo: Repo, rootfs: Path) -> None:

@@ -21,6 +21,7 @@ from lmsops.errors import ConfigError, LmsopsError
 from lmsops.images import discover
 from lmsops.locks import compile_locks
 from lmsops.model import resolve
+from lmsops.outdated import outdated, render
 from lmsops.paths import find_repo
 from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
@@ -184,6 +185,13 @@ def cmd_upgrade_base(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_outdated(args: argparse.Namespace) -> int:
+    found = outdated(find_repo(), Docker(), check_debian=not args.no_debian)
+    for line in render(found):
+        print(line)
+    return 1 if found.action_needed else 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     bench(find_repo(), Docker(), Reporter())
     return 0
@@ -275,6 +283,10 @@ def parser() -> argparse.ArgumentParser:
     )
     upgrade_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
+    outdated_cmd = command(
+        "outdated", cmd_outdated, "images built on an older base; Debian updates for the bases (exit 1 if any)"
+    )
+    outdated_cmd.add_argument("--no-debian", action="store_true", help="only the labels; do not ask Debian")
     new_cmd = command("new-service", cmd_new_service, "stamp services/NAME from templates/service (copier copy)")
     new_cmd.add_argument("name", help="the service (and folder) name")
     new_cmd.add_argument("answers", nargs="*", help="answers as KEY=VALUE, e.g. team=assessment database=false")

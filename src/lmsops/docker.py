@@ -213,16 +213,17 @@ class Docker(SwarmCalls):
         args: Sequence[str] = (),
         entrypoint: str | None = None,
         network: str | None = None,
+        input_bytes: bytes | None = None,
     ) -> proc.Result:
         """Run a container to completion and remove it; the result is returned, not checked."""
-        argv = ["run", "--rm", "--pull", "never"]
+        argv = ["run", "--rm", "--pull", "never", *(["--interactive"] if input_bytes is not None else [])]
         for key, value in sorted((env or {}).items()):
             argv += ["--env", f"{key}={value}"]
         if entrypoint is not None:
             argv += ["--entrypoint", entrypoint]
         if network is not None:
             argv += ["--network", network]
-        return self.run(*argv, image, *args, check=False)
+        return self.run(*argv, image, *args, check=False, input_bytes=input_bytes)
 
     def stop_container(self, name: str, timeout: int) -> None:
         self.run("stop", "--time", str(timeout), name)

@@ -16,6 +16,7 @@ When a build or a test fails, versions.yaml is put back as it was and the failur
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -127,7 +128,10 @@ def upgrade_base(
             result.tests = _tests(repo, new_versions, rebuilt, report)
     except LmsopsError as exc:
         repo.versions_file.write_text(original, encoding="utf-8")
-        raise UpgradeError(f"upgrade failed, base-images/versions.yaml left unchanged: {exc}") from exc
+        # apt's own complaint ("E: Unable to locate package ...") says it best; the build tail follows.
+        apt = re.search(r"^\s*(?:\S*\[\d+m)?(E: .+?)(?:\x1b\[0m|\[0m)?$", str(exc), re.MULTILINE)
+        reason = f" ({apt.group(1).strip()})" if apt else ""
+        raise UpgradeError(f"upgrade failed{reason}, base-images/versions.yaml left unchanged: {exc}") from exc
     if not result.ok:
         repo.versions_file.write_text(original, encoding="utf-8")
     result.report = _write_report(repo, result, versions, new_versions)
