@@ -18,7 +18,7 @@ from typing import Literal
 
 from lmsops import proc
 from lmsops.docker import Docker
-from lmsops.errors import CommandError, PrerequisiteError
+from lmsops.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.gitinfo import source_info
 from lmsops.hashing import inputs_hash, tree_files
 from lmsops.paths import Repo
@@ -150,7 +150,10 @@ def security_mirror(mirror: str) -> str:
 def _upgrade(repo: Repo, versions: Versions, rootfs: Path, report: Reporter) -> None:
     """debootstrap installs the suite as released: add -updates and -security, then install their fixes."""
     os_root = versions.os
-    lines = (repo.base_images / OS_NAME / "debian.sources").read_text(encoding="utf-8").splitlines(keepends=True)
+    sources_file = repo.base_images / OS_NAME / "debian.sources"
+    if not sources_file.is_file():
+        raise ConfigError(f"{repo.display(sources_file)}: not found; it lists the suite, -updates and -security")
+    lines = sources_file.read_text(encoding="utf-8").splitlines(keepends=True)
     template = "".join(line for line in lines if not line.startswith("#"))
     sources = template.format(mirror=os_root.mirror, suite=os_root.suite, security=security_mirror(os_root.mirror))
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)

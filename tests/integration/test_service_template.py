@@ -1,13 +1,12 @@
 """templates/service with real copier and real git, in a scratch clone of this repository.
 
-The clone shares this repository's history, so the base images keep their identities and are
-found up to date; the template under test is the working tree's, committed in the clone.
+See tests/integration/scratch.py for the clone: bases stay up to date, the template under test
+is the working tree's.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,21 +20,7 @@ from lmsops.docker import Docker
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
 from lmsops.template_update import update_services
-
-BIN = Path(sys.executable).parent
-GIT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "lmsops tests",
-    "GIT_AUTHOR_EMAIL": "tests@lmsops.invalid",
-    "GIT_COMMITTER_NAME": "lmsops tests",
-    "GIT_COMMITTER_EMAIL": "tests@lmsops.invalid",
-}
-
-
-def run(argv: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_IDENTITY})
-    if check and result.returncode != 0:
-        pytest.fail(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+from tests.integration.scratch import BIN, commit, make_clone, run
 
 
 def copier(clone: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -43,19 +28,9 @@ def copier(clone: Path, *args: str, check: bool = True) -> subprocess.CompletedP
     return run([str(BIN / "copier"), "copy", "--defaults", *args], clone, check)
 
 
-def commit(clone: Path, message: str) -> None:
-    run(["git", "add", "--all"], clone)
-    run(["git", "commit", "--quiet", "--allow-empty", "-m", message], clone)
-
-
 @pytest.fixture
 def clone(repo: Repo, tmp_path: Path) -> Path:
-    target = tmp_path / "lms"
-    run(["git", "clone", "--quiet", str(repo.root), str(target)], tmp_path)
-    shutil.rmtree(target / "templates" / "service")
-    shutil.copytree(repo.root / "templates" / "service", target / "templates" / "service", symlinks=True)
-    commit(target, "the template under test")
-    return target
+    return make_clone(repo, tmp_path / "lms")
 
 
 @pytest.fixture

@@ -1,0 +1,47 @@
+"""A scratch clone of this repository for tests that change its files (template, versions.yaml).
+
+The clone shares this repository's history, so every image keeps its identity and is found up
+to date; the working tree's templates/ and base-images/ are copied over and committed, so what is
+tested is what is being worked on.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lmsops.paths import Repo
+
+BIN = Path(sys.executable).parent
+GIT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "lmsops tests",
+    "GIT_AUTHOR_EMAIL": "tests@lmsops.invalid",
+    "GIT_COMMITTER_NAME": "lmsops tests",
+    "GIT_COMMITTER_EMAIL": "tests@lmsops.invalid",
+}
+
+
+def run(argv: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env={**os.environ, **GIT_IDENTITY})
+    if check and result.returncode != 0:
+        pytest.fail(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def commit(clone: Path, message: str) -> None:
+    run(["git", "add", "--all"], clone)
+    run(["git", "commit", "--quiet", "--allow-empty", "-m", message], clone)
+
+
+def make_clone(repo: Repo, target: Path) -> Path:
+    run(["git", "clone", "--quiet", str(repo.root), str(target)], target.parent)
+    for folder in ("templates", "base-images"):
+        shutil.rmtree(target / folder)
+        shutil.copytree(repo.root / folder, target / folder, symlinks=True)
+    commit(target, "the working tree under test")
+    return target
