@@ -17,14 +17,17 @@ from lmsops.build import build
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.drift import compare, table
+from lmsops.envconfig import known_environments, load_environment
 from lmsops.errors import ConfigError, LmsopsError
 from lmsops.images import discover
 from lmsops.locks import compile_locks
-from lmsops.model import resolve
+from lmsops.model import model_services, resolve
 from lmsops.outdated import outdated, render
-from lmsops.paths import find_repo
+from lmsops.paths import Repo, find_repo
 from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
+from lmsops.publish import publish
+from lmsops.registry import registry_down, registry_up
 from lmsops.service_template import compile_template_locks, new_service
 from lmsops.status import down, status
 from lmsops.template_update import update_services
@@ -192,6 +195,36 @@ def cmd_outdated(args: argparse.Namespace) -> int:
     return 1 if found.action_needed else 0
 
 
+def _registries(repo: Repo, given: str | None) -> list[str]:
+    """--registry, else every registry the environments deploy from."""
+    if given:
+        return [given]
+    services = model_services(repo)
+    targets = [load_environment(repo, name, services).target for name in known_environments(repo)]
+    found = sorted({target.registry for target in targets if target.registry})
+    if not found:
+        raise ConfigError("no environment of env/ names a registry (target.registry); give --registry HOST:PORT")
+    return found
+
+
+def cmd_registry(args: argparse.Namespace) -> int:
+    repo, docker, report = find_repo(), Docker(), Reporter()
+    docker.require_engine()
+    if args.action == "down":
+        registry_down(docker, report, args.volumes)
+        return 0
+    for address in _registries(repo, args.address):
+        registry_up(repo, docker, address, report, _mode(args))
+    return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    repo, docker, report = find_repo(), Docker(), Reporter(verbose=args.verbose)
+    for address in _registries(repo, args.registry):
+        publish(repo, docker, report, address, _mode(args))
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     bench(find_repo(), Docker(), Reporter())
     return 0
@@ -283,6 +316,14 @@ def parser() -> argparse.ArgumentParser:
     )
     upgrade_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
+    registry_cmd = command("registry", cmd_registry, "start (up) or remove (down) lmsops's local registry on loopback")
+    registry_cmd.add_argument("action", choices=["up", "down"])
+    registry_cmd.add_argument("--address", help="HOST:PORT (default: the registries env/*.yaml deploy from)")
+    registry_cmd.add_argument("--volumes", action="store_true", help="down: also remove the pushed images")
+    source_flags(registry_cmd)
+    publish_cmd = command("publish", cmd_publish, "push this commit's images to the registries and record digests")
+    publish_cmd.add_argument("--registry", help="HOST:PORT (default: every registry env/*.yaml deploys from)")
+    source_flags(publish_cmd)
     outdated_cmd = command(
         "outdated", cmd_outdated, "images built on an older base; Debian updates for the bases (exit 1 if any)"
     )

@@ -193,9 +193,21 @@ class Docker(SwarmCalls):
         env: Mapping[str, str] | None = None,
         binds: Sequence[tuple[Path, str]] = (),
         args: Sequence[str] = (),
+        ports: Sequence[str] = (),
+        volumes: Sequence[str] = (),
+        restart: str | None = None,
     ) -> str:
-        """Start a container in the background (binds are read-only); return its id."""
+        """Start a container in the background (binds are read-only); return its id.
+
+        ports: "127.0.0.1:5000:5000"; volumes: "named-volume:/path" (read-write); restart: a policy.
+        """
         argv = ["run", "--detach", "--name", name]
+        for port in ports:
+            argv += ["--publish", port]
+        for volume in volumes:
+            argv += ["--volume", volume]
+        if restart:
+            argv += ["--restart", restart]
         for key, value in sorted(labels.items()):
             argv += ["--label", f"{key}={value}"]
         for key, value in sorted((env or {}).items()):
@@ -204,6 +216,14 @@ class Docker(SwarmCalls):
             argv += ["--volume", f"{source}:{target}:ro"]
         result = self.run(*argv, "--pull", "never", image, *args)
         return result.stdout.strip()
+
+    def push(self, reference: str) -> str:
+        """Push an image; return the registry's digest of it (sha256:...)."""
+        output = self.run("push", reference).stdout
+        match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
+        if not match:
+            raise CommandError(["docker", "push", reference], 0, f"no digest in the output of docker push:\n{output}")
+        return match.group(1)
 
     def run_once(
         self,

@@ -37,6 +37,9 @@ class Target(Strict):
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     publish_mode: Literal["ingress", "host"] = "ingress"
     confirm: bool = Field(default=False, description="deploy only with --yes, from a clean git tree")
+    registry: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")] | None = (
+        Field(default=None, description="HOST:PORT the environment deploys from, by digest (`nox -s publish`)")
+    )
 
     @model_validator(mode="after")
     def _one_address(self) -> Target:

@@ -1,0 +1,76 @@
+"""`nox -s publish`: push the images of this commit to a registry and record their digests.
+
+An image is built once (`build`, up to date when nothing changed), tagged
+`<registry>/<namespace>/<name>:<tag>` and pushed; the registry's digest is recorded in
+.lmsops/published/<registry>.json, keyed by the image's immutable local reference. A deploy to an
+environment with a registry runs exactly those digests (`<registry>/<namespace>/<name>@sha256:...`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from lmsops.bootstrap import Mode
+from lmsops.build import build
+from lmsops.docker import Docker
+from lmsops.errors import ConfigError
+from lmsops.paths import Repo
+from lmsops.plan import plan_images
+from lmsops.progress import Reporter, seconds
+from lmsops.registry import IMAGE as REGISTRY_IMAGE
+from lmsops.registry import registry_up
+from lmsops.versions import load_versions
+
+
+def record_path(repo: Repo, address: str) -> Path:
+    return repo.work / "published" / f"{address.replace(':', '_').replace('/', '_')}.json"
+
+
+def load_record(repo: Repo, address: str) -> dict[str, str]:
+    path = record_path(repo, address)
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{repo.display(path)}: not valid JSON ({exc}); delete it and run `nox -s publish`") from exc
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def publish(repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode = "auto") -> dict[str, str]:
+    """Build (if needed), push every image of this commit to address; return reference -> digest reference."""
+    started = time.monotonic()
+    versions = load_versions(repo)
+    build(repo, docker, report, mode=mode)
+    registry_up(repo, docker, address, report, mode)
+    record = load_record(repo, address)
+    published: dict[str, str] = {}
+    for image in plan_images(repo, versions):
+        if image.name == REGISTRY_IMAGE:
+            continue  # the registry's own image is infrastructure, never deployed from a registry
+        pushed = time.monotonic()
+        remote = f"{address}/{image.reference}"
+        docker.tag(image.reference, remote)
+        digest = docker.push(remote)
+        repository = remote.rsplit(":", 1)[0]
+        published[image.reference] = f"{repository}@{digest}"
+        report.say(f"    {image.name}: {repository}@{digest[:19]}... ({seconds(pushed)})")
+    record |= published
+    path = record_path(repo, address)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    report.say(f"publish: {len(published)} image(s) in {address}, digests in {repo.display(path)} ({seconds(started)})")
+    return published
+
+
+def digest_reference(repo: Repo, address: str, reference: str) -> str:
+    """The published digest reference of a local image reference; an unpublished one is an error."""
+    found = load_record(repo, address).get(reference)
+    if found is None:
+        raise ConfigError(
+            f"{reference} is not published to {address} (deploys from a registry run images by digest only); "
+            "run `nox -s publish`"
+        )
+    return found
