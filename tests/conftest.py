@@ -12,6 +12,9 @@ from lmsops.docker import Docker
 from lmsops.envconfig import known_environments, load_environment
 from lmsops.model import model_services
 from lmsops.paths import Repo, find_repo
+from lmsops.progress import Reporter
+from lmsops.registry import CONTAINER as REGISTRY_CONTAINER
+from lmsops.registry import registry_down
 from lmsops.stack import secret_files
 
 
@@ -28,7 +31,7 @@ def repo() -> Repo:
 
 
 @pytest.fixture(scope="session")
-def swarm(docker: Docker) -> Iterator[None]:
+def swarm(docker: Docker, local_registry: None) -> Iterator[None]:
     """A swarm to deploy to: the engine's own if it is in one, else one made (and left) by the tests."""
     state, _manager = docker.swarm_state()
     if state != "active":
@@ -36,6 +39,19 @@ def swarm(docker: Docker) -> Iterator[None]:
     yield
     if state != "active":
         docker.swarm_leave()
+
+
+@pytest.fixture(scope="session")
+def local_registry(docker: Docker) -> Iterator[None]:
+    """Swarm environments deploy from lmsops's loopback registry, which deploy starts on first use:
+    removed afterwards (with its volume and the tags pushed to it) unless it was running before."""
+    running = docker.run("container", "inspect", REGISTRY_CONTAINER, check=False).returncode == 0
+    yield
+    if not running:
+        registry_down(docker, Reporter(), volumes=True)
+        pushed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+        for tag in [t for t in pushed if t.startswith(("127.0.0.1:5000/", "localhost:5000/"))]:
+            docker.run("image", "rm", tag, check=False)
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,12 @@ from lmsops.bootstrap import Mode
 from lmsops.build import build
 from lmsops.compose_target import deploy_compose
 from lmsops.docker import Docker
-from lmsops.envconfig import Overrides
+from lmsops.envconfig import Overrides, load_environment
 from lmsops.errors import ConfigError
-from lmsops.model import Model, resolve, work_dir
+from lmsops.model import Model, model_services, resolve, work_dir
 from lmsops.paths import Repo
 from lmsops.progress import Reporter, seconds
+from lmsops.publish import publish
 from lmsops.swarm_target import deploy_swarm
 
 
@@ -57,6 +58,10 @@ def deploy(
     overrides: Overrides | None = None,
 ) -> DeployResult:
     started = time.monotonic()
+    registry = load_environment(repo, env_name, model_services(repo), overrides).target.registry
+    if registry:  # build once, push, then deploy exactly the pushed digests
+        report.say(f"==> {env_name}: building the images of this commit and publishing them to {registry}")
+        publish(repo, docker, report, registry, mode)
     model = resolve(repo, docker, env_name, overrides)
     if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
         guard(repo, model, yes)

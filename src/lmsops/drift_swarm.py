@@ -68,7 +68,9 @@ def _compare_service(
     container = template["ContainerSpec"]
     deploy = spec.get("deploy") or {}
     image = str(spec.get("image", ""))
-    running_image = str(container.get("Image", "")).split("@", 1)[0]
+    running_image = str(container.get("Image", ""))
+    if "@" not in image:  # declared by tag: Swarm pins a digest to it, which is no difference
+        running_image = running_image.split("@", 1)[0]
     rec.check("image", "image", image, running_image)
     tasks = [
         t for t in docker.service_tasks(str(service["Spec"]["Name"]))

@@ -22,6 +22,7 @@ from lmsops.envconfig import Environment, Overrides, known_environments, load_en
 from lmsops.errors import ConfigError
 from lmsops.paths import Repo
 from lmsops.plan import PlannedImage, plan_images
+from lmsops.publish import load_record
 from lmsops.stack import (
     EXTENSION,
     compose_files,
@@ -93,7 +94,11 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     files = [*compose_files(repo), *overlays(repo, env)]
     defaults = _render_defaults(repo, env, files, services, work / "defaults.yaml")
     rendered = _render_service_settings(repo, env, services, work / "services.yaml")
-    references = {image.name: image.reference for image in images} | (overrides.images if overrides else {})
+    references = {image.name: image.reference for image in images}
+    if env.target.registry:  # deploys from a registry run the published digests, never a tag
+        published = load_record(repo, env.target.registry)
+        references = {name: published.get(reference, reference) for name, reference in references.items()}
+    references |= overrides.images if overrides else {}
     values = (
         env.values
         | {f"LMS_{name.upper().replace('-', '_')}_IMAGE": reference for name, reference in references.items()}
@@ -112,6 +117,8 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     if result.returncode != 0:
         raise ConfigError(f"the Compose files of {env_name} do not resolve: {result.stderr.strip()}")
     document = yaml.safe_load(result.stdout)
+    if env.target.registry:
+        _require_digests(env, document, set(overrides.images.values()) if overrides else set())
     if env.target.kind == "swarm":
         document = _for_swarm(env, document, secrets_dir)
     document = {key: value for key, value in document.items() if not key.startswith("x-")}
@@ -119,6 +126,16 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
         service.pop(EXTENSION, None)  # read by lmsops (declared_replicas), not for the engine
     text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
     return Model(env, all_files, env_file, images, document, text)
+
+
+def _require_digests(env: Environment, document: dict[str, Any], allowed: set[str]) -> None:
+    for name, service in sorted((document.get("services") or {}).items()):
+        image = str(service.get("image", ""))
+        if "@sha256:" not in image and image not in allowed:
+            raise ConfigError(
+                f"{env.name} deploys from {env.target.registry} by digest, but {name}'s image {image} is not "
+                f"published there; run `nox -s publish` (deploy does it too)"
+            )
 
 
 def _secrets(repo: Repo, env: Environment, work: Path) -> Path:

@@ -38,7 +38,12 @@ class ServiceProgress:
 def image_of(task_or_spec: dict[str, Any]) -> str:
     spec = task_or_spec.get("Spec", {})
     container = spec.get("TaskTemplate", spec).get("ContainerSpec", {})
-    return str(container.get("Image", "")).split("@", 1)[0]
+    return str(container.get("Image", ""))
+
+
+def same_image(declared: str, running: str) -> bool:
+    """A digest reference must match exactly; a tag matches whatever digest Swarm pinned to it."""
+    return running == declared or ("@" not in declared and running.split("@", 1)[0] == declared)
 
 
 def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
@@ -56,7 +61,7 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
     running = [
         t for t in tasks
         if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
-        and image_of(t) == progress.image
+        and same_image(progress.image, image_of(t))
     ]  # fmt: skip
     running_ids = frozenset(str(t["ID"]) for t in running)
     progress.changed = running_ids != progress.tasks_before
@@ -70,7 +75,7 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
         status = latest.get("Status", {})
         progress.last_error = str(status.get("Err") or status.get("Message") or "")
     settled = state not in IN_PROGRESS
-    progress.done = settled and image_of(service) == progress.image and progress.running == progress.replicas
+    progress.done = settled and same_image(progress.image, image_of(service)) and progress.running == progress.replicas
 
 
 # What makes a task current; the API fills other fields with defaults differently (null vs {}).
@@ -141,7 +146,7 @@ def _repair_images(docker: Docker, stack: str, watched: list[ServiceProgress], r
     for service in docker.stack_services(stack):
         name = str(service["Spec"]["Name"]).removeprefix(f"{stack}_")
         progress = next((p for p in watched if p.name == name), None)
-        if progress is not None and image_of(service) != progress.image:
+        if progress is not None and not same_image(progress.image, image_of(service)):
             report.say(f"    {name}: runs {image_of(service)}, not the declared image: putting {progress.image} back")
             docker.service_set_image(f"{stack}_{name}", progress.image)
 
