@@ -128,7 +128,7 @@ class Docker(SwarmCalls):
         dockerfile = (
             f'FROM {image}\nHEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["false"]\n'
         )
-        self.run("build", "--quiet", "--tag", tag, "-", input_bytes=dockerfile.encode())
+        self.run("build", "--quiet", "--force-rm", "--tag", tag, "-", input_bytes=dockerfile.encode())
         return tag
 
     def remove_image(self, ref: str) -> None:
@@ -156,7 +156,8 @@ class Docker(SwarmCalls):
         on_line: proc.OnLine | None = None,
     ) -> str:
         """Build an image; stream its output to on_line; return the new image id."""
-        args = ["build", "--file", str(dockerfile), "--iidfile", str(iidfile)]
+        # --force-rm: a failed step's container is removed too (the legacy builder keeps it otherwise).
+        args = ["build", "--force-rm", "--file", str(dockerfile), "--iidfile", str(iidfile)]
         for tag in tags:
             args += ["--tag", tag]
         for key, value in sorted(build_args.items()):

@@ -72,9 +72,10 @@ def test_upgrading_the_python_base_rebuilds_every_python_service_and_nothing_els
     assert (versions.images["python"].version, versions.images["python"].packages) == ("3.11-2", ["less"])
 
 
-def test_a_failing_upgrade_says_why_and_leaves_the_source_of_truth_unchanged(clone: Path) -> None:
+def test_a_failing_upgrade_says_why_and_leaves_the_source_of_truth_unchanged(clone: Path, docker: Docker) -> None:
     versions_file = clone / "base-images" / "versions.yaml"
     original = versions_file.read_bytes()
+    containers = docker.run("ps", "--all", "--quiet").stdout.split()
 
     code, _out, err = lmsops(
         clone, "upgrade-base", "python", "3.11-3", "--package", "no-such-package-lmsops", "--no-tests", check=False
@@ -86,6 +87,7 @@ def test_a_failing_upgrade_says_why_and_leaves_the_source_of_truth_unchanged(clo
     assert "base-images/versions.yaml left unchanged" in first and "building python" in first
     assert "Traceback" not in err
     assert versions_file.read_bytes() == original
+    assert docker.run("ps", "--all", "--quiet").stdout.split() == containers, "the failed build step's container"
 
 
 def test_bad_upgrade_requests_are_refused_before_anything_is_touched(clone: Path) -> None:

@@ -116,7 +116,9 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     assert message.endswith("the previous version keeps serving")
     assert answers and set(answers) == {200}, answers
     rows = {row.service: row for row in status(repo, docker, "staging", overrides["staging"])}
-    assert rows["catalog"].image == good and rows["catalog"].running == 2
+    declared = resolve(repo, docker, "staging", overrides["staging"]).document["services"]["catalog"]["image"]
+    assert "@sha256:" in declared, "staging runs its registry's digests"
+    assert rows["catalog"].image == declared and rows["catalog"].running == 2
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
