@@ -148,6 +148,30 @@ def images(session: nox.Session) -> None:
     lmsops(session, "images")
 
 
+@nox.session(default=False, tags=["env"])
+def publish(session: nox.Session) -> None:
+    """Push this commit's images to the registries env/ deploys from; record their digests."""
+    lmsops(session, "publish")
+
+
+@nox.session(default=False)
+def registry(session: nox.Session) -> None:
+    """lmsops's local registry on loopback: -- up | down [--volumes]."""
+    lmsops(session, "registry")
+
+
+@nox.session(default=False, tags=["env"])
+def history(session: nox.Session) -> None:
+    """The recorded releases of a Swarm environment (-- ENV): commit, config hash, digests, who, when."""
+    lmsops(session, "history")
+
+
+@nox.session(default=False, tags=["env"])
+def rollback(session: nox.Session) -> None:
+    """Redeploy the previous release of every service of an environment together (-- ENV [--yes])."""
+    lmsops(session, "rollback")
+
+
 @nox.session(default=False, tags=["images"])
 def upgrade_base(session: nox.Session) -> None:
     """Upgrade a base (-- IMAGE VERSION [--package NAME]) or all (-- --all): rebuild, test, report."""

@@ -14,7 +14,7 @@ from lmsops.affected import affected_images
 from lmsops.bench import bench
 from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
-from lmsops.deploy import deploy
+from lmsops.deploy import deploy, rollback
 from lmsops.docker import Docker
 from lmsops.drift import compare, table
 from lmsops.envconfig import known_environments, load_environment
@@ -28,6 +28,7 @@ from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
 from lmsops.publish import publish
 from lmsops.registry import registry_down, registry_up
+from lmsops.releases import releases
 from lmsops.service_template import compile_template_locks, new_service
 from lmsops.status import down, status
 from lmsops.template_update import update_services
@@ -225,6 +226,25 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    repo, docker = find_repo(), Docker()
+    env = load_environment(repo, args.env, model_services(repo))
+    if env.target.kind != "swarm":
+        raise ConfigError(f"{args.env} is a Compose environment; the deploy history is kept for Swarm stacks")
+    target = docker.for_target(env.target.context, env.target.host)
+    history = releases(target, env.target.name)
+    if not history:
+        print(f"history: no release of {args.env} recorded yet (nox -s deploy -- {args.env})")
+    for release in reversed(history):
+        print(release.line())
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace) -> int:
+    rollback(find_repo(), Docker(), args.env, Reporter(), yes=args.yes)
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     bench(find_repo(), Docker(), Reporter())
     return 0
@@ -316,6 +336,11 @@ def parser() -> argparse.ArgumentParser:
     )
     upgrade_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
+    history_cmd = command("history", cmd_history, "the recorded releases of a Swarm environment, newest first")
+    history_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
+    rollback_cmd = command("rollback", cmd_rollback, "redeploy the previous release of every service together")
+    rollback_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
+    rollback_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
     registry_cmd = command("registry", cmd_registry, "start (up) or remove (down) lmsops's local registry on loopback")
     registry_cmd.add_argument("action", choices=["up", "down"])
     registry_cmd.add_argument("--address", help="HOST:PORT (default: the registries env/*.yaml deploy from)")

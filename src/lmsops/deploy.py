@@ -22,6 +22,7 @@ from lmsops.model import Model, model_services, resolve, work_dir
 from lmsops.paths import Repo
 from lmsops.progress import Reporter, seconds
 from lmsops.publish import publish
+from lmsops.releases import Release, model_of, previous, record_release, releases
 from lmsops.swarm_target import deploy_swarm
 
 
@@ -79,6 +80,8 @@ def deploy(
     else:
         changed, unchanged = deploy_swarm(target, model, path, report)
         shutil.copyfile(path, work_dir(repo, model.env) / "last-good.yaml")
+        release = record_release(target, model)
+        report.say(f"    release #{release.seq} recorded (nox -s history -- {env_name})")
     if changed:
         report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(changed)}")
     else:
@@ -114,3 +117,36 @@ def _require_swarm(docker: Docker, model: Model, init_swarm: bool, report: Repor
     report.say(
         "    initialised a single-node swarm on this engine (--init-swarm); leave it with `docker swarm leave --force`"
     )
+
+
+def rollback(
+    repo: Repo,
+    docker: Docker,
+    env_name: str,
+    report: Reporter,
+    *,
+    yes: bool = False,
+    overrides: Overrides | None = None,
+) -> Release:
+    """Redeploy the previous release of every service of a Swarm environment together."""
+    started = time.monotonic()
+    current = resolve(repo, docker, env_name, overrides)
+    if current.env.target.kind != "swarm":
+        raise ConfigError(f"{env_name} is a Compose environment; rollback works on Swarm stacks (its history)")
+    if overrides is None or not overrides.name_suffix:
+        guard(repo, current, yes)
+    target = docker.for_target(current.env.target.context, current.env.target.host)
+    target.require_engine()
+    history = releases(target, current.project)
+    back_to = previous(history, env_name)
+    report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")
+    model = model_of(back_to, current)
+    path = work_dir(repo, model.env) / "rollback.yaml"
+    path.write_text(model.text)
+    changed, _unchanged = deploy_swarm(target, model, path, report)
+    release = record_release(target, model, note=f"rollback to #{back_to.seq}")
+    report.say(
+        f"rollback: {env_name} runs release #{back_to.seq} again as #{release.seq} in {seconds(started)}"
+        f" (updated: {', '.join(changed) or 'nothing'})"
+    )
+    return release

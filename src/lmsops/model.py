@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from lmsops import gitinfo
 from lmsops.docker import Docker
 from lmsops.envconfig import Environment, Overrides, known_environments, load_environment, secret_value
 from lmsops.errors import ConfigError
@@ -35,6 +36,9 @@ from lmsops.stack import (
 from lmsops.versions import load_versions
 from lmsops.yamlfile import read_yaml
 
+# Every Swarm service carries the commit it was deployed from and a hash of the resolved model.
+COMMIT_LABEL = "org.lmsops.release.commit"
+CONFIG_LABEL = "org.lmsops.release.config"
 SERVICE_DEFAULTS = "x-lmsops-service"
 STATELESS_DEFAULTS = "x-lmsops-stateless"
 STATEFUL = {"postgres"}
@@ -124,8 +128,20 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     document = {key: value for key, value in document.items() if not key.startswith("x-")}
     for service in (document.get("services") or {}).values():
         service.pop(EXTENSION, None)  # read by lmsops (declared_replicas), not for the engine
+    if env.target.kind == "swarm":
+        stamp = _release_labels(repo, document)
+        for service in document["services"].values():
+            service.setdefault("deploy", {}).setdefault("labels", {}).update(stamp)
     text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
     return Model(env, all_files, env_file, images, document, text)
+
+
+def _release_labels(repo: Repo, document: dict[str, Any]) -> dict[str, str]:
+    """This commit (-dirty with uncommitted changes) and a hash of the model without these labels."""
+    head = gitinfo.git(repo.root, "rev-parse", "HEAD", check=False).stdout.strip() or "uncommitted"
+    dirty = bool(gitinfo.dirty_files(repo.root))
+    config = hashlib.sha256(yaml.safe_dump(document, sort_keys=True).encode()).hexdigest()[:12]
+    return {COMMIT_LABEL: head + ("-dirty" if dirty else ""), CONFIG_LABEL: config}
 
 
 def _require_digests(env: Environment, document: dict[str, Any], allowed: set[str]) -> None:

@@ -16,6 +16,7 @@ from lmsops.docker import Docker
 from lmsops.errors import DeployError
 from lmsops.model import Model
 from lmsops.progress import Reporter
+from lmsops.releases import RELEASE_LABEL
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -176,10 +177,12 @@ def down_swarm(docker: Docker, stack: str, volumes: bool, report: Reporter, time
         if time.monotonic() > deadline:
             raise DeployError(f"{stack}: still removing after {timeout:.0f} s")
         time.sleep(1.0)
-    if volumes:
+    if volumes:  # its data and its release history go together
         names = docker.volumes_with_label(label)
         if names:
             docker.volume_rm(names)
-    report.say(
-        f"    {stack}: removed" + (" with its volumes" if volumes else " (volumes kept; --volumes removes them)")
-    )
+        history = [str(c["Spec"]["Name"]) for c in docker.configs_with_label(f"{RELEASE_LABEL}={stack}")]
+        if history:
+            docker.config_rm(history)
+    kept = " with its volumes and release history" if volumes else " (volumes and history kept; --volumes removes them)"
+    report.say(f"    {stack}: removed{kept}")

@@ -61,6 +61,20 @@ class SwarmCalls:
         ids = self.run("service", "ps", "--quiet", "--no-trunc", service, check=False).stdout.split()
         return _inspect_all(self, "inspect", ids)
 
+    def config_create(self: _Runs, name: str, labels: dict[str, str], data: bytes) -> None:
+        argv = ["config", "create"]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        self.run(*argv, name, "-", input_bytes=data)
+
+    def configs_with_label(self: _Runs, label: str) -> list[dict[str, Any]]:
+        """Every Swarm config carrying label (KEY or KEY=VALUE), inspected (Spec.Data is base64)."""
+        ids = self.run("config", "ls", "--quiet", "--filter", f"label={label}").stdout.split()
+        return _inspect_all(self, "config", ids)
+
+    def config_rm(self: _Runs, names: Sequence[str]) -> proc.Result:
+        return self.run("config", "rm", *names, check=False)
+
     def stack_secrets(self: _Runs, stack: str) -> list[str]:
         out = self.run("secret", "ls", "--filter", f"label={STACK_LABEL}={stack}", "--format", "{{.Name}}").stdout
         return out.split()
