@@ -161,6 +161,12 @@ def registry(session: nox.Session) -> None:
 
 
 @nox.session(default=False, tags=["env"])
+def promote(session: nox.Session) -> None:
+    """Deploy to DESTINATION the digests running in SOURCE (-- staging production [--yes])."""
+    lmsops(session, "promote")
+
+
+@nox.session(default=False, tags=["env"])
 def history(session: nox.Session) -> None:
     """The recorded releases of a Swarm environment (-- ENV): commit, config hash, digests, who, when."""
     lmsops(session, "history")

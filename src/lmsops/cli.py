@@ -26,6 +26,7 @@ from lmsops.outdated import outdated, render
 from lmsops.paths import Repo, find_repo
 from lmsops.plan import plan_images
 from lmsops.progress import Reporter, megabytes
+from lmsops.promote import promote
 from lmsops.publish import publish
 from lmsops.registry import registry_down, registry_up
 from lmsops.releases import releases
@@ -240,6 +241,11 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_promote(args: argparse.Namespace) -> int:
+    promote(find_repo(), Docker(), args.source, args.destination, Reporter(), yes=args.yes)
+    return 0
+
+
 def cmd_rollback(args: argparse.Namespace) -> int:
     rollback(find_repo(), Docker(), args.env, Reporter(), yes=args.yes)
     return 0
@@ -338,6 +344,10 @@ def parser() -> argparse.ArgumentParser:
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
     history_cmd = command("history", cmd_history, "the recorded releases of a Swarm environment, newest first")
     history_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
+    promote_cmd = command("promote", cmd_promote, "deploy to DESTINATION the digests running in SOURCE")
+    promote_cmd.add_argument("source", help="e.g. staging")
+    promote_cmd.add_argument("destination", help="e.g. production")
+    promote_cmd.add_argument("--yes", action="store_true", help="confirm a protected destination (production)")
     rollback_cmd = command("rollback", cmd_rollback, "redeploy the previous release of every service together")
     rollback_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
     rollback_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")

@@ -57,6 +57,7 @@ def deploy(
     init_swarm: bool = False,
     mode: Mode = "auto",
     overrides: Overrides | None = None,
+    note: str = "",
 ) -> DeployResult:
     started = time.monotonic()
     registry = load_environment(repo, env_name, model_services(repo), overrides).target.registry
@@ -80,7 +81,7 @@ def deploy(
     else:
         changed, unchanged = deploy_swarm(target, model, path, report)
         shutil.copyfile(path, work_dir(repo, model.env) / "last-good.yaml")
-        release = record_release(target, model)
+        release = record_release(target, model, note)
         report.say(f"    release #{release.seq} recorded (nox -s history -- {env_name})")
     if changed:
         report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(changed)}")
