@@ -18,7 +18,9 @@ from lmsops.drift import (
     secret_values,
 )
 from lmsops.errors import CommandError
-from lmsops.model import Model
+from lmsops.model import COMMIT_LABEL, CONFIG_LABEL, Model
+
+RELEASE_LABELS = (COMMIT_LABEL, CONFIG_LABEL)
 
 _UPDATE_FIELDS: dict[str, tuple[str, Callable[[Any], object]]] = {
     "parallelism": ("Parallelism", int),
@@ -132,6 +134,8 @@ def _compare_service(
         rec.check("labels", f"label {key}", value, running_labels.get(key))
     service_labels = service["Spec"].get("Labels") or {}
     for key, value in sorted((deploy.get("labels") or {}).items()):
+        if key.startswith(RELEASE_LABELS):
+            continue  # which commit deployed it is history (nox -s history), not a declaration
         rec.check("labels", f"service label {key}", value, service_labels.get(key))
     declared_secrets = {_secret_line(s, model) for s in spec.get("secrets") or []}
     running_secrets = {
