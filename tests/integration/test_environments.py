@@ -7,6 +7,7 @@ deployment of this machine, and are removed (with their volumes) at the end.
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,14 +17,17 @@ import pytest
 import yaml
 
 from lmsops.build import Built
-from lmsops.deploy import DeployResult, deploy
+from lmsops.deploy import DeployResult, deploy, rollback
 from lmsops.docker import Docker
 from lmsops.drift import Difference, compare
 from lmsops.envconfig import Overrides, known_environments
-from lmsops.errors import DeployError
+from lmsops.errors import ConfigError, DeployError
 from lmsops.model import resolve
 from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
+from lmsops.promote import promote
+from lmsops.publish import load_record
+from lmsops.releases import releases
 from lmsops.status import down, status
 from tests.integration.http import call
 from tests.ports import free_port
@@ -209,3 +213,79 @@ def test_drift_finds_a_rotated_secret_not_yet_deployed(
     assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
     monkeypatch.undo()
     assert compare(repo, docker, "staging", staging) == []
+
+
+# --- the registry pipeline: digests, history, rollback, promotion -------------------------------
+
+
+def run_git(repo: Repo, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo.root, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def service_env(docker: Docker, service: str) -> dict[str, str]:
+    lines = docker.run(
+        "service", "inspect", "--format", "{{range .Spec.TaskTemplate.ContainerSpec.Env}}{{println .}}{{end}}", service
+    ).stdout.split()
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def test_swarm_services_run_the_pushed_digests(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+) -> None:
+    published = load_record(repo, "127.0.0.1:5000")
+    for row in status(repo, docker, "staging", overrides["staging"]):
+        assert "@sha256:" in row.image, row
+        assert row.image in published.values(), f"{row.service} runs {row.image}, which was not pushed"
+
+
+def test_history_records_each_deploy_and_rollback_brings_back_the_previous_release(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+) -> None:
+    staging = overrides["staging"]
+    debug = Overrides(staging.name_suffix, {**staging.variables, "LMS_LOG_LEVEL": "debug"})
+    before = releases(docker, "lms-staging-ie")
+    assert before, "the module's own deploy of staging is recorded"
+    try:
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=debug)
+        assert service_env(docker, "lms-staging-ie_catalog")["LMS_LOG_LEVEL"] == "debug"
+
+        back = rollback(repo, docker, "staging", Reporter(), overrides=staging)
+
+        history = releases(docker, "lms-staging-ie")
+        assert len(history) == len(before) + 2 >= 3
+        earlier, debug_release = before[-1], history[-2]
+        assert debug_release.config != earlier.config
+        assert back.note == f"rollback to #{earlier.seq}" and back.config == earlier.config
+        assert back.images == earlier.images
+        head = run_git(repo, "rev-parse", "HEAD")
+        for release in (earlier, debug_release, back):
+            assert release.commit.startswith(head) and release.by and release.at
+            assert set(release.images) == {"catalog", "enrollment", "gateway", "postgres"}
+            assert all("@sha256:" in image for image in release.images.values())
+        for service in ("catalog", "enrollment"):
+            assert service_env(docker, f"lms-staging-ie_{service}")["LMS_LOG_LEVEL"] == "info"
+        assert compare(repo, docker, "staging", staging) == []
+    except BaseException:
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
+        raise
+
+
+def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+) -> None:
+    staging, production = overrides["staging"], overrides["production"]
+    promote(repo, docker, "staging", "production", Reporter(), source_overrides=staging,
+            destination_overrides=production)  # fmt: skip
+    running = {row.service: row.image for row in status(repo, docker, "staging", staging)}
+    promoted = {row.service: row.image for row in status(repo, docker, "production", production)}
+    assert promoted == running
+    assert releases(docker, "lms-production-ie")[-1].note == "promoted from staging"
+
+    docker.run("service", "update", "--detach", "--env-add", "LMS_BY_HAND=1", "lms-staging-ie_catalog")
+    try:
+        with pytest.raises(ConfigError, match="staging has drifted from its declaration; nothing promoted") as refused:
+            promote(repo, docker, "staging", "production", Reporter(), source_overrides=staging,
+                    destination_overrides=production)  # fmt: skip
+        assert "catalog: env LMS_BY_HAND" in str(refused.value)
+    finally:
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
