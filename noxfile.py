@@ -160,6 +160,12 @@ def registry(session: nox.Session) -> None:
     lmsops(session, "registry")
 
 
+@nox.session(default=False)
+def cluster(session: nox.Session) -> None:
+    """A Swarm of Docker-in-Docker nodes on this machine: -- up [--nodes N] | down (context lmsops-cluster)."""
+    lmsops(session, "cluster")
+
+
 @nox.session(default=False, tags=["env"])
 def promote(session: nox.Session) -> None:
     """Deploy to DESTINATION the digests running in SOURCE (-- staging production [--yes])."""

@@ -14,6 +14,7 @@ from lmsops.affected import affected_images
 from lmsops.bench import bench
 from lmsops.bootstrap import Mode, bootstrap
 from lmsops.build import build
+from lmsops.cluster import cluster_down, cluster_up
 from lmsops.deploy import deploy, rollback
 from lmsops.docker import Docker
 from lmsops.drift import compare, table
@@ -241,6 +242,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_cluster(args: argparse.Namespace) -> int:
+    repo, docker, report = find_repo(), Docker(), Reporter()
+    docker.require_engine()
+    if args.action == "down":
+        cluster_down(repo, docker, report)
+        return 0
+    for node in cluster_up(repo, docker, report, args.nodes, args.registry, _mode(args)):
+        print(f"    {node.name} {node.address} {'manager' if node.manager else 'worker'}")
+    return 0
+
+
 def cmd_promote(args: argparse.Namespace) -> int:
     promote(find_repo(), Docker(), args.source, args.destination, Reporter(), yes=args.yes)
     return 0
@@ -344,6 +356,11 @@ def parser() -> argparse.ArgumentParser:
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
     history_cmd = command("history", cmd_history, "the recorded releases of a Swarm environment, newest first")
     history_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
+    cluster_cmd = command("cluster", cmd_cluster, "a multi-node Swarm of Docker-in-Docker nodes on this machine")
+    cluster_cmd.add_argument("action", choices=["up", "down"])
+    cluster_cmd.add_argument("--nodes", type=int, default=3, help="up: how many nodes (the first is the manager)")
+    cluster_cmd.add_argument("--registry", default="127.0.0.1:5000", help="up: the loopback registry the nodes use")
+    source_flags(cluster_cmd)
     promote_cmd = command("promote", cmd_promote, "deploy to DESTINATION the digests running in SOURCE")
     promote_cmd.add_argument("source", help="e.g. staging")
     promote_cmd.add_argument("destination", help="e.g. production")

@@ -142,7 +142,7 @@ def compare(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     revisions = {image.reference: image.source.revision for image in model.images}
     if model.env.target.kind == "compose":
         return compare_compose(target, model, revisions)
-    return compare_swarm(target, model, revisions)
+    return compare_swarm(target, model, revisions, images=docker)
 
 
 def table(differences: list[Difference]) -> str:

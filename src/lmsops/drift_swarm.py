@@ -32,7 +32,11 @@ _UPDATE_FIELDS: dict[str, tuple[str, Callable[[Any], object]]] = {
 }
 
 
-def compare_swarm(docker: Docker, model: Model, revisions: dict[str, str]) -> list[Difference]:
+def compare_swarm(
+    docker: Docker, model: Model, revisions: dict[str, str], images: Docker | None = None
+) -> list[Difference]:
+    """images: the engine the images were built and pushed from; on a multi-node swarm the manager
+    need not hold an image whose tasks run on other nodes (a digest names the same image there)."""
     env, stack = model.env.name, model.project
     services = {str(s["Spec"]["Name"]).removeprefix(f"{stack}_"): s for s in docker.stack_services(stack)}
     declared = model.document.get("services", {})
@@ -50,7 +54,7 @@ def compare_swarm(docker: Docker, model: Model, revisions: dict[str, str]) -> li
         if service is None:
             rec.add("presence", "service", "running", "not in the stack")
         else:
-            _compare_service(docker, rec, model, spec, service, revisions, secrets, network_names)
+            _compare_service(docker, rec, model, spec, service, revisions, secrets, network_names, images or docker)
         found += rec.found
     return found
 
@@ -64,6 +68,7 @@ def _compare_service(
     revisions: dict[str, str],
     secrets: list[str],
     network_names: dict[str, str],
+    images: Docker,
 ) -> None:
     stack = model.project
     template = service["Spec"]["TaskTemplate"]
@@ -112,7 +117,7 @@ def _compare_service(
     rec.check("replicas", "desired replicas", replicas, desired)
     rec.check("replicas", "running tasks", replicas, len(tasks))
     rec.check(
-        "health", "healthcheck", "defined", "defined" if _has_healthcheck(docker, container, running_image) else "none"
+        "health", "healthcheck", "defined", "defined" if _has_healthcheck(images, container, running_image) else "none"
     )
     unhealthy = [t["ID"][:12] for t in tasks if _task_health(docker, t) not in {"healthy", ""}]
     rec.check("health", "unhealthy tasks", [], unhealthy)

@@ -117,6 +117,7 @@ class Overrides:
     name_suffix: str = ""
     variables: dict[str, str] = field(default_factory=dict)
     images: dict[str, str] = field(default_factory=dict)
+    context: str | None = None  # another engine, e.g. the test cluster's manager (lmsops-cluster)
 
 
 @dataclass(frozen=True)
@@ -169,7 +170,10 @@ def load_environment(repo: Repo, name: str, services: set[str], overrides: Overr
     if problems:
         raise ConfigError(_report(shown, problems))
     if overrides is not None:
-        target = env_file.target.model_copy(update={"name": env_file.target.name + overrides.name_suffix})
+        update: dict[str, object] = {"name": env_file.target.name + overrides.name_suffix}
+        if overrides.context:
+            update |= {"context": overrides.context, "host": None}
+        target = env_file.target.model_copy(update=update)
         env_file = env_file.model_copy(update={"target": target})
         values |= overrides.variables
     return Environment(name, env_file, schema, values)

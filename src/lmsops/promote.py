@@ -50,5 +50,5 @@ def promote(
     for name, image in sorted(digests.items()):
         report.say(f"    {name}: {image}")
     base = destination_overrides or Overrides()
-    pinned = Overrides(base.name_suffix, base.variables, {**base.images, **digests})
+    pinned = Overrides(base.name_suffix, base.variables, {**base.images, **digests}, base.context)
     return deploy(repo, docker, destination, report, yes=yes, overrides=pinned, note=f"promoted from {source}")

@@ -1,0 +1,147 @@
+"""Staging on a real multi-node Swarm: three Docker-in-Docker nodes on this machine (lmsops cluster).
+
+The nodes pull the pushed digests from lmsops's loopback registry; the host reaches the gateway
+on the node that runs it, over the cluster's own Docker network.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from lmsops.cluster import CONTEXT, Node, cluster_down, cluster_nodes, cluster_up
+from lmsops.deploy import deploy
+from lmsops.docker import Docker
+from lmsops.drift import compare
+from lmsops.envconfig import Overrides
+from lmsops.paths import Repo
+from lmsops.progress import Reporter
+from lmsops.publish import load_record
+from lmsops.status import down
+from tests.ports import free_port
+
+STACK = "lms-staging-cl"
+
+
+@dataclass(frozen=True)
+class Cluster:
+    nodes: list[Node]
+    overrides: Overrides
+    manager: Docker
+
+    def addresses(self) -> list[str]:
+        return [node.address for node in self.nodes]
+
+
+@pytest.fixture(scope="module")
+def cluster(repo: Repo, docker: Docker, local_registry: None, swarm_secrets: None) -> Iterator[Cluster]:
+    cluster_down(repo, docker, Reporter())  # what an interrupted earlier run left
+    nodes = cluster_up(repo, docker, Reporter(), nodes=3, mode="offline")
+    overrides = Overrides("-cl", {"LMS_GATEWAY_PORT": str(free_port())}, context=CONTEXT)
+    try:
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides)
+        yield Cluster(nodes, overrides, docker.for_target(CONTEXT, None))
+    finally:
+        down(repo, docker, "staging", True, Reporter(), overrides)
+        cluster_down(repo, docker, Reporter())
+    assert not [n for n in cluster_nodes(docker)], "no node container left"
+    assert docker.run("network", "inspect", "lmsops-cluster", check=False).returncode != 0
+
+
+def get(url: str) -> int:
+    if not url.startswith("http://"):
+        raise ValueError(url)
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 - the cluster's own network
+            return int(response.status)
+    except Exception:
+        return 0
+
+
+def through_gateway(cluster: Cluster, path: str) -> int:
+    """Like a load balancer in front of the nodes: the first node whose gateway answers."""
+    port = cluster.overrides.variables["LMS_GATEWAY_PORT"]
+    for address in cluster.addresses():
+        status = get(f"http://{address}:{port}{path}")
+        if status:
+            return status
+    return 0
+
+
+def tasks_by_node(manager: Docker) -> dict[str, list[str]]:
+    listed = manager.run("node", "ls", "--format", "{{json .}}").stdout.splitlines()
+    nodes = {node["ID"]: node for node in map(json.loads, listed)}
+    ready = {node_id for node_id, node in nodes.items() if node["Status"] == "Ready"}
+    placed: dict[str, list[str]] = {}
+    for service in manager.stack_services(STACK):
+        name = str(service["Spec"]["Name"]).removeprefix(f"{STACK}_")
+        for task in manager.service_tasks(str(service["Spec"]["Name"])):
+            running = task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running"
+            if running and task.get("NodeID") in ready:
+                placed.setdefault(name, []).append(nodes[task["NodeID"]]["Hostname"])
+    return placed
+
+
+def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
+    repo: Repo, docker: Docker, cluster: Cluster
+) -> None:
+    placed = tasks_by_node(cluster.manager)
+    assert len({node for hosts in placed.values() for node in hosts}) >= 2, placed
+    assert len(set(placed["catalog"])) == 2 or len(set(placed["enrollment"])) == 2, placed
+    published = set(load_record(repo, "127.0.0.1:5000").values())
+    for service in cluster.manager.stack_services(STACK):
+        image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        assert "@sha256:" in image and image in published, image
+    assert compare(repo, docker, "staging", cluster.overrides) == []
+    for path in ("/catalog/readyz", "/enrollment/readyz", "/healthz"):
+        assert through_gateway(cluster, path) == 200, path
+
+
+def test_losing_a_worker_node_reschedules_its_tasks_and_requests_recover(docker: Docker, cluster: Cluster) -> None:
+    host = docker
+    placed = tasks_by_node(cluster.manager)
+    # A worker without the database: its volume is node-local, so losing it is another story.
+    victim = next(
+        node.name for node in cluster.nodes if not node.manager and node.name not in placed.get("postgres", [])
+    )
+    answers: list[tuple[float, int]] = []
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            answers.append((time.monotonic(), through_gateway(cluster, "/catalog/courses")))
+            time.sleep(0.2)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        time.sleep(2)
+        lost_at = time.monotonic()
+        host.run("stop", "--time", "0", victim)  # the host engine runs the node containers
+        deadline = lost_at + 120
+        while True:
+            placed = tasks_by_node(cluster.manager)
+            desired = {"catalog": 2, "enrollment": 2, "gateway": 1, "postgres": 1}
+            back = all(len(placed.get(name, [])) == count for name, count in desired.items())
+            if back and all(victim not in hosts for hosts in placed.values()):
+                break
+            assert time.monotonic() < deadline, f"not back to the desired replicas within 120 s: {placed}"
+            time.sleep(1)
+        recovered_after = time.monotonic() - lost_at
+        time.sleep(3)
+    finally:
+        stop.set()
+        poller.join()
+    failed = [at for at, status in answers if status != 200]
+    window = (max(failed) - min(failed)) if failed else 0.0
+    print(  # reported in the test log: what losing a node costs
+        f"node loss ({victim}): {len(failed)} of {len(answers)} requests failed over {window:.1f} s; "
+        f"every service at its desired replicas again after {recovered_after:.1f} s"
+    )
+    assert answers[-1][1] == 200 and all(status == 200 for _at, status in answers[-10:]), "requests recovered"
