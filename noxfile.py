@@ -73,18 +73,21 @@ ENVIRONMENTS = sorted(p.stem for p in Path("env").glob("*.yaml") if p.stem != "s
 
 @nox.session(tags=["test"])
 def conformance(session: nox.Session) -> None:
-    """Declared == running for every service, per environment (-- ENV... [--changed-since REF]; default: all)."""
+    """Declared == running for every service, per environment (-- ENV... [--changed-since REF] [--context NAME])."""
     install(session)
     session.run("python", "-m", "lmsops", "build", "--offline")
-    envs, selection = list(session.posargs), []
-    if "--changed-since" in envs:  # -- ENV... --changed-since REF: only the services a change affects
-        at = envs.index("--changed-since")
-        selection, envs[at : at + 2] = envs[at : at + 2], []
+    envs, options = list(session.posargs), []
+    # -- ENV... [--changed-since REF] [--context NAME]: options go to pytest, the rest are environments.
+    for option in ("--changed-since", "--context"):
+        if option in envs:
+            at = envs.index(option)
+            options += envs[at : at + 2]
+            del envs[at : at + 2]
     for env in envs or ENVIRONMENTS:
         session.log(f"conformance of {env}")
         # Exit 5 (every test deselected) means the change affects no service of this environment.
-        codes = [0, 5] if selection else [0]
-        pytest_args = ["tests/conformance", "--env", env, "-p", "no:cacheprovider", *selection]
+        codes = [0, 5] if "--changed-since" in options else [0]
+        pytest_args = ["tests/conformance", "--env", env, "-p", "no:cacheprovider", *options]
         session.run("pytest", *pytest_args, success_codes=codes)
 
 

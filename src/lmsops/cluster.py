@@ -130,3 +130,24 @@ def _wait_for_engine(docker: Docker, name: str, timeout: float = 60) -> None:
             logs = docker.run("logs", "--tail", "10", name, check=False).output
             raise PrerequisiteError(f"{name}: its Docker engine did not start within {timeout:.0f} s:\n{logs}")
         time.sleep(0.5)
+
+
+def node_engines(repo: Repo, manager: Docker) -> dict[str, str]:
+    """Node ID -> DOCKER_HOST of that node's own engine, for the nodes of lmsops's cluster (their
+    sockets are under .lmsops/cluster/); checks that look inside a task's container need its node."""
+    engines = {}
+    for line in manager.run("node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout.splitlines():
+        node_id, _, hostname = line.partition(" ")
+        socket = socket_dir(repo) / hostname / "docker.sock"
+        if socket.exists():
+            engines[node_id] = f"unix://{socket}"
+    return engines
+
+
+def service_node_address(manager: Docker, service: str) -> str:
+    """The address of the node running a task of service (where its host-mode ports answer)."""
+    for task in manager.service_tasks(service):
+        if task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running":
+            address = manager.run("node", "inspect", "--format", "{{.Status.Addr}}", str(task["NodeID"])).stdout
+            return address.strip()
+    raise ConfigError(f"{service}: no running task, so no node to reach it on")

@@ -15,6 +15,7 @@ import pytest
 
 from lmsops.affected import affected_images
 from lmsops.build import build
+from lmsops.cluster import node_engines, service_node_address
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides, known_environments, load_environment
@@ -32,6 +33,11 @@ REPO = find_repo()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--env", action="append", default=[], help="environment(s) to check (default: every one of env/)")
+    parser.addoption(
+        "--context",
+        metavar="NAME",
+        help="deploy Swarm environments to this Docker context (e.g. lmsops-cluster) instead of the local engine",
+    )
     parser.addoption(
         "--changed-since",
         metavar="REF",
@@ -95,7 +101,9 @@ class Running:
     model: Model
     overrides: Overrides
     gateway: str
-    docker: Docker
+    docker: Docker  # the engine the environment runs on (a swarm manager)
+    images: Docker  # the engine that built and pushed the images (on one machine: the same)
+    engines: dict[str, str]  # node ID -> DOCKER_HOST of that node's engine; empty: docker itself
 
 
 @pytest.fixture(scope="session")
@@ -105,16 +113,24 @@ def images(docker: Docker) -> None:
 
 @pytest.fixture(scope="session")
 def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: None) -> Iterator[Running]:
-    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(free_port())})
+    context = request.config.getoption("--context")
+    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(free_port())}, context=context)
     port = overrides.variables["LMS_GATEWAY_PORT"]
     if load_environment(REPO, env, model_services(REPO)).target.kind == "compose":
         yield from _compose_env(request, env, docker, overrides, port)
         return
-    request.getfixturevalue("swarm")
+    if not context:
+        request.getfixturevalue("swarm")  # the local engine; a context names a swarm already
     request.getfixturevalue("swarm_secrets")
     try:
         deploy(REPO, docker, env, Reporter(), mode="offline", overrides=overrides)
-        yield Running(resolve(REPO, docker, env, overrides), overrides, f"http://127.0.0.1:{port}", docker)
+        model = resolve(REPO, docker, env, overrides)
+        if context:
+            target = docker.for_target(context, None)
+            address = service_node_address(target, f"{model.project}_gateway")
+            yield Running(model, overrides, f"http://{address}:{port}", target, docker, node_engines(REPO, target))
+        else:
+            yield Running(model, overrides, f"http://127.0.0.1:{port}", docker, docker, {})
     finally:
         down(REPO, docker, env, True, Reporter(), overrides)
 
@@ -127,7 +143,7 @@ def _compose_env(
     model.path(REPO).write_text(model.text)
     request.config.stash[MODEL_KEY] = model
     request.getfixturevalue("docker_services")
-    yield Running(model, overrides, f"http://127.0.0.1:{port}", docker)
+    yield Running(model, overrides, f"http://127.0.0.1:{port}", docker, docker, {})
 
 
 MODEL_KEY = pytest.StashKey[Model]()

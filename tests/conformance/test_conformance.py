@@ -7,7 +7,9 @@ failure; testinfra then checks from inside what inspect cannot see.
 from __future__ import annotations
 
 import json
+import os
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -27,29 +29,46 @@ def differences(running: Running) -> list[Difference]:
     key = running.model.project
     if key not in _cache:
         revisions = {image.reference: image.source.revision for image in running.model.images}
-        compare = compare_compose if running.model.env.target.kind == "compose" else compare_swarm
-        _cache[key] = compare(running.docker, running.model, revisions)
+        if running.model.env.target.kind == "compose":
+            _cache[key] = compare_compose(running.docker, running.model, revisions)
+        else:
+            _cache[key] = compare_swarm(running.docker, running.model, revisions, images=running.images)
     return _cache[key]
 
 
-def containers(running: Running, service: str) -> list[str]:
+def containers(running: Running, service: str) -> list[tuple[str, str]]:
+    """(container id, node id) of each running container of service; node '' on Compose."""
     if running.model.env.target.kind == "compose":
         label = f"com.docker.compose.project={running.model.project}"
         found = running.docker.inspect_containers(label)
         mine = [c for c in found if c["Config"]["Labels"].get("com.docker.compose.service") == service]
-        return [str(c["Id"]) for c in mine if c["State"]["Running"]]
+        return [(str(c["Id"]), "") for c in mine if c["State"]["Running"]]
     tasks = running.docker.service_tasks(f"{running.model.project}_{service}")
     return [
-        str(t["Status"]["ContainerStatus"]["ContainerID"])
+        (str(t["Status"]["ContainerStatus"]["ContainerID"]), str(t.get("NodeID", "")))
         for t in tasks
         if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
     ]
 
 
+@pytest.fixture(autouse=True)
+def _node_engine() -> Iterator[None]:
+    """host_of may point testinfra's docker CLI at a node's engine; undone after each test."""
+    saved = os.environ.get("DOCKER_HOST")
+    yield
+    if saved is None:
+        os.environ.pop("DOCKER_HOST", None)
+    else:
+        os.environ["DOCKER_HOST"] = saved
+
+
 def host_of(running: Running, service: str, user: str | None = None) -> Host:
     found = containers(running, service)
     assert found, f"{service}: no running container on this engine"
-    return testinfra.get_host(f"docker://{user + '@' if user else ''}{found[0]}")
+    container, node = found[0]
+    if running.engines.get(node):  # a multi-node swarm: the container lives on that node's engine
+        os.environ["DOCKER_HOST"] = running.engines[node]
+    return testinfra.get_host(f"docker://{user + '@' if user else ''}{container}")
 
 
 def declared(running: Running, service: str) -> dict[str, Any]:
@@ -80,7 +99,7 @@ def test_process_runs_as_the_declared_non_root_user(running: Running, service: s
 
 def test_listens_on_the_declared_port(running: Running, service: str) -> None:
     image = str(declared(running, service)["image"])
-    doc: dict[str, Any] = running.docker.image_inspect(image) or {}
+    doc: dict[str, Any] = running.images.image_inspect(image) or {}
     exposed = list((doc.get("Config") or {}).get("ExposedPorts") or {})
     assert exposed, f"{image} declares no port (EXPOSE)"
     port = int(str(exposed[0]).split("/")[0])
@@ -140,7 +159,7 @@ def test_contract_endpoints_through_the_gateway(running: Running, routed: str, p
 def test_labelled_revision_matches_version(running: Running, versioned: str) -> None:
     service = versioned
     image = str(declared(running, service)["image"])
-    revision = running.docker.image_labels(image).get(REVISION)
+    revision = running.images.image_labels(image).get(REVISION)
     url = f"{running.gateway}/version" if service == "gateway" else f"{running.gateway}/{service}/version"
     _status, body = _get(url)
     assert body["revision"] == revision

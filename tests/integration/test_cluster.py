@@ -7,6 +7,8 @@ on the node that runs it, over the cluster's own Docker network.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -103,6 +105,18 @@ def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
         assert through_gateway(cluster, path) == 200, path
 
 
+def test_the_conformance_suite_passes_on_the_cluster(repo: Repo, cluster: Cluster) -> None:
+    """The same suite as for the local engine, pointed at the cluster's manager (its own -ct stack)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/conformance", "--env", "staging", "--context", CONTEXT,
+         "-q", "-p", "no:cacheprovider"],
+        cwd=repo.root, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert " passed" in result.stdout and " failed" not in result.stdout
+
+
+# Last: it leaves the cluster a node short.
 def test_losing_a_worker_node_reschedules_its_tasks_and_requests_recover(docker: Docker, cluster: Cluster) -> None:
     host = docker
     placed = tasks_by_node(cluster.manager)
