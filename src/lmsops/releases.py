@@ -45,7 +45,8 @@ class Release:
     def line(self) -> str:
         images = ", ".join(f"{name}={ref.rsplit('/', 1)[-1]}" for name, ref in sorted(self.images.items()))
         note = f" ({self.note})" if self.note else ""
-        return f"#{self.seq} {self.at} by {self.by}: commit {self.commit[:12]} config {self.config}{note}\n    {images}"
+        commit = self.commit[:12] + ("-dirty" if self.commit.endswith("-dirty") else "")
+        return f"#{self.seq} {self.at} by {self.by}: commit {commit} config {self.config}{note}\n    {images}"
 
 
 def who() -> str:
