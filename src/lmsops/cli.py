@@ -17,7 +17,7 @@ from lmsops.build import build
 from lmsops.cluster import cluster_down, cluster_up
 from lmsops.deploy import deploy, rollback
 from lmsops.docker import Docker
-from lmsops.drift import compare, table
+from lmsops.drift import compare, report
 from lmsops.envconfig import known_environments, load_environment
 from lmsops.errors import ConfigError, LmsopsError
 from lmsops.images import discover
@@ -141,7 +141,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     if not differences:
         print(f"drift: {args.env} runs exactly what is declared (no difference)")
         return 0
-    print(table(differences))
+    print(report(differences))
     print(f"drift: {args.env}: {len(differences)} difference(s) between what is declared and what runs")
     return 1
 

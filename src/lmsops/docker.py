@@ -76,6 +76,16 @@ class Docker(SwarmCalls):
             )
         return version
 
+    def server_version(self) -> dict[str, Any]:
+        """The engine's own version document (what GET /version answers)."""
+        data = json.loads(self.run("version", "--format", "{{json .Server}}").stdout or "{}")
+        return data if isinstance(data, dict) else {}
+
+    def engine_defaults(self) -> tuple[str, str, str]:
+        """(logging driver, default runtime, cgroup version): what fills a container's unset settings."""
+        out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout.split()
+        return (out + ["", "", ""])[0], (out + ["", "", ""])[1], (out + ["", "", ""])[2]
+
     def require_compose(self) -> str:
         """Return the Compose v2 version, or raise one clear PrerequisiteError."""
         result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30, env=self.env)

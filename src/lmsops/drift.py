@@ -1,8 +1,11 @@
-"""Declared == running: compare an environment's resolved model with what runs.
+"""Declared == running: compare an environment's declared model with what runs, deny by default.
 
-`compare` returns every difference (environment, service, field, declared, running), each in a
-category so that tests can report them one by one. The Compose and Swarm readers live in
-drift_compose.py and drift_swarm.py; what both share is here.
+The declared side is rendered from the repository by the deploy tools themselves (lmsops.render);
+the running side is read from the engine. Every field of a Swarm service spec or a Compose
+container's configuration is compared (lmsops.specdiff); the few that may differ are one explicit
+list per target, each entry with its reason (drift_swarm.RULES, drift_compose.RULES, printed in
+docs/drift.md). On top of the configuration, the state: each declared service runs its replicas,
+healthy, the image the declared reference names on this engine, built from this tree.
 """
 
 from __future__ import annotations
@@ -11,21 +14,55 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
 from lmsops.model import Model, resolve
 from lmsops.paths import Repo
+from lmsops.specdiff import FieldDifference, show
 
-CATEGORIES = (
-    "presence", "image", "environment", "security", "resources", "restart", "health",
-    "network", "ports", "replicas", "update", "labels", "secrets",
-)  # fmt: skip
 REVISION = "org.opencontainers.image.revision"
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)")
-_UNITS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 10**9, "m": 60 * 10**9, "h": 3600 * 10**9}
-_MEMORY = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+# Reports group the fields of a spec by what they are about; the first matching pattern wins.
+_CATEGORY_PATTERNS: tuple[tuple[str, str], ...] = (
+    ("image", r"(^|\.)Image$|ContainerSpec\.Image|^Labels\[com\.docker\.stack\.image\]|compose\.image\]"),
+    ("environment", r"\.Env(\[|$)"),
+    ("health", r"Healthcheck"),
+    ("secrets", r"\.(Secrets|Configs)(\[|$)|/run/secrets"),
+    ("mounts", r"\.(Mounts|Binds|Tmpfs|Volumes|VolumesFrom)(\[|$)"),
+    ("labels", r"Labels\["),
+    ("resources", r"^TaskTemplate\.Resources|^HostConfig\.(Memory|Nano|Cpu|Pids|Blkio|Ulimits|OomKill|Kernel)"),
+    ("restart", r"RestartPolicy"),
+    ("placement", r"^TaskTemplate\.Placement"),
+    ("network", r"Networks|NetworkMode|Dns|ExtraHosts|Hostname|Links|Aliases"),
+    ("ports", r"^EndpointSpec|PortBindings|ExposedPorts|PublishAllPorts"),
+    ("replicas", r"^Mode\."),
+    ("update", r"^(UpdateConfig|RollbackConfig)"),
+    ("security", r"User|ReadOnly|Readonly|Cap(ability)?(Add|Drop)|Privilege|SecurityOpt|Groups|GroupAdd|Sysctl|Masked"),
+)
+CATEGORIES = ("presence", "state", *dict(_CATEGORY_PATTERNS), "other")
+
+
+def category_of(path: str) -> str:
+    return next((name for name, pattern in _CATEGORY_PATTERNS if re.search(pattern, path)), "other")
+
+
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+")
+_KEYED = (
+    (re.compile(r"\.Env\[(.+)\]$|\.Env\.(\w+)$"), "env {}"),
+    (re.compile(r"^Labels\[(.+)\]$"), "service label {}"),
+    (re.compile(r"\.Labels\[(.+)\]$|\.Labels\.(\w+)$"), "container label {}"),
+)
+
+
+def field_name(path: str) -> str:
+    """A readable name for a field path: 'TaskTemplate.Placement.Constraints' -> 'placement constraints'."""
+    for pattern, template in _KEYED:
+        match = pattern.search(path)
+        if match:
+            return template.format(next(g for g in match.groups() if g))
+    parts = [p for p in re.split(r"\.|\[\]", path) if p and p not in {"TaskTemplate", "ContainerSpec", "Spec"}]
+    words = [w.lower() for part in parts[-2:] for w in _WORDS.findall(part.strip("[]"))]
+    return " ".join(words) or path
 
 
 @dataclass(frozen=True)
@@ -33,88 +70,44 @@ class Difference:
     env: str
     service: str
     category: str
-    field: str
+    field: str  # readable name
     declared: str
     running: str
+    path: str = ""  # the field's path in the engine's document ('' for state checks)
 
     def line(self) -> str:
-        return f"{self.service}: {self.field}: declared {self.declared}, running {self.running}"
+        where = f" ({self.path})" if self.path else ""
+        return f"{self.service}: {self.field}{where}: declared {self.declared}, running {self.running}"
 
 
 class Recorder:
-    """Collects differences for one service of one environment."""
+    """Collects differences for one service (or container) of one environment."""
 
     def __init__(self, env: str, service: str) -> None:
         self.env, self.service = env, service
         self.found: list[Difference] = []
 
     def check(self, category: str, field: str, declared: object, running: object) -> None:
-        if _norm(declared) != _norm(running):
-            self.found.append(Difference(self.env, self.service, category, field, _show(declared), _show(running)))
+        if declared != running:
+            self.add(category, field, declared, running)
 
-    def add(self, category: str, field: str, declared: object, running: object) -> None:
-        self.found.append(Difference(self.env, self.service, category, field, _show(declared), _show(running)))
+    def add(self, category: str, field: str, declared: object, running: object, path: str = "") -> None:
+        self.found.append(Difference(self.env, self.service, category, field, show(declared), show(running), path))
 
-
-def _norm(value: object) -> object:
-    if isinstance(value, list | tuple | set):
-        return sorted(_show(v) for v in value)
-    if isinstance(value, dict):
-        return {str(k): _norm(v) for k, v in value.items()}
-    if value in (None, "", 0, False):
-        return None
-    return _show(value)
+    def fields(self, differences: Iterable[FieldDifference], prefix: str = "") -> None:
+        for d in differences:
+            self.add(category_of(d.path), prefix + field_name(d.path), d.declared, d.running, d.path)
 
 
-def _show(value: object) -> str:
-    if value is None or value == "":
-        return "(none)"
-    if isinstance(value, list | tuple | set):
-        return ", ".join(sorted(map(str, value))) or "(none)"
-    return str(value)
-
-
-def duration_ns(value: object) -> int:
-    """'1m30s' / '15s' / 15000000000 -> nanoseconds."""
-    if value is None:
-        return 0
-    if isinstance(value, int | float):
-        return int(value)
-    return sum(int(float(n) * _UNITS[u]) for n, u in _DURATION.findall(str(value)))
-
-
-def memory_bytes(value: object) -> int:
-    if value is None:
-        return 0
-    match = re.fullmatch(r"(\d+)\s*([bkmg]?)b?", str(value).strip().lower())
-    return int(match[1]) * _MEMORY[match[2]] if match else int(float(str(value)))
-
-
-def nano_cpus(value: object) -> int:
-    return 0 if value is None else round(float(str(value)) * 1e9)
-
-
-def check_environment(
-    rec: Recorder, declared: Mapping[str, str], running: Mapping[str, str], secret_values: Iterable[str]
-) -> None:
-    """Declared values present; no undeclared LMS_ variable; no secret value in any plain variable."""
-    for key, value in sorted(declared.items()):
-        rec.check("environment", f"env {key}", value, running.get(key))
-    for key in sorted(running):
-        if key.startswith("LMS_") and key not in declared:
-            rec.add("environment", f"env {key}", "(not declared)", running[key])
-    secrets = {value for value in secret_values if len(value) >= 6}
-    for key, value in sorted(running.items()):
-        if value in secrets:
+def check_no_secret_in_plain_variables(rec: Recorder, running_env: Mapping[str, str], secrets: Iterable[str]) -> None:
+    values = {value for value in secrets if len(value) >= 6}
+    for key, value in sorted(running_env.items()):
+        if value in values:
             rec.add("environment", f"env {key}", "(no secret in a plain variable)", "a secret's value")
 
 
-def env_map(entries: Iterable[str] | Mapping[str, Any] | None) -> dict[str, str]:
-    if entries is None:
-        return {}
-    if isinstance(entries, Mapping):
-        return {str(k): "" if v is None else str(v) for k, v in entries.items()}
-    pairs = (entry.partition("=") for entry in entries)
+def env_map(entries: Iterable[str] | None) -> dict[str, str]:
+    pairs = (str(entry).partition("=") for entry in entries or [])
     return {key: value for key, _, value in pairs}
 
 
@@ -131,24 +124,41 @@ def revision_of(docker: Docker, image: str) -> str:
     return docker.image_labels(image).get(REVISION, "")
 
 
+def model_file(model: Model) -> Path:
+    """The resolved model written where deploy writes it (relative paths resolve the same way)."""
+    path = model.env_file.parent / "drift-model.yaml"
+    path.write_text(model.text)
+    return path
+
+
+def compare_model(docker: Docker, model: Model, images: Docker | None = None) -> list[Difference]:
+    """Every difference between a resolved model and what runs on docker (its target engine).
+
+    images: the engine the images were built on (on a multi-node swarm the manager need not hold them).
+    """
+    from lmsops.drift_compose import compare_compose  # noqa: PLC0415 - they build on this module
+    from lmsops.drift_swarm import compare_swarm  # noqa: PLC0415
+
+    revisions = {image.reference: image.source.revision for image in model.images}
+    if model.env.target.kind == "compose":
+        return compare_compose(docker, model, revisions)
+    return compare_swarm(docker, model, revisions, images=images or docker)
+
+
 def compare(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> list[Difference]:
     """Every difference between env_name's declared model and what runs on its target."""
-    from lmsops.drift_compose import compare_compose
-    from lmsops.drift_swarm import compare_swarm
-
     model = resolve(repo, docker, env_name, overrides)
     target = docker.for_target(model.env.target.context, model.env.target.host)
     target.require_engine()
-    revisions = {image.reference: image.source.revision for image in model.images}
-    if model.env.target.kind == "compose":
-        return compare_compose(target, model, revisions)
-    return compare_swarm(target, model, revisions, images=docker)
+    return compare_model(target, model, images=docker)
 
 
-def table(differences: list[Difference]) -> str:
-    rows = [("ENVIRONMENT", "SERVICE", "FIELD", "DECLARED", "RUNNING")]
-    rows += [(d.env, d.service, d.field, d.declared, d.running) for d in differences]
-    widths = [min(max(len(row[i]) for row in rows), 60) for i in range(5)]
-    return "\n".join(
-        "  ".join(cell[:60].ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    )
+def report(differences: list[Difference]) -> str:
+    """One block per difference, values in full (digests and long lists are never cut)."""
+    lines = []
+    for d in differences:
+        where = f"  ({d.path})" if d.path else ""
+        lines.append(f"{d.env}  {d.service}  {d.field}{where}")
+        lines.append(f"    declared: {d.declared}")
+        lines.append(f"    running:  {d.running}")
+    return "\n".join(lines)

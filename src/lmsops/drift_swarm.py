@@ -1,219 +1,148 @@
-"""Reading a Swarm stack's services and tasks and comparing them with the declared model."""
+"""Swarm drift: every declared service's whole spec against the spec Swarm holds, then its tasks.
+
+The declared spec is what `docker stack deploy` sends for the model (lmsops.render). RULES is the
+one list of what may differ, each with its reason; every other field of the spec is compared.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from lmsops.docker import Docker
 from lmsops.drift import (
     Difference,
     Recorder,
-    check_environment,
-    duration_ns,
+    check_no_secret_in_plain_variables,
     env_map,
-    memory_bytes,
-    nano_cpus,
+    model_file,
     revision_of,
     secret_values,
 )
 from lmsops.errors import CommandError
 from lmsops.model import COMMIT_LABEL, CONFIG_LABEL, Model
+from lmsops.render import render_swarm
+from lmsops.specdiff import Rule, compare, env_as_map, normalise
 
-RELEASE_LABELS = (COMMIT_LABEL, CONFIG_LABEL)
+SECOND = 1_000_000_000
 
-_UPDATE_FIELDS: dict[str, tuple[str, Callable[[Any], object]]] = {
-    "parallelism": ("Parallelism", int),
-    "delay": ("Delay", duration_ns),
-    "failure_action": ("FailureAction", str),
-    "monitor": ("Monitor", duration_ns),
-    "max_failure_ratio": ("MaxFailureRatio", float),
-    "order": ("Order", str),
-}
+RULES: tuple[Rule, ...] = (
+    Rule(f"Labels[{COMMIT_LABEL}]", "ignore",
+         "release metadata lmsops writes on purpose: the commit that deployed the service is history "
+         "(nox -s history); what it deployed is compared field by field"),
+    Rule(f"Labels[{CONFIG_LABEL}]", "ignore",
+         "release metadata lmsops writes on purpose: the hash of the model that was deployed; the model's "
+         "fields themselves are compared"),
+    Rule("TaskTemplate.ForceUpdate", "ignore",
+         "a counter that `docker service update --force` raises to restart tasks; no configuration"),
+    Rule("TaskTemplate.ContainerSpec.Secrets[].SecretID", "ignore",
+         "the ID Swarm gives a secret when it is created; the secret's name (carrying a hash of its value) "
+         "is compared"),
+    Rule("TaskTemplate.ContainerSpec.Configs[].ConfigID", "ignore",
+         "the ID Swarm gives a config when it is created; the config's name is compared"),
+    Rule("TaskTemplate.ContainerSpec.Env", "reshape",
+         "compared variable by variable, in any order (the engine keeps the order the client sent)",
+         transform=env_as_map),
+    Rule("TaskTemplate.Networks[].Target", "running",
+         "Swarm stores the network's ID; the declaration names it (mapped back to the name)",
+         transform=lambda value, context: context["networks"].get(value, value)),
+    Rule("TaskTemplate.ContainerSpec.StopGracePeriod", "default",
+         "Swarm fills in 10 s when the declaration sets no stop_grace_period", value=10 * SECOND),
+    Rule("TaskTemplate.ContainerSpec.Isolation", "default",
+         "Swarm fills in 'default' when the declaration sets no isolation", value="default"),
+    Rule("UpdateConfig.Monitor", "default", "Swarm's default monitor window (5 s) when none is declared",
+         value=5 * SECOND),
+    Rule("RollbackConfig.Parallelism", "default", "Swarm's default rollback parallelism (1)", value=1),
+    Rule("RollbackConfig.FailureAction", "default", "Swarm's default rollback failure action ('pause')",
+         value="pause"),
+    Rule("RollbackConfig.Monitor", "default", "Swarm's default rollback monitor window (5 s)", value=5 * SECOND),
+    Rule("RollbackConfig.Order", "default", "Swarm's default rollback order ('stop-first')", value="stop-first"),
+    Rule("TaskTemplate.Runtime", "default",
+         "Swarm fills in 'container' (the task runs a container) when the spec names no runtime",
+         value="container"),
+)  # fmt: skip
 
 
-def compare_swarm(
-    docker: Docker, model: Model, revisions: dict[str, str], images: Docker | None = None
-) -> list[Difference]:
-    """images: the engine the images were built and pushed from; on a multi-node swarm the manager
-    need not hold an image whose tasks run on other nodes (a digest names the same image there)."""
+def compare_swarm(docker: Docker, model: Model, revisions: dict[str, str], images: Docker) -> list[Difference]:
+    """docker: the swarm manager; images: the engine the images were built and pushed from (on a
+    multi-node swarm the manager need not hold an image whose tasks run on other nodes)."""
     env, stack = model.env.name, model.project
+    rendered = render_swarm(images, model, model_file(model)).specs
     services = {str(s["Spec"]["Name"]).removeprefix(f"{stack}_"): s for s in docker.stack_services(stack)}
-    declared = model.document.get("services", {})
     found: list[Difference] = []
-    for name in sorted(set(services) - set(declared)):
+    for name in sorted(set(services) - set(rendered)):
         rec = Recorder(env, name)
         rec.add("presence", "service", "(not declared)", "running in the stack")
         found += rec.found
     network_ids = {n["Target"] for s in services.values() for n in s["Spec"]["TaskTemplate"].get("Networks") or []}
-    network_names = docker.network_names(sorted(network_ids))
+    context = {"networks": docker.network_names(sorted(network_ids))}
     secrets = secret_values(model)
-    for name, spec in sorted(declared.items()):
+    for name, declared in sorted(rendered.items()):
         rec = Recorder(env, name)
         service = services.get(name)
         if service is None:
             rec.add("presence", "service", "running", "not in the stack")
         else:
-            _compare_service(docker, rec, model, spec, service, revisions, secrets, network_names, images or docker)
+            rec.fields(spec_differences(declared, service["Spec"], context))
+            _check_tasks(docker, rec, service, declared, revisions, images)
+            running_env = env_map(service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env"))
+            check_no_secret_in_plain_variables(rec, running_env, secrets)
         found += rec.found
     return found
 
 
-def _compare_service(
+def spec_differences(declared: dict[str, Any], running: dict[str, Any], context: dict[str, Any]) -> list[Any]:
+    """The fields of a service spec that differ, after RULES."""
+    return compare(
+        normalise(declared, "", RULES, context, "declared"),
+        normalise(running, "", RULES, context, "running"),
+    )
+
+
+def _check_tasks(
     docker: Docker,
     rec: Recorder,
-    model: Model,
-    spec: dict[str, Any],
     service: dict[str, Any],
+    declared: dict[str, Any],
     revisions: dict[str, str],
-    secrets: list[str],
-    network_names: dict[str, str],
     images: Docker,
 ) -> None:
-    stack = model.project
-    template = service["Spec"]["TaskTemplate"]
-    container = template["ContainerSpec"]
-    deploy = spec.get("deploy") or {}
-    image = str(spec.get("image", ""))
-    running_image = str(container.get("Image", ""))
-    if "@" not in image:  # declared by tag: Swarm pins a digest to it, which is no difference
-        running_image = running_image.split("@", 1)[0]
-    rec.check("image", "image", image, running_image)
+    """The state: declared replicas running, healthy, on the image the reference names, from this tree."""
+    image = str(declared["TaskTemplate"]["ContainerSpec"].get("Image", ""))
     tasks = [
         t for t in docker.service_tasks(str(service["Spec"]["Name"]))
         if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
     ]  # fmt: skip
-    local_ids = {_task_image_id(docker, t) for t in tasks} - {""}
-    declared_id = docker.image_id(image) or "(not on this engine)"
-    for image_id in sorted(local_ids):
+    replicas = (declared.get("Mode") or {}).get("Replicated", {}).get("Replicas")
+    if replicas is not None:
+        rec.check("state", "running tasks", int(replicas), len(tasks))
+    unhealthy = sorted(t["ID"][:12] for t in tasks if _task_health(docker, t) not in {"healthy", ""})
+    rec.check("state", "unhealthy tasks", [], unhealthy)
+    declared_id = images.image_id(image) or "(not on this engine)"
+    for image_id in sorted({_task_image_id(docker, t) for t in tasks} - {""}):
         rec.check("image", "image id", declared_id, image_id)
     if image in revisions:
-        rec.check("image", "revision label", revisions[image], revision_of(docker, running_image))
-    check_environment(rec, env_map(spec.get("environment")), env_map(container.get("Env")), secrets)
-    rec.check("security", "user", spec.get("user") or "(image default)", container.get("User") or "(image default)")
-    rec.check("security", "read-only root filesystem", bool(spec.get("read_only")), bool(container.get("ReadOnly")))
-    rec.check("security", "capabilities dropped", _caps(spec.get("cap_drop")), _caps(container.get("CapabilityDrop")))
-    rec.check("security", "capabilities added", _caps(spec.get("cap_add")), _caps(container.get("CapabilityAdd")))
-    resources = deploy.get("resources") or {}
-    limits, reservations = resources.get("limits") or {}, resources.get("reservations") or {}
-    running_limits = (template.get("Resources") or {}).get("Limits") or {}
-    running_reservations = (template.get("Resources") or {}).get("Reservations") or {}
-    rec.check("resources", "memory limit", memory_bytes(limits.get("memory")), running_limits.get("MemoryBytes"))
-    rec.check("resources", "cpu limit", nano_cpus(limits.get("cpus")), running_limits.get("NanoCPUs"))
-    rec.check("resources", "pids limit", limits.get("pids"), running_limits.get("Pids"))
-    rec.check(
-        "resources",
-        "memory reservation",
-        memory_bytes(reservations.get("memory")),
-        running_reservations.get("MemoryBytes"),
-    )
-    rec.check("resources", "cpu reservation", nano_cpus(reservations.get("cpus")), running_reservations.get("NanoCPUs"))
-    policy, running_policy = deploy.get("restart_policy") or {}, template.get("RestartPolicy") or {}
-    rec.check("restart", "restart condition", policy.get("condition", "any"), running_policy.get("Condition"))
-    rec.check("restart", "restart delay", duration_ns(policy.get("delay")), running_policy.get("Delay"))
-    rec.check("restart", "restart window", duration_ns(policy.get("window")), running_policy.get("Window"))
-    replicas = int(deploy.get("replicas", 1))
-    desired = service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas")
-    rec.check("replicas", "desired replicas", replicas, desired)
-    rec.check("replicas", "running tasks", replicas, len(tasks))
-    rec.check(
-        "health", "healthcheck", "defined", "defined" if _has_healthcheck(images, container, running_image) else "none"
-    )
-    unhealthy = [t["ID"][:12] for t in tasks if _task_health(docker, t) not in {"healthy", ""}]
-    rec.check("health", "unhealthy tasks", [], unhealthy)
-    declared_networks = {f"{stack}_{key}" for key in (spec.get("networks") or {})}
-    running_networks = {network_names.get(n["Target"], n["Target"]) for n in template.get("Networks") or []}
-    rec.check("network", "networks", declared_networks, running_networks)
-    endpoint = service["Spec"].get("EndpointSpec") or {}
-    rec.check("ports", "endpoint mode", deploy.get("endpoint_mode", "vip"), endpoint.get("Mode", "vip"))
-    rec.check("ports", "published ports", _declared_ports(spec), _running_ports(endpoint.get("Ports") or []))
-    for section, key in (("update_config", "UpdateConfig"), ("rollback_config", "RollbackConfig")):
-        declared_config, running_config = deploy.get(section) or {}, service["Spec"].get(key) or {}
-        for field, (running_key, convert) in _UPDATE_FIELDS.items():
-            if field in declared_config:
-                rec.check(
-                    "update", f"{section}.{field}", convert(declared_config[field]), running_config.get(running_key)
-                )
-    running_labels = container.get("Labels") or {}
-    for key, value in sorted((spec.get("labels") or {}).items()):
-        rec.check("labels", f"label {key}", value, running_labels.get(key))
-    service_labels = service["Spec"].get("Labels") or {}
-    for key, value in sorted((deploy.get("labels") or {}).items()):
-        if key.startswith(RELEASE_LABELS):
-            continue  # which commit deployed it is history (nox -s history), not a declaration
-        rec.check("labels", f"service label {key}", value, service_labels.get(key))
-    declared_secrets = {_secret_line(s, model) for s in spec.get("secrets") or []}
-    running_secrets = {
-        f"{s['File']['Name']} {s['File']['UID']}:{s['File']['GID']} {s['File']['Mode']:o}"
-        for s in container.get("Secrets") or []
-    }
-    rec.check("secrets", "secret files", declared_secrets, running_secrets)
-    # Which version of each secret: its name carries a hash of the value the environment supplies
-    # now, so a rotated value not yet deployed shows here (as names, never as values).
-    versions = model.document.get("secrets") or {}
-    declared_versions = {
-        str(s.get("target") or s.get("source")): str((versions.get(s.get("source")) or {}).get("name"))
-        for s in spec.get("secrets") or []
-    }
-    running_versions = {str(s["File"]["Name"]): str(s.get("SecretName")) for s in container.get("Secrets") or []}
-    rec.check("secrets", "secret versions", declared_versions, running_versions)
-
-
-def _secret_line(secret: dict[str, Any], model: Model) -> str:
-    target = secret.get("target") or f"/run/secrets/{secret.get('source')}"
-    mode = int(secret.get("mode", 0o444))
-    return f"{target} {secret.get('uid', '0')}:{secret.get('gid', '0')} {mode:o}"
-
-
-def _caps(values: Any) -> set[str]:
-    return {str(v).upper().removeprefix("CAP_") for v in values or []}
-
-
-def _declared_ports(spec: dict[str, Any]) -> set[str]:
-    return {
-        f"{p.get('published')}->{p.get('target')}/{p.get('protocol', 'tcp')} {p.get('mode', 'ingress')}"
-        for p in spec.get("ports") or []
-    }
-
-
-def _running_ports(ports: list[dict[str, Any]]) -> set[str]:
-    return {
-        f"{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol', 'tcp')} {p.get('PublishMode', 'ingress')}"
-        for p in ports
-    }
+        rec.check("image", "revision label", revisions[image], revision_of(images, image))
 
 
 def _task_container(task: dict[str, Any]) -> str:
     return str(task.get("Status", {}).get("ContainerStatus", {}).get("ContainerID", ""))
 
 
-def _task_image_id(docker: Docker, task: dict[str, Any]) -> str:
-    """The image id a task's container runs, when that container is on this engine."""
+def _task_inspect(docker: Docker, task: dict[str, Any]) -> dict[str, Any]:
     container = _task_container(task)
     if not container:
-        return ""
+        return {}
     try:
-        return str(docker.container_inspect(container).get("Image", ""))
+        return dict(docker.container_inspect(container))
     except CommandError:  # a container on another node cannot be inspected from here
-        return ""
+        return {}
+
+
+def _task_image_id(docker: Docker, task: dict[str, Any]) -> str:
+    return str(_task_inspect(docker, task).get("Image", ""))
 
 
 def _task_health(docker: Docker, task: dict[str, Any]) -> str:
-    container = _task_container(task)
-    if not container:
-        return ""
-    try:
-        state = docker.container_inspect(container).get("State")
-    except CommandError:  # on another node: Swarm's "running" already means healthy
-        return ""
+    state = _task_inspect(docker, task).get("State")
     health = state.get("Health") if isinstance(state, dict) else None
     return str(health.get("Status", "")) if isinstance(health, dict) else ""
-
-
-def _has_healthcheck(docker: Docker, container: dict[str, Any], image: str) -> bool:
-    if (container.get("Healthcheck") or {}).get("Test"):
-        return True
-    doc = docker.image_inspect(image)
-    config = doc.get("Config") if doc else None
-    health = config.get("Healthcheck") if isinstance(config, dict) else None
-    return bool(health and health.get("Test") and health["Test"] != ["NONE"])

@@ -33,7 +33,7 @@ class SwarmCalls:
         self.run("swarm", "leave", "--force", check=False)
         self.run("network", "rm", "docker_gwbridge", check=False)
 
-    def stack_deploy(self: _Runs, stack: str, model: Path) -> proc.Result:
+    def stack_deploy(self: _Runs, stack: str, model: Path, check: bool = True) -> proc.Result:
         # --resolve-image never: the images are those lmsops built, never looked up in a registry.
         return self.run(
             "stack",
@@ -45,6 +45,7 @@ class SwarmCalls:
             "--compose-file",
             str(model),
             stack,
+            check=check,
         )
 
     def service_set_image(self: _Runs, service: str, image: str) -> None:
