@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmsops.docker import Docker
+from lmsops.drift_compose import compare_compose
 from lmsops.errors import DeployError
 from lmsops.model import Model
 from lmsops.progress import Reporter
@@ -60,6 +61,8 @@ def deploy_compose(
             back = docker.compose(project, [last_good], None, *up, check=False)
             rolled = "; rolled back to the last good release" if back.returncode == 0 else "; rollback failed too"
         raise DeployError(f"{model.env.name}: not healthy after deploy: {reason}{rolled}")
+    repaired = _recreate_drifted(docker, model, path, up, report)
+    rows = compose_ps(docker, project) if repaired else rows
     shutil.copyfile(path, last_good)
     changed = sorted(r.service for r in rows if before.get(r.service) != r.container)
     unchanged = sorted(r.service for r in rows if before.get(r.service) == r.container)
@@ -67,6 +70,23 @@ def deploy_compose(
         word = "updated" if row.service in changed else "unchanged"
         report.say(f"    {row.service}: {word}, {row.state} ({row.health}), {row.image}")
     return changed, unchanged
+
+
+def _recreate_drifted(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> list[str]:
+    """`compose up` recreates a container only when its config-hash label changed, so a change made
+    with `docker update` (or a container recreated by hand with copied labels) would survive the
+    deploy. Recreate every service whose containers differ from the declaration."""
+    drifted = sorted({d.service for d in compare_compose(docker, model, {}) if d.category not in {"state"}})
+    if not drifted:
+        return []
+    report.say(f"    {', '.join(drifted)}: not as declared (changed by hand): recreating")
+    # Removed, then created by a plain `up`: recreated as Compose itself creates them (with their
+    # dependency labels, which `up --force-recreate --no-deps` would drop), the others untouched.
+    docker.compose(model.project, [path], None, "rm", "--stop", "--force", *drifted)
+    result = docker.compose(model.project, [path], None, *up, check=False)
+    if result.returncode != 0:
+        raise DeployError(f"{model.env.name}: recreating {', '.join(drifted)} failed: {result.output}")
+    return drifted
 
 
 def down_compose(docker: Docker, project: str, volumes: bool, report: Reporter) -> None:

@@ -46,16 +46,42 @@ def category_of(path: str) -> str:
     return next((name for name, pattern in _CATEGORY_PATTERNS if re.search(pattern, path)), "other")
 
 
+# Names people use for the fields they change most; every other field is named from its path.
+_NAMES = {
+    "Mode.Replicated.Replicas": "desired replicas",
+    "TaskTemplate.Resources.Limits.MemoryBytes": "memory limit",
+    "TaskTemplate.Resources.Limits.NanoCPUs": "cpu limit",
+    "TaskTemplate.Resources.Limits.Pids": "pids limit",
+    "TaskTemplate.Resources.Reservations.MemoryBytes": "memory reservation",
+    "TaskTemplate.Resources.Reservations.NanoCPUs": "cpu reservation",
+    "TaskTemplate.Placement.Constraints": "placement constraints",
+    "TaskTemplate.Placement.Preferences": "placement preferences",
+    "TaskTemplate.ContainerSpec.Secrets": "secrets",
+    "TaskTemplate.ContainerSpec.Mounts": "mounts",
+    "TaskTemplate.ContainerSpec.Image": "image",
+    "TaskTemplate.Networks": "networks",
+    "EndpointSpec.Ports": "published ports",
+    "EndpointSpec.Mode": "endpoint mode",
+    "HostConfig.Memory": "memory limit",
+    "HostConfig.NanoCpus": "cpu limit",
+    "HostConfig.PidsLimit": "pids limit",
+    "HostConfig.Mounts": "mounts",
+    "HostConfig.RestartPolicy.Name": "restart policy",
+    "HostConfig.PortBindings": "published ports",
+    "Image": "image id",
+}
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|\d|\b)|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _KEYED = (
     (re.compile(r"\.Env\[(.+)\]$|\.Env\.(\w+)$"), "env {}"),
-    (re.compile(r"^Labels\[(.+)\]$"), "service label {}"),
+    (re.compile(r"^Labels\[(.+)\]$|^Labels\.(\w+)$"), "service label {}"),
     (re.compile(r"\.Labels\[(.+)\]$|\.Labels\.(\w+)$"), "container label {}"),
 )
 
 
 def field_name(path: str) -> str:
     """A readable name for a field path: 'TaskTemplate.Placement.Constraints' -> 'placement constraints'."""
+    if path in _NAMES:
+        return _NAMES[path]
     for pattern, template in _KEYED:
         match = pattern.search(path)
         if match:

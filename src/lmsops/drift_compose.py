@@ -53,6 +53,8 @@ RULES: tuple[Rule, ...] = (
          "the folder of the deploying clone's rendered model (see config_files)"),
     Rule("Config.Labels[com.docker.compose.version]", "ignore",
          "the version of the Compose tool that created the container: tool metadata, no configuration"),
+    Rule("Config.Labels[com.docker.compose.replace]", "ignore",
+         "Compose notes which container a recreated one replaced: history, no configuration"),
     Rule("Config.Env", "reshape",
          "compared variable by variable, in any order (Compose sends them in no fixed order)",
          transform=env_as_map),
