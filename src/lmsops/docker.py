@@ -83,8 +83,11 @@ class Docker(SwarmCalls):
 
     def engine_defaults(self) -> tuple[str, str, str]:
         """(logging driver, default runtime, cgroup version): what fills a container's unset settings."""
-        out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout.split()
-        return (out + ["", "", ""])[0], (out + ["", "", ""])[1], (out + ["", "", ""])[2]
+        out = [
+            *self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout.split()
+        ]
+        driver, runtime, cgroup = [*out, "", "", ""][:3]
+        return driver, runtime, cgroup
 
     def require_compose(self) -> str:
         """Return the Compose v2 version, or raise one clear PrerequisiteError."""

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
 from lmsops.model import Model, resolve
@@ -25,7 +26,7 @@ REVISION = "org.opencontainers.image.revision"
 # Reports group the fields of a spec by what they are about; the first matching pattern wins.
 _CATEGORY_PATTERNS: tuple[tuple[str, str], ...] = (
     ("image", r"(^|\.)Image$|ContainerSpec\.Image|^Labels\[com\.docker\.stack\.image\]|compose\.image\]"),
-    ("environment", r"\.Env(\[|$)"),
+    ("environment", r"\.Env(\[|\.|$)"),
     ("health", r"Healthcheck"),
     ("secrets", r"\.(Secrets|Configs)(\[|$)|/run/secrets"),
     ("mounts", r"\.(Mounts|Binds|Tmpfs|Volumes|VolumesFrom)(\[|$)"),
@@ -162,8 +163,8 @@ def compare_model(docker: Docker, model: Model, images: Docker | None = None) ->
 
     images: the engine the images were built on (on a multi-node swarm the manager need not hold them).
     """
-    from lmsops.drift_compose import compare_compose  # noqa: PLC0415 - they build on this module
-    from lmsops.drift_swarm import compare_swarm  # noqa: PLC0415
+    from lmsops.drift_compose import compare_compose
+    from lmsops.drift_swarm import compare_swarm
 
     revisions = {image.reference: image.source.revision for image in model.images}
     if model.env.target.kind == "compose":

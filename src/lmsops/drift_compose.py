@@ -10,6 +10,7 @@ HostConfig (what `docker update` changes at run time included) and the network e
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from lmsops.docker import Docker
@@ -41,7 +42,7 @@ _ASSIGNED_AT_START = (
 )  # fmt: skip
 
 
-def _without_short_id(value: Any, context: dict[str, Any]) -> Any:
+def _without_short_id(value: Any, context: Mapping[str, Any]) -> Any:
     return [alias for alias in value or [] if alias != context["short_id"]]
 
 
@@ -113,10 +114,10 @@ def compare_compose(docker: Docker, model: Model, revisions: dict[str, str]) -> 
         names = sorted(n for n, b in declared_by_name.items() if (b.get("Labels") or {}).get(SERVICE_LABEL) == service)
         running = {str(c["Name"]).lstrip("/"): c for c in containers}
         for name in names:
-            container = running.get(name)
-            if container is None:
+            if name not in running:
                 rec.add("presence", f"container {name}", "running", "not created")
                 continue
+            container = running[name]
             body = declared_by_name[name]
             image = rendered.images.get(str(body.get("Image")), {})
             context = {**engine, "short_id": str(container["Id"])[:12]}

@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the recording is the log."""
 
     def address_string(self) -> str:
@@ -115,16 +115,16 @@ class _Handler(BaseHTTPRequestHandler):
         return path, parse_qs(parts.query)
 
     # -- verbs ------------------------------------------------------------------------------
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self._dispatch()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -136,7 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.recording.refused.append(f"{self.command} {path}")
             self._send(501, {"message": f"lmsops's rendering engine does not implement {self.command} {path}"})
 
-    def _answer(self, verb: str, path: str, query: dict[str, list[str]], body: Any) -> bool:  # noqa: PLR0911, PLR0912
+    def _answer(self, verb: str, path: str, query: dict[str, list[str]], body: Any) -> bool:
         rec, facts = self.server.recording, self.server.facts
         if path == "/_ping":
             self._send(200, None, {"Swarm": "active/manager"})
@@ -184,8 +184,10 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if verb == "GET" and path == "/containers/json":
             wanted = _filters(query).get("label", [])
-            found = [c for c in rec.containers.values() if _labels_match(c.get("Labels") or {}, wanted)]
-            self._send(200, [self._container_summary(name, c) for name, c in rec.containers.items() if c in found])
+            self._send(200, [
+                self._container_summary(name, c) for name, c in rec.containers.items()
+                if _labels_match(c.get("Labels") or {}, wanted)
+            ])  # fmt: skip
             return True
         if verb == "POST" and path == "/containers/create":
             name = query.get("name", [""])[0]

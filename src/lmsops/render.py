@@ -68,7 +68,7 @@ def render_swarm(images: Docker, model: Model, path: Path) -> Rendered:
         raise ConfigError(f"cannot render the Swarm stack {model.project}: {result.output}")
     prefix = f"{model.project}_"
     specs = {str(spec["Name"]).removeprefix(prefix): spec for spec in recording.services}
-    return Rendered(specs, facts.images)
+    return Rendered(specs, dict(facts.images))
 
 
 def render_compose(images: Docker, model: Model, path: Path) -> Rendered:
@@ -86,7 +86,7 @@ def render_compose(images: Docker, model: Model, path: Path) -> Rendered:
             if spec["Id"] == body.get("Container"):
                 endpoints = spec.setdefault("NetworkingConfig", {}).setdefault("EndpointsConfig", {})
                 endpoints[_network_name(recording, network)] = body.get("EndpointConfig") or {}
-    return Rendered(specs, facts.images)
+    return Rendered(specs, dict(facts.images))
 
 
 def _network_name(recording: Recording, key: str) -> str:

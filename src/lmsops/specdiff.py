@@ -138,7 +138,8 @@ def sorted_by_target(value: Any, _context: Context) -> Any:
 
 
 def env_as_map(value: Any, _context: Context) -> Any:
-    """['K=V', ...] -> {'K': 'V'}: variables compared one by one, in any order."""
+    """['K=V', ...] -> {'K': 'K=V'}: variables compared one by one, in any order (an empty value is
+    still a value: 'K=' differs from no K)."""
     if not isinstance(value, list):
         return value
-    return {key: val for key, _, val in (str(entry).partition("=") for entry in value)}
+    return {str(entry).partition("=")[0]: str(entry) for entry in value}

@@ -6,20 +6,17 @@ deployment of this machine, and are removed (with their volumes) at the end.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-import yaml
 
 from lmsops.build import Built
 from lmsops.deploy import DeployResult, deploy, rollback
 from lmsops.docker import Docker
-from lmsops.drift import Difference, compare
+from lmsops.drift import compare
 from lmsops.envconfig import Overrides, known_environments
 from lmsops.errors import ConfigError, DeployError
 from lmsops.model import resolve
@@ -134,85 +131,7 @@ def test_the_resolved_model_is_byte_identical_for_identical_inputs(
     assert f"LMS_ENV: {env}" in first
 
 
-# --- drift: the comparison engine against real mutations made by hand ---------------------------
-
-
-def fields(differences: list[Difference], service: str) -> dict[str, tuple[str, str]]:
-    return {d.field: (d.declared, d.running) for d in differences if d.service == service}
-
-
-def test_drift_finds_each_hand_made_swarm_change_and_deploy_repairs_it(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
-) -> None:
-    staging = overrides["staging"]
-    assert compare(repo, docker, "staging", staging) == []
-    catalog, gateway = "lms-staging-ie_catalog", "lms-staging-ie_gateway"
-    image = str(
-        docker.run(
-            "service", "inspect", "--format", "{{.Spec.TaskTemplate.ContainerSpec.Image}}", catalog
-        ).stdout.strip()
-    )
-    docker.tag(image, "lmsops/catalog:hand-made")
-    try:
-        docker.run(
-            "service",
-            "update",
-            "--detach",
-            "--env-add",
-            "LMS_LOG_LEVEL=debug",
-            "--env-add",
-            "LMS_DEBUG_TOOLBAR=1",
-            catalog,
-        )
-        docker.run("service", "update", "--detach", "--replicas", "3", "lms-staging-ie_enrollment")
-        docker.run("service", "update", "--detach", "--limit-memory", "300M", gateway)
-        docker.run("service", "update", "--detach", "--image", "lmsops/catalog:hand-made", catalog)
-        found = compare(repo, docker, "staging", staging)
-        on_catalog = fields(found, "catalog")
-        assert on_catalog["env LMS_LOG_LEVEL"] == ("info", "debug")
-        assert on_catalog["env LMS_DEBUG_TOOLBAR"] == ("(not declared)", "1")
-        assert on_catalog["image"][1] == "lmsops/catalog:hand-made"
-        assert fields(found, "enrollment")["desired replicas"] == ("2", "3")
-        assert fields(found, "gateway")["memory limit"] == ("134217728", "314572800")
-        assert {d.env for d in found} == {"staging"}
-    finally:
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
-        docker.remove_image("lmsops/catalog:hand-made")
-    assert compare(repo, docker, "staging", staging) == []
-
-
-def test_drift_finds_a_dev_container_recreated_with_another_environment(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult], tmp_path: Path
-) -> None:
-    dev = overrides["dev"]
-    model = resolve(repo, docker, "dev", dev)
-    assert compare(repo, docker, "dev", dev) == []
-    changed = yaml.safe_load(model.text)
-    changed["services"]["catalog"]["environment"]["LMS_LOG_LEVEL"] = "error"
-    changed["services"]["catalog"]["environment"]["LMS_SHADOW_FLAG"] = "on"
-    by_hand = tmp_path / "by-hand.yaml"
-    by_hand.write_text(yaml.safe_dump(changed))
-    docker.compose(model.project, [by_hand], None, "up", "--detach", "--wait", "--no-deps", "catalog")
-    try:
-        on_catalog = fields(compare(repo, docker, "dev", dev), "catalog")
-        assert on_catalog["env LMS_LOG_LEVEL"] == ("debug", "error")
-        assert on_catalog["env LMS_SHADOW_FLAG"] == ("(not declared)", "on")
-    finally:
-        deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=dev)
-    assert compare(repo, docker, "dev", dev) == []
-
-
-def test_drift_finds_a_rotated_secret_not_yet_deployed(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    staging = overrides["staging"]
-    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "rotated-" + os.urandom(8).hex())
-    found = compare(repo, docker, "staging", staging)
-    assert {(d.service, d.field) for d in found} == {("catalog", "secret versions"), ("postgres", "secret versions")}
-    assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
-    monkeypatch.undo()
-    assert compare(repo, docker, "staging", staging) == []
+# Drift against hand-made changes (every flag of docker service update / docker update): test_drift.py.
 
 
 # --- the registry pipeline: digests, history, rollback, promotion -------------------------------
