@@ -1,7 +1,7 @@
 """Declared == running, for every service of every environment (discovered from the model).
 
-Each category of the comparison engine is its own test, so every difference is its own readable
-failure; testinfra then checks from inside what inspect cannot see.
+Every field that differs from the declaration is its own failure (a subtest named after the field);
+testinfra then checks from inside what inspect cannot see.
 """
 
 from __future__ import annotations
@@ -16,9 +16,7 @@ import pytest
 import testinfra
 from testinfra.host import Host
 
-from lmsops.drift import CATEGORIES, REVISION, Difference
-from lmsops.drift_compose import compare_compose
-from lmsops.drift_swarm import compare_swarm
+from lmsops.drift import REVISION, Difference, compare_model
 from tests.conformance.conftest import Running
 
 _cache: dict[str, list[Difference]] = {}
@@ -28,11 +26,7 @@ def differences(running: Running) -> list[Difference]:
     """The comparison engine's findings for this environment, computed once per run."""
     key = running.model.project
     if key not in _cache:
-        revisions = {image.reference: image.source.revision for image in running.model.images}
-        if running.model.env.target.kind == "compose":
-            _cache[key] = compare_compose(running.docker, running.model, revisions)
-        else:
-            _cache[key] = compare_swarm(running.docker, running.model, revisions, images=running.images)
+        _cache[key] = compare_model(running.docker, running.model, images=running.images)
     return _cache[key]
 
 
@@ -76,10 +70,12 @@ def declared(running: Running, service: str) -> dict[str, Any]:
     return spec
 
 
-@pytest.mark.parametrize("category", CATEGORIES)
-def test_declared_equals_running(running: Running, service: str, category: str) -> None:
-    found = [d for d in differences(running) if d.service == service and d.category == category]
-    assert not found, "\n".join(d.line() for d in found)
+def test_declared_equals_running(running: Running, service: str, subtests: pytest.Subtests) -> None:
+    """The whole configuration and the state of the service, deny by default (docs/drift.md):
+    every differing field is its own failure, named after the field."""
+    for difference in [d for d in differences(running) if d.service == service]:
+        with subtests.test(msg=difference.path or difference.field):
+            pytest.fail(difference.line())
 
 
 def test_nothing_runs_that_is_not_declared(running: Running) -> None:

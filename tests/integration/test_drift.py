@@ -69,7 +69,8 @@ SERVICE_CHANGES: dict[str, tuple[list[str], str]] = {
     "--limit-memory": (["--limit-memory", "300M"], "Limits.MemoryBytes"),
     "--limit-pids": (["--limit-pids", "100"], "Limits.Pids"),
     "--log-driver": (["--log-driver", "json-file"], "TaskTemplate.LogDriver"),
-    "--log-opt": (["--log-opt", "max-size=1m"], "TaskTemplate.LogDriver"),
+    # The client applies log options only together with a driver.
+    "--log-opt": (["--log-driver", "json-file", "--log-opt", "max-size=1m"], "TaskTemplate.LogDriver"),
     "--mount-add": (["--mount-add", f"type=volume,source={TEST_OBJECT},target=/by-hand"], "ContainerSpec.Mounts"),
     "--mount-rm": (["--mount-rm", "/tmp"], "TaskTemplate.ContainerSpec.Mounts"),
     "--network-add": (["--network-add", TEST_OBJECT], "TaskTemplate.Networks"),
@@ -94,7 +95,7 @@ SERVICE_CHANGES: dict[str, tuple[list[str], str]] = {
     "--rollback-order": (["--rollback-order", "stop-first"], "RollbackConfig.Order"),
     "--rollback-parallelism": (["--rollback-parallelism", "2"], "RollbackConfig.Parallelism"),
     "--secret-add": (["--secret-add", f"source={TEST_OBJECT},target=by-hand"], "TaskTemplate.ContainerSpec.Secrets"),
-    "--secret-rm": (["--secret-rm", "catalog-db-password"], "TaskTemplate.ContainerSpec.Secrets"),
+    "--secret-rm": (["--secret-rm", "{catalog_secret}"], "TaskTemplate.ContainerSpec.Secrets"),
     "--stop-grace-period": (["--stop-grace-period", "20s"], "ContainerSpec.StopGracePeriod"),
     "--stop-signal": (["--stop-signal", "SIGINT"], "ContainerSpec.StopSignal"),
     "--sysctl-add": (["--sysctl-add", "net.core.somaxconn=1024"], "ContainerSpec.Sysctls"),
@@ -227,7 +228,10 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
     flags = client_flags(docker, "service", "update")
     listed = set(SERVICE_CHANGES) | set(SERVICE_NO_CHANGE) | set(SERVICE_NOT_APPLIED)
     assert flags <= listed, f"flags of this docker client that the test does not know: {sorted(flags - listed)}"
-    other_image = str(deployed["staging"].document["services"]["enrollment"]["image"])
+    values = {
+        "{other_image}": str(model.document["services"]["enrollment"]["image"]),
+        "{catalog_secret}": str(model.document["secrets"]["catalog-db-password"]["name"]),  # its versioned name
+    }
     docker.run("service", "update", "--detach", "--quiet", "--replicas", "0", SERVICE)
     baseline = paths(compare_model(docker, model), "catalog")
     assert set(baseline) == {"Mode.Replicated.Replicas", "running tasks"}, baseline
@@ -235,7 +239,7 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
     missed: dict[str, str] = {}
     for flag in sorted(flags & set(SERVICE_CHANGES)):
         args, expected = SERVICE_CHANGES[flag]
-        argv = [a.replace("{other_image}", other_image) for a in args]
+        argv = [values.get(a, a) for a in args]
         docker.run("service", "update", "--detach", "--quiet", *argv, SERVICE)
         found = changed(baseline, paths(compare_model(docker, model), "catalog"))
         if not any(expected in path for path in found):
