@@ -292,10 +292,7 @@ def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_r
     ("key", "value", "expected"),
     [
         ("environment", {"LMS_SHADOW_FLAG": "on"}, "Config.Env.LMS_SHADOW_FLAG"),
-        ("mem_limit", "300m", "HostConfig.Memory"),
         ("cap_add", ["NET_ADMIN"], "HostConfig.CapAdd"),
-        ("labels", {"by-hand": "1"}, "Config.Labels[by-hand]"),
-        ("read_only", False, "HostConfig.ReadonlyRootfs"),
     ],
 )
 def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
