@@ -7,6 +7,7 @@ carries that hash, nothing is built and lmsops says "up to date".
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -90,11 +91,10 @@ def _build_one(
         build_args |= {"BUILD_VERSION": spec.version, "BUILD_REVISION": info.revision, "BUILD_TIME": created}
     iidfile = repo.work / "iid" / f"{spec.name}.iid"
     iidfile.parent.mkdir(parents=True, exist_ok=True)
-    tail: list[str] = []
+    output: list[str] = []  # all of it: a failure's reason can be anywhere, not only in the tail
 
     def on_line(line: str) -> None:
-        tail.append(line)
-        del tail[:-25]
+        output.append(line)
         report.detail(line)
 
     try:
@@ -109,12 +109,31 @@ def _build_one(
         )
     except LmsopsError as exc:
         report.say(f"<== {reference}: FAILED after {seconds(started)}")
-        shown = "\n".join("    " + line for line in tail)
-        raise BuildError(f"building {spec.name} ({repo.display(spec.dockerfile)}) failed:\n{shown}") from exc
+        reasons = "".join(f"    {reason}\n" for reason in failure_reasons(output))
+        shown = "\n".join("    " + line for line in output[-25:])
+        raise BuildError(
+            f"building {spec.name} ({repo.display(spec.dockerfile)}) failed:\n{reasons}    ...\n{shown}"
+        ) from exc
     size = docker.image_size(reference)
     elapsed = time.monotonic() - started
     report.say(f"<== {reference}: built in {elapsed:.1f} s ({megabytes(size)})")
     return Built(spec.name, reference, image_id, True, elapsed, size)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
+_REASON = re.compile(r"(?:^|\s)((?:E|ERROR|error): .+)$")
+
+
+def failure_reasons(output: list[str]) -> list[str]:
+    """apt's and the builder's own error lines ('E: Unable to locate package x'), wherever they are
+    in the output: progress lines rewritten with \\r and colour codes included. Each once, in order."""
+    found: list[str] = []
+    for line in output:
+        for part in _ANSI.sub("", line).split("\r"):
+            match = _REASON.search(part.strip())
+            if match and match.group(1).strip() not in found:
+                found.append(match.group(1).strip())
+    return found
 
 
 def _labels(

@@ -129,7 +129,7 @@ def upgrade_base(
     except LmsopsError as exc:
         repo.versions_file.write_text(original, encoding="utf-8")
         # apt's own complaint ("E: Unable to locate package ...") says it best; the build tail follows.
-        apt = re.search(r"^\s*(?:\S*\[\d+m)?(E: .+?)(?:\x1b\[0m|\[0m)?$", str(exc), re.MULTILINE)
+        apt = re.search(r"(?:^|\s)(E: [^\r\n\x1b]+)", str(exc))
         reason = f" ({apt.group(1).strip()})" if apt else ""
         raise UpgradeError(f"upgrade failed{reason}, base-images/versions.yaml left unchanged: {exc}") from exc
     if not result.ok:

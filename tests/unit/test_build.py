@@ -7,7 +7,7 @@ import pytest
 
 from lmsops import build as build_module
 from lmsops.bootstrap import BootstrapResult
-from lmsops.build import BuildError, build
+from lmsops.build import BuildError, build, failure_reasons
 from lmsops.paths import Repo
 from lmsops.progress import Reporter
 from tests.unit.conftest import write
@@ -94,3 +94,15 @@ def test_services_are_tagged_by_version_and_inputs(repo: Repo, docker: FakeDocke
     assert tag.startswith("lmsops/catalog:0.0.0-") and len(tag.split("-")[-1]) == 12
     again, _ = run(repo, docker, "catalog")
     assert again[-1].reference == tag and not again[-1].built
+
+
+def test_a_failed_builds_reason_is_found_anywhere_in_its_output() -> None:
+    output = [
+        "Step 4/9 : RUN apt-get install -y no-such-package",
+        "Reading package lists... 10%\rReading package lists... Done\r\x1b[91mE: Unable to locate package nope\x1b[0m",
+        *[f"noise {n}" for n in range(40)],  # far more than the tail that is shown
+        "E: Unable to locate package nope",
+        "The command '/bin/sh -c apt-get install' returned a non-zero code: 100",
+    ]
+    assert failure_reasons(output) == ["E: Unable to locate package nope"]
+    assert failure_reasons(["all fine", "Step 1/2"]) == []
