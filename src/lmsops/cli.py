@@ -80,8 +80,10 @@ def cmd_images(args: argparse.Namespace) -> int:
     versions = load_versions(repo)
     if args.changed_since:
         # For CI: the images (and so the services) a change affects, one per line.
+        services = model_services(repo) if args.services else None
         for name in affected_images(repo, versions, args.changed_since):
-            print(name)
+            if services is None or name in services:
+                print(name)
         return 0
     if args.references:
         # What one commit deploys: immutable tags (and the version aliases of bases), one per line.
@@ -327,6 +329,9 @@ def parser() -> argparse.ArgumentParser:
     images_cmd = command("images", cmd_images, "list every image lmsops builds, its base and its size")
     images_cmd.add_argument("--references", action="store_true", help="only print this commit's image references")
     images_cmd.add_argument("--changed-since", metavar="REF", help="only print the images a change since REF affects")
+    images_cmd.add_argument(
+        "--services", action="store_true", help="with --changed-since: only the affected services of the model"
+    )
     config_cmd = command("config", cmd_config, "print the resolved, validated model of an environment")
     config_cmd.add_argument("env", help="an environment of env/ (dev, staging, production)")
     deploy_cmd = command("deploy", cmd_deploy, "build once, deploy an environment, wait until it is healthy")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -97,10 +96,13 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     answers: list[int] = []
     stop = threading.Event()
 
-    def poll() -> None:
+    def poll() -> None:  # never dies silently: a refused or broken connection is an answer too (-1)
         while not stop.is_set():
-            answers.append(call("GET", url)[0])
-            time.sleep(0.3)
+            try:
+                answers.append(call("GET", url)[0])
+            except OSError:
+                answers.append(-1)
+            stop.wait(0.3)
 
     poller = threading.Thread(target=poll)
     poller.start()
@@ -115,7 +117,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     message = str(error.value)
     assert message.startswith("staging: catalog failed to update: Swarm rolled it back")
     assert message.endswith("the previous version keeps serving")
-    assert answers and set(answers) == {200}, answers
+    assert len(answers) >= 10 and set(answers) == {200}, answers
     rows = {row.service: row for row in status(repo, docker, "staging", overrides["staging"])}
     declared = resolve(repo, docker, "staging", overrides["staging"]).document["services"]["catalog"]["image"]
     assert "@sha256:" in declared, "staging runs its registry's digests"

@@ -13,17 +13,23 @@ import time
 import urllib.request
 from pathlib import Path
 
+# /slow marks that it started, then holds the request until the test releases it: the test sends
+# SIGTERM while the request is certainly in flight (no sleep decides that).
 SERVER = textwrap.dedent(
     """
-    import time
+    import os, pathlib, time
     from fastapi import APIRouter
     from lms_runtime import ServiceSettings, create_app, serve
 
     router = APIRouter()
+    folder = pathlib.Path(os.environ["TEST_FOLDER"])
 
     @router.get("/slow")
     def slow() -> dict[str, str]:
-        time.sleep(1.5)
+        (folder / "started").touch()
+        deadline = time.monotonic() + 20
+        while not (folder / "release").exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return {"finished": "yes"}
 
     serve("demo", ServiceSettings, lambda settings: create_app(service="demo", routers=[router]))
@@ -37,11 +43,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def wait_for_file(path: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path.name} did not appear within {timeout} s"
+        time.sleep(0.01)
+
+
 def test_in_flight_request_completes_after_sigterm(tmp_path: Path) -> None:
     script = tmp_path / "server.py"
     script.write_text(SERVER)
     port = free_port()
-    env = {**os.environ, "LMS_ENV": "test", "LMS_PORT": str(port)}
+    env = {**os.environ, "LMS_ENV": "test", "LMS_PORT": str(port), "TEST_FOLDER": str(tmp_path)}
     server = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20
@@ -57,8 +70,9 @@ def test_in_flight_request_completes_after_sigterm(tmp_path: Path) -> None:
             target=lambda: answers.append(urllib.request.urlopen(f"http://127.0.0.1:{port}/slow", timeout=10).read())
         )
         client.start()
-        time.sleep(0.5)  # the request is in flight
+        wait_for_file(tmp_path / "started", 10)  # the request is in flight
         server.send_signal(signal.SIGTERM)
+        (tmp_path / "release").touch()
         client.join(timeout=10)
         assert answers == [b'{"finished":"yes"}']
         # It then stops by itself; uvicorn re-raises the signal after its graceful shutdown.
