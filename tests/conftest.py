@@ -12,9 +12,6 @@ from lmsops.docker import Docker
 from lmsops.envconfig import known_environments, load_environment
 from lmsops.model import model_services
 from lmsops.paths import Repo, find_repo
-from lmsops.progress import Reporter
-from lmsops.registry import CONTAINER as REGISTRY_CONTAINER
-from lmsops.registry import registry_down
 from lmsops.stack import secret_files
 
 
@@ -31,27 +28,21 @@ def repo() -> Repo:
 
 
 @pytest.fixture(scope="session")
-def swarm(docker: Docker, local_registry: None) -> Iterator[None]:
-    """A swarm to deploy to: the engine's own if it is in one, else one made (and left) by the tests."""
-    state, _manager = docker.swarm_state()
-    if state != "active":
-        docker.swarm_init()
-    yield
-    if state != "active":
-        docker.swarm_leave()
+def swarm(docker: Docker, local_registry: None) -> None:
+    """A swarm to deploy to: prepared for the whole run (tests/engine_state.py), never per test file."""
+    state, manager = docker.swarm_state()
+    assert state == "active" and manager, "the run prepares a swarm (tests/engine_state.py); this engine has none"
 
 
 @pytest.fixture(scope="session")
-def local_registry(docker: Docker) -> Iterator[None]:
-    """Swarm environments deploy from lmsops's loopback registry, which deploy starts on first use:
-    removed afterwards (with its volume and the tags pushed to it) unless it was running before."""
-    running = docker.run("container", "inspect", REGISTRY_CONTAINER, check=False).returncode == 0
-    yield
-    if not running:
-        registry_down(docker, Reporter(), volumes=True)
-        pushed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
-        for tag in [t for t in pushed if t.startswith(("127.0.0.1:5000/", "localhost:5000/"))]:
-            docker.run("image", "rm", tag, check=False)
+def local_registry() -> None:
+    """lmsops's loopback registry: prepared for the whole run and removed after it (tests/engine_state.py)."""
+
+
+def worker_suffix() -> str:
+    """'-gw0', '-gw1', ... under pytest-xdist, else '': names of a worker's own targets and containers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    return f"-{worker}" if worker else ""
 
 
 @pytest.fixture(scope="session")

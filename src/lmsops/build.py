@@ -8,7 +8,9 @@ carries that hash, nothing is built and lmsops says "up to date".
 from __future__ import annotations
 
 import re
+import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -54,15 +56,56 @@ def build(
     os_root = bootstrap(repo, docker, versions, mode, report)
     image_ids = {OS_NAME: os_root.image_id}
     references = {OS_NAME: os_root.reference}
-    results = []
-    for image in planned:
-        result = _build_one(repo, docker, image, image_ids, references, report)
-        image_ids[image.name] = result.image_id
-        references[image.name] = result.reference
-        results.append(result)
+    results = _build_all(repo, docker, planned, image_ids, references, report)
     done = sum(1 for r in results if r.built)
     report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
     return results
+
+
+# Independent images build side by side: most of a build is waiting for apt, pip and the engine.
+PARALLEL_BUILDS = 3
+_WHEELHOUSE = threading.Lock()  # one pip download at a time into the shared wheel cache
+
+
+def _build_all(
+    repo: Repo,
+    docker: Docker,
+    planned: list[PlannedImage],
+    image_ids: dict[str, str],
+    references: dict[str, str],
+    report: Reporter,
+) -> list[Built]:
+    """Build every planned image as soon as the images it builds FROM are done, several at once.
+    After a failure nothing new starts; the builds under way finish, then the first error is raised."""
+    pending = list(planned)
+    planned_names = {image.name for image in planned}
+    done: dict[str, Built] = {}
+    errors: list[BaseException] = []
+    with ThreadPoolExecutor(max_workers=PARALLEL_BUILDS, thread_name_prefix="lmsops-build") as pool:
+        running: dict[Future[Built], PlannedImage] = {}
+        while (pending and not errors) or running:
+            ready = [
+                image for image in pending
+                if all(parent in done or parent not in planned_names for parent in image.spec.parents)
+            ]  # fmt: skip
+            for image in ready if not errors else []:
+                pending.remove(image)
+                running[pool.submit(_build_one, repo, docker, image, dict(image_ids), dict(references), report)] = image
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                image = running.pop(future)
+                try:
+                    result = future.result()
+                except BaseException as exc:
+                    errors.append(exc)
+                    continue
+                image_ids[image.name], references[image.name] = result.image_id, result.reference
+                done[image.name] = result
+    if errors:
+        raise errors[0]
+    return [done[image.name] for image in planned]
 
 
 def _build_one(
@@ -86,7 +129,8 @@ def _build_one(
     created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = _labels(spec, info, created, inputs, references, image_ids)
     if spec.kind == "service":
-        ensure_wheelhouse(repo, spec.dockerfile.parent, report)
+        with _WHEELHOUSE:
+            ensure_wheelhouse(repo, spec.dockerfile.parent, report)
         # Baked into the image for its /version endpoint; not part of the identity (time changes).
         build_args |= {"BUILD_VERSION": spec.version, "BUILD_REVISION": info.revision, "BUILD_TIME": created}
     iidfile = repo.work / "iid" / f"{spec.name}.iid"

@@ -9,6 +9,7 @@ environment with a registry runs exactly those digests (`<registry>/<namespace>/
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -60,7 +61,11 @@ def publish(repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mo
     record |= published
     path = record_path(repo, address)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    # Written whole and renamed into place: concurrent publishers (parallel test workers, two shells)
+    # never leave a torn file behind.
+    partial = path.with_name(f".{path.name}.{os.getpid()}")
+    partial.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    partial.replace(path)
     report.say(f"publish: {len(published)} image(s) in {address}, digests in {repo.display(path)} ({seconds(started)})")
     return published
 

@@ -25,6 +25,7 @@ from lmsops.progress import Reporter
 from lmsops.stack import gateway_routes
 from lmsops.status import down
 from lmsops.versions import load_versions
+from tests.engine_state import prepare, restore
 from tests.ports import free_port
 
 SUFFIX = "-ct"
@@ -43,6 +44,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="REF",
         help="only the services whose image a change since REF affects (the selection of `build --changed-since`)",
     )
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """A swarm and the loopback registry for the run, when a Swarm environment is checked."""
+    if session.config.getoption("--context"):
+        return  # a context names a swarm already
+    kinds = {load_environment(REPO, env, model_services(REPO)).target.kind for env in selected_envs(session.config)}
+    if "swarm" in kinds:
+        prepare(session.config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    restore(session.config)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -20,9 +20,19 @@ from lmsops.envconfig import Overrides, known_environments
 from lmsops.model import Model, resolve
 from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
+from tests.conftest import worker_suffix
+from tests.engine_state import prepare, restore
 from tests.ports import free_port
 
-SCRATCH_PREFIX = "lmsops-it"
+SCRATCH_PREFIX = f"lmsops-it{worker_suffix()}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    prepare(session.config)  # a swarm and the loopback registry, once for the run
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    restore(session.config)
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +52,7 @@ def base_images(repo: Repo, docker: Docker) -> dict[str, Built]:
 
 # --- environments for tests: beside (never instead of) a developer's real deployments -------------
 
-TEST_SUFFIX = "-it"
+TEST_SUFFIX = f"-it{worker_suffix()}"
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,9 @@ def test_first_build_builds_every_base_in_order_with_args_from_versions(repo: Re
     results, _ = run(repo, docker)
     assert [r.name for r in results] == ["python", "python-build", "postgres"]
     assert all(r.built for r in results)
-    python_build = docker.builds[1]
+    built = [b["tags"][0].split(":")[0] for b in docker.builds]
+    assert built.index("lmsops/python") < built.index("lmsops/python-build"), "a base is built before what is FROM it"
+    python_build = next(b for b in docker.builds if b["tags"][0].startswith("lmsops/python-build:"))
     immutable, alias = python_build["tags"]
     assert re.fullmatch(r"lmsops/python-build:3\.11-1-[0-9a-f]{12}", immutable)
     assert alias == "lmsops/python-build:3.11-1"
