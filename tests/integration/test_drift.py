@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -225,6 +226,25 @@ def spec_of(docker: Docker, service: str) -> str:
     return docker.run("service", "inspect", "--format", "{{json .Spec}}", service).stdout
 
 
+def settled(docker: Docker, service: str, timeout: float = 30) -> None:
+    """Wait until Swarm has finished applying the last change (its update status moves on: the
+    next change would otherwise be refused as 'update out of sequence')."""
+    deadline = time.monotonic() + timeout
+    template = "{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}"
+    while docker.run("service", "inspect", "--format", template, service).stdout.strip() in {
+        "updating",
+        "rollback_started",
+    }:
+        assert time.monotonic() < deadline, f"{service}: its update did not settle within {timeout} s"
+        time.sleep(0.05)
+
+
+def change(docker: Docker, *args: str, check: bool = True) -> None:
+    """One change by hand to the catalog service, applied before the next one starts."""
+    docker.run("service", *args, SERVICE, check=check)
+    settled(docker, SERVICE)
+
+
 def catalog_drift(docker: Docker, declared: dict[str, object]) -> dict[str, str]:
     """drift's comparison of the catalog service's spec: field path -> running value."""
     running = json.loads(spec_of(docker, SERVICE))
@@ -245,32 +265,34 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
         "{other_image}": str(model.document["services"]["enrollment"]["image"]),
         "{catalog_secret}": str(model.document["secrets"]["catalog-db-password"]["name"]),  # its versioned name
     }
-    docker.run("service", "update", "--detach", "--quiet", "--replicas", "0", SERVICE)
-    assert set(paths(compare_model(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
-    declared = render_swarm(docker, model, model_file(model)).specs["catalog"]
-    baseline = catalog_drift(docker, declared)
-    assert set(baseline) == {"Mode.Replicated.Replicas"}, baseline
-    base_spec = json.loads(spec_of(docker, SERVICE))
     missed: dict[str, str] = {}
-    for flag in sorted(flags & set(SERVICE_CHANGES)):
-        args, expected = SERVICE_CHANGES[flag]
-        argv = [values.get(a, a) for a in args]
-        docker.run("service", "update", "--detach", "--quiet", *argv, SERVICE)
-        found = changed(baseline, catalog_drift(docker, declared))
-        if not any(expected in path for path in found):
-            missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
-        docker.run("service", "rollback", "--detach", "--quiet", SERVICE)
-        assert json.loads(spec_of(docker, SERVICE)) == base_spec, f"{flag}: the rollback did not restore the spec"
     quiet: dict[str, str] = {}
-    for flag in sorted(flags & set(SERVICE_NO_CHANGE)):
-        args, _reason = SERVICE_NO_CHANGE[flag]
-        docker.run("service", "update", "--detach", "--quiet", *args, SERVICE, check=False)
-        found = changed(baseline, catalog_drift(docker, declared))
-        if found:
-            quiet[flag] = f"drift named {sorted(found)}"
+    try:
+        change(docker, "update", "--detach", "--quiet", "--replicas", "0")
+        assert set(paths(compare_model(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
+        declared = render_swarm(docker, model, model_file(model)).specs["catalog"]
+        baseline = catalog_drift(docker, declared)
+        assert set(baseline) == {"Mode.Replicated.Replicas"}, baseline
+        base_spec = json.loads(spec_of(docker, SERVICE))
+        for flag in sorted(flags & set(SERVICE_CHANGES)):
+            args, expected = SERVICE_CHANGES[flag]
+            argv = [values.get(a, a) for a in args]
+            change(docker, "update", "--detach", "--quiet", *argv)
+            found = changed(baseline, catalog_drift(docker, declared))
+            if not any(expected in path for path in found):
+                missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
+            change(docker, "rollback", "--detach", "--quiet")
+            assert json.loads(spec_of(docker, SERVICE)) == base_spec, f"{flag}: the rollback did not restore the spec"
+        for flag in sorted(flags & set(SERVICE_NO_CHANGE)):
+            args, _reason = SERVICE_NO_CHANGE[flag]
+            change(docker, "update", "--detach", "--quiet", *args, check=False)
+            found = changed(baseline, catalog_drift(docker, declared))
+            if found:
+                quiet[flag] = f"drift named {sorted(found)}"
+    finally:  # what is declared comes back, also after a failure (the module's other tests use it)
+        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
     assert not missed, f"changes drift did not name: {missed}"
     assert not quiet, f"flags that should change nothing: {quiet}"
-    deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
     assert compare_model(docker, model) == [], "after a deploy everything is as declared again"
 
 
