@@ -1,18 +1,28 @@
-"""`nox -s bench`: speed and size goals, measured as ratios against a baseline run side by side.
+"""`nox -s bench`: speed and size goals, each measured as a ratio against a baseline run side by side.
 
 - image sizes as a ratio of the OS root (the baseline every image starts from);
-- a no-op build (every image up to date) against its baseline: asking the engine about each image
-  once (`docker image inspect`), which any build must do at the least.
-Timings are medians of several alternating runs, so machine noise hits both sides alike.
+- a no-op build (every image up to date) against its floor: asking the engine about each image
+  once (`docker image inspect`), which any build must do at the least;
+- the gateway: the same catalog endpoint through the gateway and directly, both on loopback ports
+  (lmsops.bench_gateway).
+Timings are medians of several alternating runs, so machine noise hits both sides alike. The table
+is printed and written as JSON to .lmsops/reports/bench-<time>.json.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from io import StringIO
+from pathlib import Path
 
+from lmsops.bench_gateway import bench_gateway
 from lmsops.build import build
 from lmsops.docker import Docker
 from lmsops.paths import Repo
@@ -21,6 +31,22 @@ from lmsops.progress import Reporter, megabytes
 from lmsops.versions import load_versions
 
 ROUNDS = 5
+GATEWAY_PATHS = ("/healthz", "/courses")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One measured goal: ours against its baseline (same unit), and ours / baseline."""
+
+    name: str
+    ours: float
+    baseline: float
+    unit: str
+    baseline_is: str
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.baseline if self.baseline else float("nan")
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -29,24 +55,65 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def bench(repo: Repo, docker: Docker, report: Reporter) -> None:
-    docker.require()
+def size_rows(repo: Repo, docker: Docker) -> list[Row]:
     versions = load_versions(repo)
-    build(repo, docker, Reporter(StringIO()), mode="offline")  # everything up to date from here on
-    images = plan_images(repo, versions)
     root = docker.image_size(versions.os.reference)
-    report.say(f"sizes, as a ratio of the OS root {versions.os.reference} ({megabytes(root)}):")
-    for image in images:
-        size = docker.image_size(image.reference)
-        report.say(f"    {image.name:<14} {megabytes(size):>10}  x{size / root:.2f}")
+    return [
+        Row(f"size of {image.name}", docker.image_size(image.reference) / 1e6, root / 1e6, "MB", "the OS root")
+        for image in plan_images(repo, versions)
+    ]
+
+
+def no_op_build_row(repo: Repo, docker: Docker) -> Row:
+    images = plan_images(repo, load_versions(repo))
     quiet = Reporter(StringIO())
     no_op: list[float] = []
-    baseline: list[float] = []
+    floor: list[float] = []
     for _ in range(ROUNDS):  # alternate, so both sides see the same machine
         no_op.append(_timed(lambda: build(repo, docker, quiet, mode="offline")))
-        baseline.append(_timed(lambda: [docker.image_inspect(i.reference) for i in images]))
-    ours, base = statistics.median(no_op), statistics.median(baseline)
-    report.say(
-        f"no-op build of {len(images)} images: {ours * 1000:.0f} ms; baseline (inspect each once): "
-        f"{base * 1000:.0f} ms; ratio x{ours / base:.2f} (median of {ROUNDS} alternating rounds)"
-    )
+        floor.append(_timed(lambda: [docker.image_inspect(i.reference) for i in images]))
+    return Row(
+        f"no-op build of {len(images)} images", statistics.median(no_op) * 1000, statistics.median(floor) * 1000,
+        "ms", "inspecting each image once",
+    )  # fmt: skip
+
+
+def gateway_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
+    rows = []
+    for result in bench_gateway(repo, docker, report, GATEWAY_PATHS):
+        direct, through = result.direct, result.gateway
+        rows.append(Row(f"gateway {result.path} throughput", through.rps, direct.rps, "req/s", "direct"))
+        rows.append(Row(f"gateway {result.path} p50", through.p50, direct.p50, "ms", "direct"))
+        rows.append(Row(f"gateway {result.path} p99", through.p99, direct.p99, "ms", "direct"))
+    return rows
+
+
+def table(rows: list[Row]) -> str:
+    lines = [("GOAL", "OURS", "BASELINE", "RATIO", "BASELINE IS")]
+    for row in rows:
+        lines.append((row.name, f"{row.ours:,.1f} {row.unit}", f"{row.baseline:,.1f} {row.unit}",
+                      f"x{row.ratio:.2f}", row.baseline_is))  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(5)]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+                     for line in lines)  # fmt: skip
+
+
+def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
+    docker.require()
+    build(repo, docker, Reporter(StringIO()), mode="offline")  # everything up to date from here on
+    root = load_versions(repo).os.reference
+    report.say(f"==> bench: image sizes against the OS root {root} ({megabytes(docker.image_size(root))})")
+    rows = size_rows(repo, docker)
+    report.say(f"==> bench: a no-op build against inspecting each image ({ROUNDS} alternating rounds)")
+    rows.append(no_op_build_row(repo, docker))
+    rows += gateway_rows(repo, docker, report)
+    report.say(table(rows))
+    machine = f"{platform.machine()}, {os.cpu_count()} cores, engine {docker.server_version().get('Version', '?')}"
+    report.say(f"bench: medians of alternating rounds on {machine}")
+    at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = repo.work / "reports" / f"bench-{at}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    data = {"at": at, "machine": machine, "rows": [asdict(row) | {"ratio": row.ratio} for row in rows]}
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    report.say(f"bench: written to {repo.display(out)}")
+    return out

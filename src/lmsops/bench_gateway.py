@@ -1,0 +1,131 @@
+"""The gateway's cost: the same endpoint of the same catalog container, through the gateway and
+directly, both through a loopback port, in alternating rounds (wrk, from Debian's package).
+
+A throwaway dev deployment (`lms-dev-bench`) is made for it and removed after; the catalog is
+published on a second loopback port by a Compose overlay for the direct side. Requests go to
+127.0.0.1 only, bounded by wrk's duration.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import socket
+import statistics
+import urllib.request
+from dataclasses import dataclass
+from io import StringIO
+from pathlib import Path
+
+import yaml
+
+from lmsops import proc
+from lmsops.deploy import deploy
+from lmsops.docker import Docker
+from lmsops.envconfig import Overrides
+from lmsops.errors import PrerequisiteError
+from lmsops.model import resolve
+from lmsops.paths import Repo
+from lmsops.progress import Reporter
+from lmsops.status import down
+
+ROUNDS = 3
+COURSES = 20  # a full default page of /courses, 3 modules each
+DURATION = "5s"
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass(frozen=True)
+class Load:
+    """What wrk measured: requests per second and latency percentiles in milliseconds."""
+
+    rps: float
+    p50: float
+    p99: float
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    path: str
+    direct: Load
+    gateway: Load
+
+    @property
+    def ratio(self) -> float:
+        return self.gateway.rps / self.direct.rps
+
+    @property
+    def added_p50_ms(self) -> float:
+        return self.gateway.p50 - self.direct.p50
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def parse_wrk(output: str) -> Load:
+    """Requests/sec and the 50% / 99% lines of `wrk --latency`."""
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
+    percentiles = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", output, flags=re.MULTILINE))
+    if rps is None or set(percentiles) != {"50", "99"}:
+        raise PrerequisiteError(f"could not read wrk's output:\n{output}")
+    return Load(float(rps[1]), _ms(percentiles["50"]), _ms(percentiles["99"]))
+
+
+def _ms(value: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", value).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def _seed(url: str, count: int) -> None:
+    for number in range(count):
+        body = {"code": f"BENCH{number:03d}", "title": f"Course {number}",
+                "modules": [{"title": f"Module {m}"} for m in range(3)]}  # fmt: skip
+        request = urllib.request.Request(  # noqa: S310 - loopback only
+            url, data=json.dumps(body).encode(), headers={"content-type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+            if response.status != 201:
+                raise PrerequisiteError(f"seeding the bench catalog failed: {response.status}")
+
+
+def _wrk(wrk: str, url: str) -> Load:
+    result = proc.run([wrk, "--latency", "-t2", "-c16", f"-d{DURATION}", url], timeout=60)
+    return parse_wrk(result.stdout)
+
+
+def _median(loads: list[Load]) -> Load:
+    return Load(*(statistics.median(getattr(load, key) for load in loads) for key in ("rps", "p50", "p99")))
+
+
+def bench_gateway(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> list[GatewayResult]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise PrerequisiteError("the gateway benchmark drives load with wrk: apt-get install wrk")
+    quiet = Reporter(StringIO())
+    gateway_port, direct_port = _free_port(), _free_port()
+    overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})
+    report.say("==> bench: deploying dev as lms-dev-bench, catalog also published directly on loopback")
+    try:
+        deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)
+        model = resolve(repo, docker, "dev", overrides)
+        model_path = model.path(repo)
+        overlay = Path(model_path.parent / "bench-publish.yaml")
+        published = {"target": 8001, "published": str(direct_port), "host_ip": "127.0.0.1"}
+        overlay.write_text(yaml.safe_dump({"services": {"catalog": {"ports": [published]}}}))
+        up = ("up", "--detach", "--wait", "--no-deps", "--pull", "never", "catalog")
+        docker.compose(model.project, [model_path, overlay], None, *up)
+        _seed(f"http://127.0.0.1:{gateway_port}/catalog/courses", COURSES)
+        results = []
+        for path in paths:
+            direct, through = [], []
+            for _ in range(ROUNDS):  # alternate, so both sides see the same machine
+                direct.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}{path}"))
+                through.append(_wrk(wrk, f"http://127.0.0.1:{gateway_port}/catalog{path}"))
+            results.append(GatewayResult(path, _median(direct), _median(through)))
+        return results
+    finally:
+        down(repo, docker, "dev", True, quiet, overrides)
