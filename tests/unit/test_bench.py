@@ -1,0 +1,48 @@
+"""The benchmark's own arithmetic and parsing (no Docker, no load)."""
+
+from __future__ import annotations
+
+import pytest
+
+from lmsops.bench import Row, table
+from lmsops.bench_gateway import GatewayResult, Load, parse_wrk
+from lmsops.errors import PrerequisiteError
+
+# What `wrk --latency -t2 -c16 -d5s URL` prints (wrk 4.1, Debian).
+WRK = """Running 5s test @ http://127.0.0.1:18556/healthz
+  2 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     4.62ms    0.89ms  13.51ms   86.72%
+    Req/Sec     1.74k   123.45     2.01k    70.00%
+  Latency Distribution
+     50%    4.41ms
+     75%    5.02ms
+     90%    5.73ms
+     99%  820.00us
+  17305 requests in 5.00s, 2.61MB read
+Requests/sec:   3460.90
+Transfer/sec:    534.01KB
+"""
+
+
+def test_wrk_output_gives_throughput_and_percentiles_in_milliseconds() -> None:
+    load = parse_wrk(WRK)
+    assert (load.rps, load.p50, load.p99) == pytest.approx((3460.90, 4.41, 0.82))
+
+
+def test_unreadable_wrk_output_is_an_error_not_a_zero() -> None:
+    with pytest.raises(PrerequisiteError, match="could not read wrk's output"):
+        parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
+
+
+def test_gateway_ratio_and_added_latency() -> None:
+    result = GatewayResult("/healthz", Load(3000.0, 4.0, 9.0), Load(2400.0, 4.8, 12.0))
+    assert result.ratio == pytest.approx(0.8)
+    assert result.added_p50_ms == pytest.approx(0.8)
+
+
+def test_the_table_shows_each_row_with_its_ratio() -> None:
+    text = table([Row("gateway /healthz throughput", 2400.0, 3000.0, "req/s", "direct")])
+    header, line = text.splitlines()
+    assert header.split() == ["GOAL", "OURS", "BASELINE", "RATIO", "BASELINE", "IS"]
+    assert "2,400.0 req/s" in line and "3,000.0 req/s" in line and "x0.80" in line and line.endswith("direct")
