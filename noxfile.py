@@ -95,12 +95,9 @@ def conformance(session: nox.Session) -> None:
             session.log(f"conformance: no service is affected by the changes since {ref}; nothing to check")
             return
         session.log(f"conformance: services affected since {ref}: {', '.join(affected)}")
-    chosen = envs or ENVIRONMENTS
-    session.log(f"conformance of {', '.join(chosen)}")
-    # Environments side by side, one pytest-xdist worker each (their checks are grouped per environment).
-    parallel = ("-n", str(len(chosen)), "--dist", "loadgroup") if len(chosen) > 1 else ()
-    selected = [f"--env={env}" for env in chosen]
-    session.run("pytest", "tests/conformance", *selected, *parallel, "-p", "no:cacheprovider", *options)
+    for env in envs or ENVIRONMENTS:
+        session.log(f"conformance of {env}")
+        session.run("pytest", "tests/conformance", "--env", env, "-p", "no:cacheprovider", *options)
 
 
 @nox.session(default=False, tags=["env"])

@@ -60,14 +60,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Each environment's checks in one group (under `-n N --dist loadgroup` a worker each: several
-    environments are checked side by side). With --changed-since: deselect the checks of services the
-    change does not affect (a service's image carries its name); environment-wide checks stay when
-    any of its services is affected."""
-    for item in items:
-        env = item.callspec.params.get("env") if hasattr(item, "callspec") else None
-        if env:
-            item.add_marker(pytest.mark.xdist_group(str(env)))
+    """With --changed-since: deselect the checks of services the change does not affect (a service's
+    image carries its name); environment-wide checks stay when any of its services is affected."""
     ref = config.getoption("--changed-since")
     if not ref:
         return
