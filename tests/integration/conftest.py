@@ -7,6 +7,7 @@ Every setting is a small fixture a test module can override. The images are buil
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,13 @@ from pytest_docker.plugin import Services
 
 from lmsops.build import Built, build
 from lmsops.containers import remove_leftovers
+from lmsops.deploy import DeployResult, deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides, known_environments
 from lmsops.model import Model, resolve
 from lmsops.paths import Repo, find_repo
 from lmsops.progress import Reporter
+from lmsops.status import down
 from tests.conftest import worker_suffix
 from tests.engine_state import prepare, restore
 from tests.ports import free_port
@@ -68,6 +71,21 @@ def overrides() -> dict[str, Overrides]:
 def platform_images(repo: Repo, docker: Docker) -> dict[str, Built]:
     """Every base and service image, built (or found up to date) by lmsops."""
     return {result.name: result for result in build(repo, docker, Reporter(), mode="offline")}
+
+
+@contextmanager
+def environments_deployed(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides]
+) -> Iterator[dict[str, DeployResult]]:
+    """Deploy each environment under its test name; remove them all (volumes too) afterwards."""
+    results: dict[str, DeployResult] = {}
+    try:
+        for env, names in overrides.items():
+            results[env] = deploy(repo, docker, env, Reporter(), mode="offline", overrides=names)
+        yield results
+    finally:
+        for env, names in overrides.items():
+            down(repo, docker, env, True, Reporter(), names)
 
 
 # --- dev through pytest-docker, with lmsops's resolved model and project name --------------------

@@ -32,7 +32,7 @@ from lmsops.paths import Repo
 from lmsops.progress import Reporter
 from lmsops.render import render_swarm
 from lmsops.specdiff import show
-from lmsops.status import down
+from tests.integration.conftest import environments_deployed
 from tests.ports import free_port
 
 SUFFIX = "-id"
@@ -191,13 +191,8 @@ def deployed(
     swarm: None,
     swarm_secrets: None,
 ) -> Iterator[dict[str, Model]]:
-    try:
-        for env in overrides:
-            deploy(repo, docker, env, Reporter(), mode="offline", overrides=overrides[env])
+    with environments_deployed(repo, docker, overrides):
         yield {env: resolve(repo, docker, env, overrides[env]) for env in overrides}
-    finally:
-        for env in overrides:
-            down(repo, docker, env, True, Reporter(), overrides[env])
 
 
 @pytest.fixture()

@@ -24,7 +24,8 @@ from lmsops.progress import Reporter
 from lmsops.promote import promote
 from lmsops.publish import load_record
 from lmsops.releases import releases
-from lmsops.status import down, status
+from lmsops.status import status
+from tests.integration.conftest import environments_deployed
 from tests.integration.http import call
 from tests.ports import free_port
 
@@ -46,14 +47,8 @@ def deployed(
     swarm: None,
     swarm_secrets: None,
 ) -> Iterator[dict[str, DeployResult]]:
-    results: dict[str, DeployResult] = {}
-    try:
-        for env in ENVIRONMENTS:
-            results[env] = deploy(repo, docker, env, Reporter(), mode="offline", overrides=overrides[env])
+    with environments_deployed(repo, docker, overrides) as results:
         yield results
-    finally:
-        for env in ENVIRONMENTS:
-            down(repo, docker, env, True, Reporter(), overrides[env])
 
 
 def gateway(overrides: dict[str, Overrides], env: str) -> str:
