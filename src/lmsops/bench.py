@@ -3,6 +3,7 @@
 - image sizes as a ratio of the OS root (the baseline every image starts from);
 - a no-op build (every image up to date) against its floor: asking the engine about each image
   once (`docker image inspect`), which any build must do at the least;
+- a deploy of dev with nothing changed against plain `docker compose up -d --wait` of the same model;
 - the gateway: the same catalog endpoint through the gateway and directly, both on loopback ports
   (lmsops.bench_gateway).
 Timings are medians of several alternating runs, so machine noise hits both sides alike. The table
@@ -22,7 +23,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
-from lmsops.bench_gateway import bench_gateway
+from lmsops.bench_gateway import bench_dev
 from lmsops.build import build
 from lmsops.docker import Docker
 from lmsops.paths import Repo
@@ -78,9 +79,13 @@ def no_op_build_row(repo: Repo, docker: Docker) -> Row:
     )  # fmt: skip
 
 
-def gateway_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
-    rows = []
-    for result in bench_gateway(repo, docker, report, GATEWAY_PATHS):
+def dev_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
+    measured = bench_dev(repo, docker, report, GATEWAY_PATHS)
+    rows = [
+        Row("deploy dev, nothing changed", measured.deploy_seconds, measured.compose_up_seconds, "s",
+            "docker compose up -d --wait of the same model"),
+    ]  # fmt: skip
+    for result in measured.gateway:
         direct, through = result.direct, result.gateway
         rows.append(Row(f"gateway {result.path} throughput", through.rps, direct.rps, "req/s", "direct"))
         rows.append(Row(f"gateway {result.path} p50", through.p50, direct.p50, "ms", "direct"))
@@ -106,7 +111,7 @@ def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
     rows = size_rows(repo, docker)
     report.say(f"==> bench: a no-op build against inspecting each image ({ROUNDS} alternating rounds)")
     rows.append(no_op_build_row(repo, docker))
-    rows += gateway_rows(repo, docker, report)
+    rows += dev_rows(repo, docker, report)
     report.say(table(rows))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, engine {docker.server_version().get('Version', '?')}"
     report.say(f"bench: medians of alternating rounds on {machine}")

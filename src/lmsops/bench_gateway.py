@@ -1,5 +1,6 @@
-"""The gateway's cost: the same endpoint of the same catalog container, through the gateway and
-directly, both through a loopback port, in alternating rounds (wrk, from Debian's package).
+"""Benchmarks on a throwaway dev deployment: a deploy with nothing changed against plain `docker compose
+up --wait` of the same model; and the gateway's cost: the same endpoint of the same catalog container,
+through the gateway and directly, both through a loopback port, in alternating rounds (wrk, Debian).
 
 A throwaway dev deployment (`lms-dev-bench`) is made for it and removed after; the catalog is
 published on a second loopback port by a Compose overlay for the direct side. Requests go to
@@ -13,7 +14,9 @@ import re
 import shutil
 import socket
 import statistics
+import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -101,7 +104,20 @@ def _median(loads: list[Load]) -> Load:
     return Load(*(statistics.median(getattr(load, key) for load in loads) for key in ("rps", "p50", "p99")))
 
 
-def bench_gateway(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> list[GatewayResult]:
+@dataclass(frozen=True)
+class DevBench:
+    gateway: list[GatewayResult]
+    deploy_seconds: float  # `lmsops deploy dev` with nothing changed (median)
+    compose_up_seconds: float  # plain `docker compose up -d --wait` of the same model (median)
+
+
+def _timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
+
+
+def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> DevBench:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise PrerequisiteError("the gateway benchmark drives load with wrk: apt-get install wrk")
@@ -113,6 +129,11 @@ def bench_gateway(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str
         deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)
         model = resolve(repo, docker, "dev", overrides)
         model_path = model.path(repo)
+        no_op_deploy, compose_up = [], []
+        up_all = ("up", "--detach", "--wait", "--no-build", "--pull", "never")
+        for _ in range(ROUNDS):  # nothing changed: what deploy adds to Compose's own no-op
+            no_op_deploy.append(_timed(lambda: deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)))
+            compose_up.append(_timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
         overlay = Path(model_path.parent / "bench-publish.yaml")
         published = {"target": 8001, "published": str(direct_port), "host_ip": "127.0.0.1"}
         overlay.write_text(yaml.safe_dump({"services": {"catalog": {"ports": [published]}}}))
@@ -126,6 +147,6 @@ def bench_gateway(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str
                 direct.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}{path}"))
                 through.append(_wrk(wrk, f"http://127.0.0.1:{gateway_port}/catalog{path}"))
             results.append(GatewayResult(path, _median(direct), _median(through)))
-        return results
+        return DevBench(results, statistics.median(no_op_deploy), statistics.median(compose_up))
     finally:
         down(repo, docker, "dev", True, quiet, overrides)
