@@ -28,15 +28,10 @@ def repo() -> Repo:
 
 
 @pytest.fixture(scope="session")
-def swarm(docker: Docker, local_registry: None) -> None:
+def swarm(docker: Docker) -> None:
     """A swarm to deploy to: prepared for the whole run (tests/engine_state.py), never per test file."""
     state, manager = docker.swarm_state()
     assert state == "active" and manager, "the run prepares a swarm (tests/engine_state.py); this engine has none"
-
-
-@pytest.fixture(scope="session")
-def local_registry() -> None:
-    """lmsops's loopback registry: prepared for the whole run and removed after it (tests/engine_state.py)."""
 
 
 def worker_suffix() -> str:

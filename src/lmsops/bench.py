@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
-from lmsops.bench_gateway import bench_dev
+from lmsops.bench_gateway import bench_dev, require_wrk
 from lmsops.build import build
 from lmsops.docker import Docker
 from lmsops.paths import Repo
@@ -105,6 +105,7 @@ def table(rows: list[Row]) -> str:
 
 def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
     docker.require()
+    require_wrk()  # every prerequisite before the first build or deploy
     build(repo, docker, Reporter(StringIO()), mode="offline")  # everything up to date from here on
     root = load_versions(repo).os.reference
     report.say(f"==> bench: image sizes against the OS root {root} ({megabytes(docker.image_size(root))})")

@@ -117,10 +117,15 @@ def _timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
-def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> DevBench:
+def require_wrk() -> str:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise PrerequisiteError("the gateway benchmark drives load with wrk: apt-get install wrk")
+    return wrk
+
+
+def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> DevBench:
+    wrk = require_wrk()
     quiet = Reporter(StringIO())
     gateway_port, direct_port = _free_port(), _free_port()
     overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})

@@ -80,7 +80,7 @@ def _build_all(
     pending = list(planned)
     planned_names = {image.name for image in planned}
     done: dict[str, Built] = {}
-    errors: list[BaseException] = []
+    errors: list[Exception] = []
     with ThreadPoolExecutor(max_workers=PARALLEL_BUILDS, thread_name_prefix="lmsops-build") as pool:
         running: dict[Future[Built], PlannedImage] = {}
         while (pending and not errors) or running:
@@ -98,7 +98,7 @@ def _build_all(
                 image = running.pop(future)
                 try:
                     result = future.result()
-                except BaseException as exc:
+                except Exception as exc:  # re-raised below, after the builds under way finish
                     errors.append(exc)
                     continue
                 image_ids[image.name], references[image.name] = result.image_id, result.reference

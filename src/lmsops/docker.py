@@ -83,10 +83,8 @@ class Docker(SwarmCalls):
 
     def engine_defaults(self) -> tuple[str, str, str]:
         """(logging driver, default runtime, cgroup version): what fills a container's unset settings."""
-        out = [
-            *self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout.split()
-        ]
-        driver, runtime, cgroup = [*out, "", "", ""][:3]
+        out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout
+        driver, runtime, cgroup = [*out.split(), "", "", ""][:3]
         return driver, runtime, cgroup
 
     def require_compose(self) -> str:

@@ -163,6 +163,7 @@ def compare_model(docker: Docker, model: Model, images: Docker | None = None) ->
 
     images: the engine the images were built on (on a multi-node swarm the manager need not hold them).
     """
+    # Imported here: the target modules build on this one (Difference, Recorder).
     from lmsops.drift_compose import compare_compose
     from lmsops.drift_swarm import compare_swarm
 

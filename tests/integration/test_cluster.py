@@ -42,7 +42,8 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster(repo: Repo, docker: Docker, local_registry: None, swarm_secrets: None) -> Iterator[Cluster]:
+def cluster(repo: Repo, docker: Docker, swarm_secrets: None) -> Iterator[Cluster]:
+    """The loopback registry the nodes pull from is prepared for the whole run (tests/engine_state.py)."""
     cluster_down(repo, docker, Reporter())  # what an interrupted earlier run left
     nodes = cluster_up(repo, docker, Reporter(), nodes=3, mode="offline")
     overrides = Overrides("-cl", {"LMS_GATEWAY_PORT": str(free_port())}, context=CONTEXT)

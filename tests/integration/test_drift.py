@@ -174,7 +174,7 @@ CONTAINER_REFUSED_HERE = {
 def client_flags(docker: Docker, *command: str) -> set[str]:
     """The long flags the docker client offers for a command (its own help, against this engine)."""
     text = docker.run(*command, "--help").stdout
-    return set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)", text, flags=re.MULTILINE))
+    return set(re.findall(r"^\s+(?:-\w, )?(--[a-z0-9-]+)(?:\s|$)", text, flags=re.MULTILINE))
 
 
 @pytest.fixture(scope="module")

@@ -189,7 +189,7 @@ HAND_MADE_CONTAINER = {  # what `docker update` and a recreated container change
 def test_a_container_setting_changed_by_docker_update_is_reported(path: str) -> None:
     name = next(n for n in COMPOSE["running"] if "catalog" in n)
     running = copy.deepcopy(COMPOSE["running"][name])
-    part, *keys = path.split(".", 2)[:1] + path.split(".")[1:]
+    part, *keys = path.split(".")
     node = running[part]
     for key in keys[:-1]:
         node = node.setdefault(key, {})
