@@ -16,6 +16,7 @@ from lmsops.bootstrap import Mode
 from lmsops.build import build
 from lmsops.compose_target import deploy_compose
 from lmsops.docker import Docker
+from lmsops.entrypoint import check_entry_point
 from lmsops.envconfig import Overrides, load_environment
 from lmsops.errors import ConfigError
 from lmsops.model import Model, model_services, resolve, work_dir
@@ -78,8 +79,10 @@ def deploy(
     report.say(f"==> {env_name}: deploying {len(model.services)} services to {_where(model)}")
     if model.env.target.kind == "compose":
         changed, unchanged = deploy_compose(target, model, path, work_dir(repo, model.env) / "last-good.yaml", report)
+        check_entry_point(model, report, timeout=model.env.file.deploy.timeout)
     else:
         changed, unchanged = deploy_swarm(target, model, path, report)
+        check_entry_point(model, report, timeout=model.env.file.deploy.timeout)  # before it counts as a release
         shutil.copyfile(path, work_dir(repo, model.env) / "last-good.yaml")
         release = record_release(target, model, note)
         report.say(f"    release #{release.seq} recorded (nox -s history -- {env_name})")
@@ -145,6 +148,7 @@ def rollback(
     path = work_dir(repo, model.env) / "rollback.yaml"
     path.write_text(model.text)
     changed, _unchanged = deploy_swarm(target, model, path, report)
+    check_entry_point(model, report, timeout=model.env.file.deploy.timeout)
     release = record_release(target, model, note=f"rollback to #{back_to.seq}")
     report.say(
         f"rollback: {env_name} runs release #{back_to.seq} again as #{release.seq} in {seconds(started)}"

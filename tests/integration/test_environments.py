@@ -6,6 +6,8 @@ deployment of this machine, and are removed (with their volumes) at the end.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -16,6 +18,7 @@ from lmsops.build import Built
 from lmsops.deploy import DeployResult, deploy, rollback
 from lmsops.docker import Docker
 from lmsops.drift import compare
+from lmsops.entrypoint import check_entry_point
 from lmsops.envconfig import Overrides, known_environments
 from lmsops.errors import ConfigError, DeployError
 from lmsops.model import resolve
@@ -64,11 +67,25 @@ def test_three_environments_run_side_by_side_on_the_same_images(
         assert set(rows) == {"catalog", "enrollment", "gateway", "postgres"}
         assert all(row.running == row.desired for row in rows.values()), rows
         status_code, body = call("GET", f"{gateway(overrides, env)}/catalog/readyz")
-        assert (status_code, body["status"]) == (200, "ready"), (env, body)
+        assert (status_code, body.get("status")) == (200, "ready"), (env, body)
         image_ids.add(docker.image_id(rows["catalog"].image))
     assert len(image_ids) == 1  # built once: the same image in dev, staging and production
     staging = {row.service: row for row in status(repo, docker, "staging", overrides["staging"])}
     assert staging["catalog"].desired == 2
+
+
+def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
+    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+) -> None:
+    """The check that ends every deploy, against the real gateway: a route to a service that is not there."""
+    model = resolve(repo, docker, "staging", overrides["staging"])
+    document = copy.deepcopy(model.document)
+    environment = document["services"]["gateway"]["environment"]
+    environment["LMS_GATEWAY_ROUTES"] += " missing=missing:8000"
+    with pytest.raises(DeployError) as failure:
+        check_entry_point(dataclasses.replace(model, document=document), Reporter(), timeout=2)
+    assert "the gateway does not serve missing" in str(failure.value)
+    assert "404" in str(failure.value)  # the gateway's own answer, quoted
 
 
 def test_deploying_again_with_nothing_changed_restarts_nothing(
