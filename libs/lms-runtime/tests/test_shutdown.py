@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 # /slow marks that it started, then holds the request until the test releases it: the test sends
 # SIGTERM while the request is certainly in flight (no sleep decides that).
 SERVER = textwrap.dedent(
@@ -50,11 +52,12 @@ def wait_for_file(path: Path, timeout: float) -> None:
         time.sleep(0.01)
 
 
-def test_in_flight_request_completes_after_sigterm(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_in_flight_request_completes_after_sigterm(tmp_path: Path, workers: str) -> None:
     script = tmp_path / "server.py"
     script.write_text(SERVER)
     port = free_port()
-    env = {**os.environ, "LMS_ENV": "test", "LMS_PORT": str(port), "TEST_FOLDER": str(tmp_path)}
+    env = {**os.environ, "LMS_ENV": "test", "LMS_PORT": str(port), "TEST_FOLDER": str(tmp_path), "LMS_WORKERS": workers}
     server = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 20

@@ -77,6 +77,18 @@ def test_pagination_and_filter(client: TestClient) -> None:
     published = client.get("/courses", params={"published": True}).json()
     assert published["total"] == 4
     assert all(c["published"] for c in published["items"])
+    past_the_end = client.get("/courses", params={"limit": 3, "offset": 9, "published": False}).json()
+    assert (past_the_end["items"], past_the_end["total"]) == ([], 3)
+
+
+def test_a_page_shows_each_course_as_reading_it_alone_does(client: TestClient) -> None:
+    create(client, "SAME1", description="Ünïcode", modules=[{"title": "B", "summary": "s"}, {"title": "A"}])
+    create(client, "SAME2", published=True)
+    response = client.get("/courses")
+    assert response.headers["content-type"] == "application/json"
+    page = response.json()
+    assert page["items"] == [client.get(f"/courses/{item['id']}").json() for item in page["items"]]
+    assert [m["title"] for m in page["items"][0]["modules"]] == ["B", "A"]
 
 
 def test_modules_keep_their_order(client: TestClient) -> None:

@@ -1,7 +1,9 @@
-"""Starting a service: validate settings (one line and exit 2 when invalid), log JSON, run uvicorn."""
+"""Starting a service: validate settings (one line and exit 2 when invalid), log JSON, run uvicorn
+(one process per CPU the container may use: lms_runtime.workers)."""
 
 from __future__ import annotations
 
+import socket
 import sys
 from collections.abc import Callable
 from typing import NoReturn, TypeVar
@@ -11,9 +13,11 @@ from fastapi import FastAPI
 
 from lms_runtime.logs import configure_logging
 from lms_runtime.settings import ServiceSettings, SettingsError, load_settings
+from lms_runtime.workers import default_workers, run_workers
 
 S = TypeVar("S", bound=ServiceSettings)
 EXIT_CONFIG = 2
+EXIT_STARTUP_FAILED = 3  # uvicorn's own code when the app's startup fails
 
 
 def serve(service: str, settings_cls: type[S], app_factory: Callable[[S], FastAPI]) -> NoReturn:
@@ -23,10 +27,24 @@ def serve(service: str, settings_cls: type[S], app_factory: Callable[[S], FastAP
         print(f"{service}: invalid configuration: {exc}", file=sys.stderr)
         sys.exit(EXIT_CONFIG)
     configure_logging(service, settings.log_level)
-    app = app_factory(settings)
+    workers = settings.workers or default_workers()
+    if workers == 1:
+        server = uvicorn.Server(_config(app_factory(settings), settings))
+        server.run()
+        sys.exit(0 if server.started else EXIT_STARTUP_FAILED)
+
+    def run_one(sock: socket.socket) -> int:  # in a forked worker: its own app, engine and pool
+        server = uvicorn.Server(_config(app_factory(settings), settings))
+        server.run(sockets=[sock])
+        return 0 if server.started else EXIT_STARTUP_FAILED
+
+    sys.exit(run_workers(workers, settings.port, run_one))
+
+
+def _config(app: FastAPI, settings: ServiceSettings) -> uvicorn.Config:
     # uvicorn handles SIGTERM (tini forwards it): it stops accepting, lets in-flight requests
     # finish for up to shutdown_timeout seconds, then runs the app's shutdown.
-    uvicorn.run(
+    return uvicorn.Config(
         app,
         host="0.0.0.0",  # noqa: S104 - inside its container; published ports decide the exposure
         port=settings.port,
@@ -35,4 +53,3 @@ def serve(service: str, settings_cls: type[S], app_factory: Callable[[S], FastAP
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_timeout),
     )
-    sys.exit(0)

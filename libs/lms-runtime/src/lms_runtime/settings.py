@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PREFIX = "LMS_"
@@ -31,6 +31,8 @@ class ServiceSettings(BaseSettings):
     port: int = 8000
     # How long in-flight requests may take to finish after SIGTERM.
     shutdown_timeout: float = 20.0
+    # Processes serving requests; unset: one per CPU the container may use (lms_runtime.workers).
+    workers: int | None = Field(default=None, ge=1, le=32)
 
 
 def variable(field: str) -> str:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from lms_runtime.db import SessionDep
+from lms_runtime.db import ReadSessionDep, SessionDep
+from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
@@ -14,6 +15,9 @@ from app.models import Course, Module
 from app.schemas import CourseCreate, CourseOut, CoursePage, CourseUpdate, ModuleInsert, ModuleOut
 
 router = APIRouter(prefix="/courses", tags=["courses"])
+_COURSE_FIELDS = ("id", "code", "title", "description", "published", "created_at", "updated_at")  # CourseOut's order
+_MODULE_FIELDS = ("id", "position", "title", "summary")
+_PAGE = TypeAdapter(CoursePage)
 
 
 def _get(session: Session, course_id: int) -> Course:
@@ -54,18 +58,43 @@ def create_course(body: CourseCreate, session: SessionDep) -> Course:
 
 @router.get("", response_model=CoursePage)
 def list_courses(
-    session: SessionDep,
+    session: ReadSessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     published: bool | None = None,
-) -> CoursePage:
-    query = select(Course)
-    if published is not None:
-        query = query.where(Course.published == published)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    page = session.scalars(query.order_by(Course.id).limit(limit).offset(offset).options(selectinload(Course.modules)))
-    items = [CourseOut.model_validate(course) for course in page]
-    return CoursePage(items=items, total=total, limit=limit, offset=offset)
+) -> Response:
+    """A page of courses with their modules: the LMS's hottest read.
+
+    Two queries (the page with the total as a window count, then the page's modules) in autocommit,
+    read as plain rows, validated and serialised once by pydantic-core: the same JSON as CoursePage
+    through FastAPI at a fraction of the cost. ORM objects, a separate count query, BEGIN/ROLLBACK
+    round trips and a second validation of the response took most of a request's time
+    (docs/performance.md).
+    """
+    courses, modules = Course.__table__.c, Module.__table__.c
+    where = [] if published is None else [courses.published == published]
+    connection = session.connection()  # Core rows: no ORM state for a read that only serialises
+    result = connection.execute(
+        select(*(courses[name] for name in _COURSE_FIELDS), func.count().over().label("total"))
+        .where(*where)
+        .order_by(courses.id)
+        .limit(limit)
+        .offset(offset)
+    )
+    rows = result.all()
+    if not rows:  # an empty page (past the last one): no row carries the total
+        total = connection.scalar(select(func.count()).select_from(Course.__table__).where(*where)) or 0
+        return Response(_PAGE.dump_json(CoursePage(items=[], total=total, limit=limit, offset=offset)),
+                        media_type="application/json")  # fmt: skip
+    items = {row[0]: dict(zip(_COURSE_FIELDS, row, strict=False)) | {"modules": []} for row in rows}
+    for course_id, *module in connection.execute(
+        select(modules.course_id, *(modules[name] for name in _MODULE_FIELDS))
+        .where(modules.course_id.in_(list(items)))
+        .order_by(modules.course_id, modules.position)
+    ):
+        items[course_id]["modules"].append(dict(zip(_MODULE_FIELDS, module, strict=True)))
+    page = {"items": list(items.values()), "total": rows[0][-1], "limit": limit, "offset": offset}
+    return Response(_PAGE.dump_json(_PAGE.validate_python(page)), media_type="application/json")
 
 
 @router.get("/{course_id}", response_model=CourseOut)
