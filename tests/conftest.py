@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 
 import pytest
 
 from lmsops.docker import Docker
-from lmsops.envconfig import known_environments, load_environment
-from lmsops.model import model_services
 from lmsops.paths import Repo, find_repo
-from lmsops.stack import secret_files
+from lmsops.throwaway import throwaway_secrets
 
 
 @pytest.fixture(scope="session")
@@ -43,20 +40,8 @@ def worker_suffix() -> str:
 @pytest.fixture(scope="session")
 def swarm_secrets(repo: Repo) -> Iterator[None]:
     """Values for every secret an environment reads from the operator's environment variables."""
-    names = set()
-    for env_name in known_environments(repo):
-        env = load_environment(repo, env_name, model_services(repo))
-        for secret in secret_files(repo):
-            source = env.secret_source(secret)
-            if source is not None and source.env is not None:
-                names.add(source.env)
-    saved = {name: os.environ.get(name) for name in names}
-    for name in names:
-        os.environ.setdefault(name, secrets.token_urlsafe(18))
-    yield
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
+    with throwaway_secrets(repo):
+        yield
 
 
 # pytest-docker, for the dev environment: start clean even when an interrupted earlier run left the

@@ -1,11 +1,17 @@
 """`nox -s bench`: speed and size goals, each measured as a ratio against a baseline run side by side.
 
-- image sizes as a ratio of the OS root (the baseline every image starts from);
-- a no-op build (every image up to date) against its floor: asking the engine about each image
-  once (`docker image inspect`), which any build must do at the least;
+- image sizes as a ratio of the OS root (the baseline every image starts from), and of
+  python:3.11-slim when that image is on this machine (lmsops.bench_build);
+- a no-op build (every image up to date) against plain `docker compose build` of the same
+  Dockerfiles with a warm cache, and against its floor: asking the engine about each image once;
+- a change to one service: lmsops's rebuild against plain `docker build` of that image;
 - a deploy of dev with nothing changed against plain `docker compose up -d --wait` of the same model;
 - the gateway: the same catalog endpoint through the gateway and directly, both on loopback ports
-  (lmsops.bench_gateway).
+  (lmsops.bench_gateway);
+- staging after a change to one service against Swarm's own `docker service update` of it
+  (lmsops.bench_staging);
+- a new service from `copier copy` to a green conformance run of dev, in seconds
+  (lmsops.bench_new_service).
 Timings are medians of several alternating runs, so machine noise hits both sides alike. The table
 is printed and written as JSON to .lmsops/reports/bench-<time>.json.
 """
@@ -23,7 +29,17 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
+from lmsops.bench_build import (
+    CHANGED_SERVICE,
+    SLIM,
+    free_port,
+    no_op_against_compose,
+    one_service_rebuild,
+    slim_sizes,
+)
 from lmsops.bench_gateway import bench_dev, require_wrk
+from lmsops.bench_new_service import bench_new_service
+from lmsops.bench_staging import bench_staging
 from lmsops.build import build
 from lmsops.docker import Docker
 from lmsops.paths import Repo
@@ -48,6 +64,14 @@ class Row:
     @property
     def ratio(self) -> float:
         return self.ours / self.baseline if self.baseline else float("nan")
+
+    @property
+    def shown_ratio(self) -> str:
+        return f"x{self.ratio:.2f}" if self.baseline else "-"
+
+    @property
+    def shown_baseline(self) -> str:
+        return f"{self.baseline:,.1f} {self.unit}" if self.baseline else "-"
 
 
 def _timed(action: Callable[[], object]) -> float:
@@ -79,6 +103,28 @@ def no_op_build_row(repo: Repo, docker: Docker) -> Row:
     )  # fmt: skip
 
 
+def slim_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
+    sizes = slim_sizes(repo, docker)
+    if sizes is None:
+        report.say(f"    {SLIM}: not on this machine, its rows are left out (lmsops pulls from no registry but its "
+                   f"own; `docker pull {SLIM}` where a registry is reachable, then bench again)")  # fmt: skip
+        return []
+    return [Row(f"size of {name} vs {SLIM}", ours / 1e6, slim / 1e6, "MB", f"{SLIM} alone (the least it adds up to)")
+            for name, (ours, slim) in sizes.items()]  # fmt: skip
+
+
+def build_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
+    report.say(f"==> bench: a no-op build against a warm `docker compose build` ({ROUNDS} alternating rounds)")
+    ours, compose = no_op_against_compose(repo, docker)
+    report.say(f"==> bench: a change to {CHANGED_SERVICE}: lmsops build against plain docker build")
+    rebuild, plain = one_service_rebuild(repo, docker)
+    return [
+        Row("no-op build vs compose", ours * 1000, compose * 1000, "ms",
+            "docker compose build of the same Dockerfiles, warm cache"),
+        Row(f"rebuild after a change to {CHANGED_SERVICE}", rebuild, plain, "s", "docker build of that image"),
+    ]  # fmt: skip
+
+
 def dev_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
     measured = bench_dev(repo, docker, report, GATEWAY_PATHS)
     rows = [
@@ -96,8 +142,8 @@ def dev_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
 def table(rows: list[Row]) -> str:
     lines = [("GOAL", "OURS", "BASELINE", "RATIO", "BASELINE IS")]
     for row in rows:
-        lines.append((row.name, f"{row.ours:,.1f} {row.unit}", f"{row.baseline:,.1f} {row.unit}",
-                      f"x{row.ratio:.2f}", row.baseline_is))  # fmt: skip
+        lines.append((row.name, f"{row.ours:,.1f} {row.unit}", row.shown_baseline, row.shown_ratio,
+                      row.baseline_is))  # fmt: skip
     widths = [max(len(line[i]) for line in lines) for i in range(5)]
     return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
                      for line in lines)  # fmt: skip
@@ -110,9 +156,16 @@ def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
     root = load_versions(repo).os.reference
     report.say(f"==> bench: image sizes against the OS root {root} ({megabytes(docker.image_size(root))})")
     rows = size_rows(repo, docker)
+    rows += slim_rows(repo, docker, report)
     report.say(f"==> bench: a no-op build against inspecting each image ({ROUNDS} alternating rounds)")
     rows.append(no_op_build_row(repo, docker))
+    rows += build_rows(repo, docker, report)
     rows += dev_rows(repo, docker, report)
+    measured = bench_staging(repo, docker, report)
+    rows.append(Row(f"staging after a change to {CHANGED_SERVICE}", measured.deploy_seconds,
+                    measured.service_update_seconds, "s", "docker service update --image of that service"))  # fmt: skip
+    new_service = bench_new_service(repo, docker, report, free_port())
+    rows.append(Row("a new service: copier to conformance green", new_service, 0.0, "s", "-"))
     report.say(table(rows))
     machine = f"{platform.machine()}, {os.cpu_count()} cores, engine {docker.server_version().get('Version', '?')}"
     report.say(f"bench: medians of alternating rounds on {machine}")

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import statistics
 import time
 import urllib.request
@@ -24,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from lmsops import proc
+from lmsops.bench_build import free_port
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
@@ -61,12 +61,6 @@ class GatewayResult:
     @property
     def added_p50_ms(self) -> float:
         return self.gateway.p50 - self.direct.p50
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def parse_wrk(output: str) -> Load:
@@ -127,7 +121,7 @@ def require_wrk() -> str:
 def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> DevBench:
     wrk = require_wrk()
     quiet = Reporter(StringIO())
-    gateway_port, direct_port = _free_port(), _free_port()
+    gateway_port, direct_port = free_port(), free_port()
     overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})
     report.say("==> bench: deploying dev as lms-dev-bench, catalog also published directly on loopback")
     try:

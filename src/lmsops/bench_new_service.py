@@ -1,0 +1,64 @@
+"""A new service, end to end: stamped with copier, built, deployed to dev and conformance green.
+
+Measured in a scratch clone of the committed repository (the working tree is never touched), with
+the commands a user types: `copier copy templates/service services/<name>`, `lmsops deploy dev`
+(which builds), then the conformance suite of dev. The throwaway deployment and the new service's
+image are removed afterwards. Seconds only: there is no tool to compare it with side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from io import StringIO
+from pathlib import Path
+
+from lmsops.deploy import deploy
+from lmsops.docker import Docker
+from lmsops.envconfig import Overrides
+from lmsops.errors import LmsopsError
+from lmsops.paths import Repo
+from lmsops.progress import Reporter
+from lmsops.status import down
+
+NAME = "benchnew"
+SUFFIX = "-newsvc"
+_BIN = Path(sys.executable).parent
+
+
+class BenchError(LmsopsError):
+    """A step of the new-service bench failed; names the step and shows its output."""
+
+
+def _step(what: str, argv: list[str], cwd: Path) -> None:
+    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), check=False)
+    if result.returncode != 0:
+        raise BenchError(f"new service bench: {what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+
+
+def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port: int) -> float:
+    """Seconds from `copier copy` to a green conformance run of dev with the new service in it."""
+    quiet = Reporter(StringIO())
+    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(gateway_port)})
+    report.say(f"==> bench: a new service {NAME}: copier, deploy dev, conformance (scratch clone)")
+    with tempfile.TemporaryDirectory(prefix="lmsops-bench-") as scratch:
+        clone = Path(scratch) / "lms"
+        _step("git clone", ["git", "clone", "--quiet", str(repo.root), str(clone)], Path(scratch))
+        copy = Repo(clone)
+        try:
+            started = time.perf_counter()
+            copier = [str(_BIN / "copier"), "copy", "--defaults", "--data", "team=bench"]
+            _step("copier copy", [*copier, "templates/service", f"services/{NAME}"], clone)
+            deploy(copy, docker, "dev", quiet, mode="offline", overrides=overrides)
+            conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev", "-q",
+                           "-p", "no:cacheprovider"]  # fmt: skip
+            _step("conformance of dev", conformance, clone)
+            return time.perf_counter() - started
+        finally:
+            down(copy, docker, "dev", True, quiet, overrides)
+            listed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
+            for tag in [t for t in listed if t.startswith(f"lmsops/{NAME}:")]:
+                docker.run("image", "rm", tag, check=False)
