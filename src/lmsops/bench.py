@@ -22,8 +22,6 @@ import json
 import os
 import platform
 import statistics
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from io import StringIO
@@ -36,6 +34,7 @@ from lmsops.bench_build import (
     no_op_against_compose,
     one_service_rebuild,
     slim_sizes,
+    timed,
 )
 from lmsops.bench_gateway import bench_dev, require_wrk
 from lmsops.bench_new_service import bench_new_service
@@ -74,12 +73,6 @@ class Row:
         return f"{self.baseline:,.1f} {self.unit}" if self.baseline else "-"
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
 def size_rows(repo: Repo, docker: Docker) -> list[Row]:
     versions = load_versions(repo)
     root = docker.image_size(versions.os.reference)
@@ -95,8 +88,8 @@ def no_op_build_row(repo: Repo, docker: Docker) -> Row:
     no_op: list[float] = []
     floor: list[float] = []
     for _ in range(ROUNDS):  # alternate, so both sides see the same machine
-        no_op.append(_timed(lambda: build(repo, docker, quiet, mode="offline")))
-        floor.append(_timed(lambda: [docker.image_inspect(i.reference) for i in images]))
+        no_op.append(timed(lambda: build(repo, docker, quiet, mode="offline")))
+        floor.append(timed(lambda: [docker.image_inspect(i.reference) for i in images]))
     return Row(
         f"no-op build of {len(images)} images", statistics.median(no_op) * 1000, statistics.median(floor) * 1000,
         "ms", "inspecting each image once",

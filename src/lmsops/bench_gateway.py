@@ -13,9 +13,7 @@ import json
 import re
 import shutil
 import statistics
-import time
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
@@ -23,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from lmsops import proc
-from lmsops.bench_build import free_port
+from lmsops.bench_build import free_port, timed
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
@@ -105,12 +103,6 @@ class DevBench:
     compose_up_seconds: float  # plain `docker compose up -d --wait` of the same model (median)
 
 
-def _timed(action: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    action()
-    return time.perf_counter() - started
-
-
 def require_wrk() -> str:
     wrk = shutil.which("wrk")
     if wrk is None:
@@ -131,8 +123,8 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
         no_op_deploy, compose_up = [], []
         up_all = ("up", "--detach", "--wait", "--no-build", "--pull", "never")
         for _ in range(ROUNDS):  # nothing changed: what deploy adds to Compose's own no-op
-            no_op_deploy.append(_timed(lambda: deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)))
-            compose_up.append(_timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
+            no_op_deploy.append(timed(lambda: deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)))
+            compose_up.append(timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
         overlay = Path(model_path.parent / "bench-publish.yaml")
         published = {"target": 8001, "published": str(direct_port), "host_ip": "127.0.0.1"}
         overlay.write_text(yaml.safe_dump({"services": {"catalog": {"ports": [published]}}}))
