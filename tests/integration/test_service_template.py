@@ -7,6 +7,7 @@ is the working tree's.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -146,11 +147,14 @@ def test_a_conflicting_edit_is_reported_and_left_marked(clone: Path) -> None:
     copier(clone, "templates/service", "services/quiz")
     commit(clone, "stamp quiz")
     dockerfile = clone / "services" / "quiz" / "Dockerfile"
-    dockerfile.write_text(dockerfile.read_text().replace("--interval=10s", "--interval=7s"))
+    interval = re.search(r"--interval=\w+", dockerfile.read_text())
+    assert interval, "the stamped Dockerfile has a HEALTHCHECK interval to edit"
+    dockerfile.write_text(dockerfile.read_text().replace(interval[0], "--interval=7s"))
     commit(clone, "quiz: its own health check interval")
     template = clone / "templates" / "service" / "Dockerfile.jinja"
-    template.write_text(template.read_text().replace("--interval=10s", "--interval=5s"))
-    commit(clone, "template: faster health checks")
+    assert interval[0] in template.read_text()
+    template.write_text(template.read_text().replace(interval[0], "--interval=5s"))
+    commit(clone, "template: other health checks")
 
     cli = run([sys.executable, "-m", "lmsops", "update-services", "quiz"], clone, check=False)
 
