@@ -54,3 +54,23 @@ def test_logs_are_json_lines_with_the_request_id(capsys: pytest.CaptureFixture[s
     access = next(line for line in lines if line["logger"] == "lms.access")
     assert (access["message"], access["status"], access["request_id"]) == ("GET /hello 200", 200, "req-42")
     assert access["duration_ms"] >= 0
+
+
+@pytest.mark.parametrize(
+    ("level", "logged"), [("info", ["GET /nowhere 404"]), ("debug", ["GET /healthz 200", "GET /nowhere 404"])]
+)
+def test_a_passing_health_check_is_logged_at_debug_only(
+    capsys: pytest.CaptureFixture[str], level: str, logged: list[str]
+) -> None:
+    app = create_app(service="demo", routers=[router])
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    configure_logging("demo", level)
+    try:
+        with TestClient(app) as client:
+            client.get("/healthz")
+            client.get("/nowhere")
+    finally:
+        root.handlers[:], root.level = saved
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["message"] for line in lines if line["logger"] == "lms.access"] == logged

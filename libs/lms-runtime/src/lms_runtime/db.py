@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -132,10 +132,14 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """For requests that only read: a session in autocommit, so no BEGIN and ROLLBACK round trips
     around its queries (two of the five per page of courses). What a reader sees does not change:
-    under READ COMMITTED each statement has its own snapshot inside a transaction too."""
+    under READ COMMITTED each statement has its own snapshot inside a transaction too.
+
+    async, so FastAPI opens and closes it on the event loop instead of handing each step to a
+    thread: the session connects lazily, in the endpoint's thread, and closing an autocommit
+    session does no I/O (nothing to roll back)."""
     factory: sessionmaker[Session] = request.app.state.sessions
     readers: sessionmaker[Session] | None = getattr(request.app.state, "read_sessions", None)
     if readers is None:

@@ -81,7 +81,10 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            access_log.info(
+            # The health check asks every few seconds: its answers are noise unless they fail.
+            quiet = scope["path"] == "/healthz" and status < 400
+            access_log.log(
+                logging.DEBUG if quiet else logging.INFO,
                 "%s %s %s",
                 scope["method"],
                 scope["path"],
