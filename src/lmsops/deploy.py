@@ -22,7 +22,7 @@ from lmsops.errors import ConfigError
 from lmsops.model import Model, model_services, resolve, work_dir
 from lmsops.paths import Repo
 from lmsops.progress import Reporter, seconds
-from lmsops.publish import publish
+from lmsops.publish import deployed_images, publish
 from lmsops.releases import Release, model_of, previous, record_release, releases
 from lmsops.swarm_target import deploy_swarm
 
@@ -63,8 +63,10 @@ def deploy(
     started = time.monotonic()
     registry = load_environment(repo, env_name, model_services(repo), overrides).target.registry
     if registry:  # build once, push, then deploy exactly the pushed digests
-        report.say(f"==> {env_name}: building the images of this commit and publishing them to {registry}")
-        publish(repo, docker, report, registry, mode)
+        needed = deployed_images(repo)
+        report.say(f"==> {env_name}: building the images of this commit, publishing the {len(needed)} it runs "
+                   f"to {registry}")  # fmt: skip
+        publish(repo, docker, report, registry, mode, only=needed)
     model = resolve(repo, docker, env_name, overrides)
     if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
         guard(repo, model, yes)

@@ -30,6 +30,7 @@ from lmsops.stack import (
     declared_replicas,
     gateway_routes,
     generate_secrets,
+    image_variable,
     secret_files,
     write_env_file,
 )
@@ -105,7 +106,7 @@ def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | No
     references |= overrides.images if overrides else {}
     values = (
         env.values
-        | {f"LMS_{name.upper().replace('-', '_')}_IMAGE": reference for name, reference in references.items()}
+        | {image_variable(name): reference for name, reference in references.items()}
         | {
             "LMS_ENV": env_name,
             "LMS_SECRETS_DIR": str(secrets_dir),

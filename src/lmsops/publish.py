@@ -22,6 +22,7 @@ from lmsops.plan import plan_images
 from lmsops.progress import Reporter, seconds
 from lmsops.registry import IMAGE as REGISTRY_IMAGE
 from lmsops.registry import registry_up
+from lmsops.stack import compose_files, image_variable
 from lmsops.versions import load_versions
 
 
@@ -40,8 +41,18 @@ def load_record(repo: Repo, address: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def publish(repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode = "auto") -> dict[str, str]:
-    """Build (if needed), push every image of this commit to address; return reference -> digest reference."""
+def deployed_images(repo: Repo) -> set[str]:
+    """The images the Compose files run (`${LMS_<NAME>_IMAGE}`): what a deploy needs in its registry.
+    Bases that only serve to build (python, python-build) and the tools' own images are not among them."""
+    text = "\n".join(path.read_text(encoding="utf-8") for path in compose_files(repo))
+    return {image.name for image in plan_images(repo, load_versions(repo)) if image_variable(image.name) in text}
+
+
+def publish(
+    repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode = "auto", only: set[str] | None = None
+) -> dict[str, str]:
+    """Build (if needed), push the images of this commit (every one, or `only` these) to address;
+    return reference -> digest reference."""
     started = time.monotonic()
     versions = load_versions(repo)
     build(repo, docker, report, mode=mode)
@@ -49,7 +60,7 @@ def publish(repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mo
     record = load_record(repo, address)
     published: dict[str, str] = {}
     for image in plan_images(repo, versions):
-        if image.name == REGISTRY_IMAGE:
+        if image.name == REGISTRY_IMAGE or (only is not None and image.name not in only):
             continue  # the registry's own image is infrastructure, never deployed from a registry
         pushed = time.monotonic()
         remote = f"{address}/{image.reference}"

@@ -25,6 +25,11 @@ _NOT_ROUTED = {"gateway", "postgres"}
 _SECRET_FILE = re.compile(r"^\$\{LMS_SECRETS_DIR[^}]*\}/(?P<name>[a-z0-9][a-z0-9._-]*)$")
 
 
+def image_variable(name: str) -> str:
+    """The variable the Compose files name an image by: LMS_<NAME>_IMAGE."""
+    return f"LMS_{name.upper().replace('-', '_')}_IMAGE"
+
+
 def compose_files(repo: Repo) -> list[Path]:
     """The shared file first, then every service fragment in name order."""
     shared = repo.root / SHARED

@@ -11,7 +11,7 @@ import yaml
 
 from lmsops.gitinfo import last_commit
 from lmsops.paths import find_repo
-from lmsops.template_update import ANSWERS, TEMPLATE
+from lmsops.service_template import ANSWERS, TEMPLATE
 
 
 def test_every_stamped_service_records_the_last_commit_of_the_template() -> None:
