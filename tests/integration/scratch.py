@@ -40,6 +40,9 @@ def commit(clone: Path, message: str) -> None:
 
 def make_clone(repo: Repo, target: Path) -> Path:
     run(["git", "clone", "--quiet", str(repo.root), str(target)], target.parent)
+    # No origin: the images the clone builds then carry its own file:// URI as their source label,
+    # which tells them apart from the images other tests build on the same engine at the same time.
+    run(["git", "remote", "remove", "origin"], target)
     for folder in ("templates", "base-images"):
         shutil.rmtree(target / folder)
         shutil.copytree(repo.root / folder, target / folder, symlinks=True)

@@ -30,11 +30,14 @@ def local_images(docker: Docker) -> set[str]:
 
 @pytest.fixture
 def clone(repo: Repo, docker: Docker, tmp_path: Path) -> Iterator[Path]:
-    """A scratch clone; every lmsops image tag it adds is removed afterwards."""
+    """A scratch clone; the image tags it adds are removed afterwards. Only its own: other test files
+    build and tag images on the same engine at the same time (found removing their images mid-test)."""
     before = local_images(docker)
-    yield make_clone(repo, tmp_path / "lms")
+    path = make_clone(repo, tmp_path / "lms")
+    yield path
     for tag in sorted(local_images(docker) - before):
-        docker.run("image", "rm", tag, check=False)
+        if docker.image_labels(tag).get("org.opencontainers.image.source") == path.as_uri():
+            docker.run("image", "rm", tag, check=False)
 
 
 def lmsops(clone: Path, *args: str, check: bool = True) -> tuple[int, str, str]:
