@@ -46,5 +46,10 @@ def make_clone(repo: Repo, target: Path) -> Path:
     for folder in ("templates", "base-images"):
         shutil.rmtree(target / folder)
         shutil.copytree(repo.root / folder, target / folder, symlinks=True)
+    # The locked wheels already fetched (hash-checked again on use): a clone that rebuilds the services
+    # does not download them from the index again (that was a good part of the base-upgrade test's time).
+    for cached in ("wheelhouse", "wheel-cache"):
+        if (repo.work / cached).is_dir():
+            shutil.copytree(repo.work / cached, target / ".lmsops" / cached)
     commit(target, "the working tree under test")
     return target
