@@ -38,20 +38,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     restore(session.config)
 
 
-# The longest test files (`--durations` of the cold CI runs: each over five minutes of work, most of it
-# waiting for deploys and builds). pytest-xdist hands out whole files in collection order; started first,
-# they run side by side from the beginning instead of one of them starting last and ending the run late.
-LONGEST_FIRST = ("test_environments.py", "test_base_upgrade.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def rank(item: pytest.Item) -> int:
-        name = item.path.name
-        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
-
-    items.sort(key=rank)  # stable: the order within a file and among the others is kept
-
-
 @pytest.fixture(scope="session")
 def scratch_prefix(docker: Docker) -> Iterator[str]:
     """Name prefix of the containers tests start; leftovers of an interrupted run are removed."""
