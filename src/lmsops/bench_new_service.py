@@ -8,14 +8,13 @@ image are removed afterwards. Seconds only: there is no tool to compare it with 
 
 from __future__ import annotations
 
-import os
-import subprocess
 import sys
 import tempfile
 import time
 from io import StringIO
 from pathlib import Path
 
+from lmsops import proc
 from lmsops.deploy import deploy
 from lmsops.docker import Docker
 from lmsops.envconfig import Overrides
@@ -26,7 +25,6 @@ from lmsops.status import down
 
 NAME = "benchnew"
 SUFFIX = "-newsvc"
-_BIN = Path(sys.executable).parent
 
 
 class BenchError(LmsopsError):
@@ -34,7 +32,7 @@ class BenchError(LmsopsError):
 
 
 def _step(what: str, argv: list[str], cwd: Path) -> None:
-    result = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, env=os.environ.copy(), check=False)
+    result = proc.run(argv, cwd=cwd, check=False)
     if result.returncode != 0:
         raise BenchError(f"new service bench: {what} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
 
@@ -50,7 +48,7 @@ def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port
         copy = Repo(clone)
         try:
             started = time.perf_counter()
-            copier = [str(_BIN / "copier"), "copy", "--defaults", "--data", "team=bench"]
+            copier = [proc.tool("copier") or "copier", "copy", "--defaults", "--data", "team=bench"]
             _step("copier copy", [*copier, "templates/service", f"services/{NAME}"], clone)
             deploy(copy, docker, "dev", quiet, mode="offline", overrides=overrides)
             conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev", "-q",

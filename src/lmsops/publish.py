@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -42,10 +43,16 @@ def load_record(repo: Repo, address: str) -> dict[str, str]:
 
 
 def deployed_images(repo: Repo) -> set[str]:
-    """The images the Compose files run (`${LMS_<NAME>_IMAGE}`): what a deploy needs in its registry.
-    Bases that only serve to build (python, python-build) and the tools' own images are not among them."""
-    text = "\n".join(path.read_text(encoding="utf-8") for path in compose_files(repo))
-    return {image.name for image in plan_images(repo, load_versions(repo)) if image_variable(image.name) in text}
+    """The images the Compose files and overlays run (`${LMS_<NAME>_IMAGE...}`): what a deploy needs in
+    its registry. Bases that only serve to build (python, python-build) and the tools' own images are not
+    among them; an image missing here would stop the deploy at resolve, naming it, before any change."""
+    files = [*compose_files(repo), *sorted((repo.root / "stacks").glob("*.yaml"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in files)
+    return {
+        image.name
+        for image in plan_images(repo, load_versions(repo))
+        if re.search(r"\$\{" + image_variable(image.name) + r"\b", text)
+    }
 
 
 def publish(
@@ -61,7 +68,7 @@ def publish(
     published: dict[str, str] = {}
     for image in plan_images(repo, versions):
         if image.name == REGISTRY_IMAGE or (only is not None and image.name not in only):
-            continue  # the registry's own image is infrastructure, never deployed from a registry
+            continue  # the registry's own image is infrastructure; `only`: what this deploy runs
         pushed = time.monotonic()
         remote = f"{address}/{image.reference}"
         docker.tag(image.reference, remote)

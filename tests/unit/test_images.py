@@ -4,7 +4,8 @@ import pytest
 
 from lmsops.errors import ConfigError
 from lmsops.images import discover, select
-from lmsops.paths import Repo
+from lmsops.paths import Repo, find_repo
+from lmsops.publish import deployed_images
 from lmsops.versions import load_versions
 from tests.unit.conftest import VERSIONS, write
 
@@ -95,3 +96,7 @@ def test_copying_a_path_that_does_not_exist_is_refused(repo: Repo) -> None:
     write(repo.services / "catalog" / "Dockerfile", SERVICE + "COPY libs/nope /srv/nope\n")
     with pytest.raises(ConfigError, match="services/catalog/Dockerfile: COPY libs/nope: no such path"):
         names(repo)
+
+
+def test_a_deploy_publishes_the_images_its_compose_files_run_and_not_the_build_bases() -> None:
+    assert deployed_images(find_repo()) == {"catalog", "enrollment", "gateway", "postgres"}
