@@ -95,9 +95,13 @@ def conformance(session: nox.Session) -> None:
             session.log(f"conformance: no service is affected by the changes since {ref}; nothing to check")
             return
         session.log(f"conformance: services affected since {ref}: {', '.join(affected)}")
-    for env in envs or ENVIRONMENTS:
-        session.log(f"conformance of {env}")
-        session.run("pytest", "tests/conformance", "--env", env, "-p", "no:cacheprovider", *options)
+    envs = envs or ENVIRONMENTS
+    # One pytest run; with several environments each is deployed and checked by its own xdist worker,
+    # side by side (their names and ports never meet), so the run takes as long as the slowest one.
+    parallel = ("-n", str(len(envs))) if len(envs) > 1 else ()  # the grouping: tests/conformance/conftest.py
+    session.log(f"conformance of {', '.join(envs)}")
+    selected = [f"--env={env}" for env in envs]
+    session.run("pytest", "tests/conformance", *selected, *parallel, "-p", "no:cacheprovider", *options)
 
 
 @nox.session(default=False, tags=["env"])

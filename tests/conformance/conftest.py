@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
+from xdist.remote import Producer
+from xdist.scheduler import LoadScopeScheduling
 
 from lmsops.affected import affected_images
 from lmsops.build import build
@@ -57,6 +59,22 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     restore(session.config)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Producer) -> LoadScopeScheduling:
+    """Under pytest-xdist (`-n`), each environment's checks go to one worker, which deploys it once.
+
+    A scheduler rather than `xdist_group` marks: pytest 9 keeps node ids in `Node._id`, and xdist
+    3.8's loadgroup renames `_nodeid`, so its groups are silently ignored (measured: every worker
+    deployed dev at once under the same names)."""
+    envs = sorted(selected_envs(config), key=len, reverse=True)  # 'prod-eu' before 'prod'
+
+    class ByEnvironment(LoadScopeScheduling):  # type: ignore[misc]  # xdist is untyped
+        def _split_scope(self, nodeid: str) -> str:
+            params = nodeid.rpartition("[")[2].rstrip("]")  # ids are ENV or ENV-SERVICE[-PATH]
+            return next((env for env in envs if params == env or params.startswith(f"{env}-")), nodeid)
+
+    return ByEnvironment(config, log)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
