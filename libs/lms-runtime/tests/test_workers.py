@@ -38,11 +38,19 @@ SERVER = textwrap.dedent(
     [("50000 100000\n", 1), ("150000 100000\n", 2), ("max 100000\n", None), ("garbage", None)],
 )
 def test_one_worker_per_cpu_the_container_may_use(tmp_path: Path, cpu_max: str, expected: int | None) -> None:
-    limit = tmp_path / "cpu.max"
-    limit.write_text(cpu_max)
+    (tmp_path / "cpu.max").write_text(cpu_max)  # cgroup v2
     cores = min(len(os.sched_getaffinity(0)), 4)
-    assert default_workers(limit) == (min(expected, cores) if expected else cores)
+    assert default_workers(tmp_path) == (min(expected, cores) if expected else cores)
     assert default_workers(tmp_path / "absent") == cores
+
+
+@pytest.mark.parametrize(("quota", "expected"), [("50000", 1), ("150000", 2), ("-1", None)])
+def test_the_cpu_limit_is_read_on_cgroup_v1_too(tmp_path: Path, quota: str, expected: int | None) -> None:
+    (tmp_path / "cpu").mkdir()
+    (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text(f"{quota}\n")
+    (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    cores = min(len(os.sched_getaffinity(0)), 4)
+    assert default_workers(tmp_path) == (min(expected, cores) if expected else cores)
 
 
 def free_port() -> int:

@@ -31,16 +31,29 @@ BACKLOG = 2048  # uvicorn's default
 _FORWARDED = (signal.SIGTERM, signal.SIGINT)
 
 
-def default_workers(cpu_max: Path = Path("/sys/fs/cgroup/cpu.max")) -> int:
+def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """One per CPU the process may use: its cgroup quota when set (cpus: 0.5 is one), else its CPUs."""
     cores = len(os.sched_getaffinity(0))
-    try:
-        quota, period = cpu_max.read_text().split()
-        if quota != "max":
-            cores = min(cores, math.ceil(int(quota) / int(period)))
-    except (OSError, ValueError):
-        pass  # cgroup v1 or no limit file: the CPUs it may run on
+    quota = _cpu_quota(cgroup)
+    if quota is not None:
+        cores = min(cores, math.ceil(quota))
     return max(1, min(cores, MAX_DEFAULT_WORKERS))
+
+
+def _cpu_quota(cgroup: Path) -> float | None:
+    """The container's CPU limit in CPUs (`cpus:` / `--cpus`), or None when it has none.
+
+    cgroup v2: `cpu.max` holds "QUOTA PERIOD" or "max PERIOD". cgroup v1 (Debian's docker.io on
+    these machines): `cpu/cpu.cfs_quota_us` (-1: no limit) and `cpu/cpu.cfs_period_us`."""
+    try:
+        if (cgroup / "cpu.max").exists():
+            quota, period = (cgroup / "cpu.max").read_text().split()
+            return None if quota == "max" else int(quota) / int(period)
+        v1_quota = int((cgroup / "cpu" / "cpu.cfs_quota_us").read_text())
+        v1_period = int((cgroup / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if v1_quota <= 0 else v1_quota / v1_period
+    except (OSError, ValueError):
+        return None  # no limit file, or one this code does not know: the CPUs it may run on
 
 
 def listening_socket(port: int) -> socket.socket:
