@@ -6,6 +6,7 @@ The same code runs on PostgreSQL (psycopg 3) in containers and on in-process SQL
 from __future__ import annotations
 
 import logging
+import select
 import time
 import zlib
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -14,9 +15,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from pydantic import SecretStr
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, select, text
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
+from sqlalchemy import select as select_rows
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -37,16 +39,36 @@ def make_engine(url: str, password: SecretStr | None = None) -> Engine:
         return create_engine(parsed, connect_args={"check_same_thread": False}, poolclass=StaticPool)
     # A fixed pool, no overflow: overflow connections are closed when returned, so under load every
     # request beyond the pool paid a new PostgreSQL backend (measured: a third of /courses' time).
-    # Request threads beyond the pool wait for a connection instead. pre_ping: a connection that
-    # outlived a database restart is replaced, not handed to a request.
-    return create_engine(
+    # Request threads beyond the pool wait for a connection instead.
+    engine = create_engine(
         parsed,
-        pool_pre_ping=True,
         pool_size=POOL_SIZE,
         max_overflow=0,
         pool_timeout=10,
         connect_args={"connect_timeout": 3},
     )
+    event.listen(engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: object, _record: object, _proxy: object) -> None:
+    """A connection that outlived a database restart is replaced, never handed to a request.
+
+    Instead of pool_pre_ping's `SELECT 1` round trip on every checkout (measured: 6% of a page of
+    courses' time), look at the idle socket: PostgreSQL ends every backend it stops with a FATAL
+    message and closes the socket, so an idle connection with anything to read is one the server
+    has closed (or, rarely, a notice: then a fresh connection costs only a reconnect). Raising
+    DisconnectionError makes the pool discard it and check out a new one."""
+    closed = getattr(dbapi_connection, "closed", False) or getattr(dbapi_connection, "broken", False)
+    fileno = getattr(dbapi_connection, "fileno", None)
+    if closed:
+        raise DisconnectionError("the database connection is closed")
+    if fileno is None:  # SQLite: no socket
+        return
+    poller = select.poll()
+    poller.register(fileno(), select.POLLIN | select.POLLPRI)
+    if poller.poll(0):
+        raise DisconnectionError("the database closed this idle connection (a restart?)")
 
 
 def ping(engine: Engine) -> None:
@@ -94,7 +116,7 @@ def migrate(engine: Engine, migrations: Sequence[Migration], lock_name: str, wai
             key = zlib.crc32(lock_name.encode())
             connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": key})
         metadata.create_all(connection)
-        done = set(connection.execute(select(table.c.id)).scalars())
+        done = set(connection.execute(select_rows(table.c.id)).scalars())
         for migration_id, apply in migrations:
             if migration_id in done:
                 continue
