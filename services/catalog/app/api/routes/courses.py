@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
-from lms_runtime.db import ReadSessionDep, SessionDep
+from lms_runtime.db import ReadConnectionDep, SessionDep
 from pydantic import TypeAdapter
 from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -79,7 +79,7 @@ _TOTAL = len(_COURSE_FIELDS)  # the column after the course's own, then the modu
 
 @router.get("", response_model=CoursePage)
 def list_courses(
-    session: ReadSessionDep,
+    reader: ReadConnectionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0)] = 0,
     published: bool | None = None,
@@ -92,7 +92,7 @@ def list_courses(
     BEGIN/ROLLBACK round trips, statements built per request and a second validation of the response
     took most of a request's time (docs/performance.md).
     """
-    connection = session.connection()  # Core rows: no ORM state for a read that only serialises
+    connection = reader.connection()  # Core rows: no ORM state for a read that only serialises
     params: dict[str, object] = {"limit": limit, "offset": offset}
     if published is None:
         rows = connection.execute(_PAGE_OF_ALL, params).all()
