@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import logging
+import socket
 from datetime import UTC, datetime
 
 import pytest
-from lms_runtime.db import UTCDateTime, make_engine, migrate, wait_until_reachable
+from lms_runtime.db import UTCDateTime, make_engine, migrate, refuse_closed_connection, wait_until_reachable
 from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 
 metadata = MetaData()
 stamps = Table("stamps", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
@@ -45,3 +46,26 @@ def test_an_unreachable_database_is_retried_then_reported(caplog: pytest.LogCapt
     retries = [r for r in caplog.records if "database not reachable yet" in r.getMessage()]
     assert retries, "it retried before giving up"
     assert "retrying in 0.2 s" in retries[0].getMessage()
+
+
+class IdleConnection:
+    """What the pool's checkout check reads of a psycopg connection: its state and its socket."""
+
+    def __init__(self, sock: socket.socket, closed: bool = False) -> None:
+        self.sock, self.closed, self.broken = sock, closed, False
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+
+def test_a_connection_the_database_closed_is_never_handed_to_a_request() -> None:
+    ours, server = socket.socketpair()
+    with ours, server:
+        refuse_closed_connection(IdleConnection(ours), None, None)  # open and idle: handed out
+        # What PostgreSQL does to every backend when it stops: a FATAL message, then the socket closes.
+        server.sendall(b"E\x00\x00\x00\x10SFATAL\x00C57P01\x00\x00")
+        server.close()
+        with pytest.raises(DisconnectionError):
+            refuse_closed_connection(IdleConnection(ours), None, None)
+        with pytest.raises(DisconnectionError):
+            refuse_closed_connection(IdleConnection(ours, closed=True), None, None)
