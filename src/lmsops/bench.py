@@ -8,6 +8,8 @@
 - a deploy of dev with nothing changed against plain `docker compose up -d --wait` of the same model;
 - the gateway: the same catalog endpoint through the gateway and directly, both on loopback ports
   (lmsops.bench_gateway);
+- a page of courses from today's catalog against the catalog as issue 13 found it, built from its
+  own commit and run beside it on the same database (lmsops.bench_baseline);
 - staging after a change to one service against Swarm's own `docker service update` of it
   (lmsops.bench_staging);
 - a new service from `copier copy` to a green conformance run of dev, in seconds
@@ -27,6 +29,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
+from lmsops.bench_baseline import CATALOG_BASELINE_COMMIT, build_baseline_catalog
 from lmsops.bench_build import (
     CHANGED_SERVICE,
     SLIM,
@@ -119,10 +122,17 @@ def build_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
 
 
 def dev_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
-    measured = bench_dev(repo, docker, report, GATEWAY_PATHS)
+    baseline = build_baseline_catalog(repo, docker, report)
+    try:
+        measured = bench_dev(repo, docker, report, GATEWAY_PATHS, baseline.catalog)
+    finally:
+        for tag in baseline.added:  # only what the baseline's build added
+            docker.remove_image(tag)
     rows = [
         Row("deploy dev, nothing changed", measured.deploy_seconds, measured.compose_up_seconds, "s",
             "docker compose up -d --wait of the same model"),
+        Row("a page of courses (catalog, direct)", measured.courses.rps, measured.courses_baseline.rps, "req/s",
+            f"the catalog of {CATALOG_BASELINE_COMMIT[:10]}, beside it"),
     ]  # fmt: skip
     for result in measured.gateway:
         direct, through = result.direct, result.gateway

@@ -61,6 +61,25 @@ class GatewayResult:
         return self.gateway.p50 - self.direct.p50
 
 
+def publishing_overlay(model_path: Path, direct_port: int, baseline: str, baseline_port: int) -> dict[str, object]:
+    """Today's catalog on a loopback port, and the baseline catalog beside it: the same service
+    (environment, secrets, network, database) with the baseline's image, on another loopback port."""
+
+    def published(port: int) -> list[dict[str, object]]:
+        return [{"target": 8001, "published": str(port), "host_ip": "127.0.0.1"}]
+
+    return {
+        "services": {
+            "catalog": {"ports": published(direct_port)},
+            "catalog-baseline": {
+                "extends": {"file": model_path.name, "service": "catalog"},
+                "image": baseline,
+                "ports": published(baseline_port),
+            },
+        }
+    }
+
+
 def parse_wrk(output: str) -> Load:
     """Requests/sec and the 50% / 99% lines of `wrk --latency`."""
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
@@ -101,6 +120,8 @@ class DevBench:
     gateway: list[GatewayResult]
     deploy_seconds: float  # `lmsops deploy dev` with nothing changed (median)
     compose_up_seconds: float  # plain `docker compose up -d --wait` of the same model (median)
+    courses: Load  # a page of courses from today's catalog, directly (median)
+    courses_baseline: Load  # the same page from the baseline catalog beside it (median)
 
 
 def require_wrk() -> str:
@@ -110,10 +131,11 @@ def require_wrk() -> str:
     return wrk
 
 
-def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...]) -> DevBench:
+def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ...], baseline: str) -> DevBench:
+    """baseline: an image of the catalog as it was (lmsops.bench_baseline), run beside today's."""
     wrk = require_wrk()
     quiet = Reporter(StringIO())
-    gateway_port, direct_port = free_port(), free_port()
+    gateway_port, direct_port, baseline_port = free_port(), free_port(), free_port()
     overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})
     report.say("==> bench: deploying dev as lms-dev-bench, catalog also published directly on loopback")
     try:
@@ -126,11 +148,14 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
             no_op_deploy.append(timed(lambda: deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)))
             compose_up.append(timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
         overlay = Path(model_path.parent / "bench-publish.yaml")
-        published = {"target": 8001, "published": str(direct_port), "host_ip": "127.0.0.1"}
-        overlay.write_text(yaml.safe_dump({"services": {"catalog": {"ports": [published]}}}))
-        up = ("up", "--detach", "--wait", "--no-deps", "--pull", "never", "catalog")
+        overlay.write_text(yaml.safe_dump(publishing_overlay(model_path, direct_port, baseline, baseline_port)))
+        up = ("up", "--detach", "--wait", "--no-deps", "--pull", "never", "catalog", "catalog-baseline")
         docker.compose(model.project, [model_path, overlay], None, *up)
         _seed(f"http://127.0.0.1:{gateway_port}/catalog/courses", COURSES)
+        ours, theirs = [], []
+        for _ in range(ROUNDS):  # the same page from both catalogs, same database, alternating
+            theirs.append(_wrk(wrk, f"http://127.0.0.1:{baseline_port}/courses"))
+            ours.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}/courses"))
         results = []
         for path in paths:
             direct, through = [], []
@@ -138,6 +163,7 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
                 direct.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}{path}"))
                 through.append(_wrk(wrk, f"http://127.0.0.1:{gateway_port}/catalog{path}"))
             results.append(GatewayResult(path, _median(direct), _median(through)))
-        return DevBench(results, statistics.median(no_op_deploy), statistics.median(compose_up))
+        deploys = statistics.median(no_op_deploy), statistics.median(compose_up)
+        return DevBench(results, *deploys, _median(ours), _median(theirs))
     finally:
         down(repo, docker, "dev", True, quiet, overrides)

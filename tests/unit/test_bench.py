@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from lmsops.bench import Row, table
-from lmsops.bench_gateway import GatewayResult, Load, parse_wrk
+from lmsops.bench_baseline import catalog_reference
+from lmsops.bench_gateway import GatewayResult, Load, parse_wrk, publishing_overlay
 from lmsops.errors import PrerequisiteError
 
 # What `wrk --latency -t2 -c16 -d5s URL` prints (wrk 4.1, Debian).
@@ -46,3 +49,26 @@ def test_the_table_shows_each_row_with_its_ratio() -> None:
     header, line = text.splitlines()
     assert header.split() == ["GOAL", "OURS", "BASELINE", "RATIO", "BASELINE", "IS"]
     assert "2,400.0 req/s" in line and "3,000.0 req/s" in line and "x0.80" in line and line.endswith("direct")
+
+
+def test_the_baseline_catalog_is_read_from_its_own_image_list() -> None:
+    listing = (
+        "IMAGE     KIND     BASE    REFERENCE                          SIZE\n"
+        "python    base     os      lmsops/python:3.11-1-d3db52a41ad1  106.6 MB\n"
+        "catalog   service  python  lmsops/catalog:0.1.0-7c5424cff98a  139.0 MB\n"
+    )
+    assert catalog_reference(listing) == "lmsops/catalog:0.1.0-7c5424cff98a"
+    with pytest.raises(PrerequisiteError, match="no catalog image"):
+        catalog_reference(listing.replace("catalog", "catalogue"))
+
+
+def test_the_baseline_catalog_runs_as_the_same_service_with_its_own_image_and_port(tmp_path: Path) -> None:
+    overlay = publishing_overlay(tmp_path / "model.yaml", 18591, "lmsops/catalog:old", 18592)
+    services = overlay["services"]
+    assert isinstance(services, dict)
+    assert services["catalog"] == {"ports": [{"target": 8001, "published": "18591", "host_ip": "127.0.0.1"}]}
+    assert services["catalog-baseline"] == {
+        "extends": {"file": "model.yaml", "service": "catalog"},
+        "image": "lmsops/catalog:old",
+        "ports": [{"target": 8001, "published": "18592", "host_ip": "127.0.0.1"}],
+    }
