@@ -31,7 +31,7 @@ NETWORK = "lmsops-cluster"
 CONTEXT = "lmsops-cluster"
 LABEL = "org.lmsops.cluster"
 NODE_PREFIX = "lmsops-node-"
-# What Docker-in-Docker needs on this machine kind (ENVIRONMENT.md): not --privileged.
+# What Docker-in-Docker needs on this machine kind (docs/environments.md, the cluster): not --privileged.
 _NODE_FLAGS = [
     *[arg for cap in ("SYS_ADMIN", "NET_ADMIN", "MKNOD", "SYS_PTRACE", "NET_RAW", "SYS_MODULE", "IPC_LOCK")
       for arg in ("--cap-add", cap)],

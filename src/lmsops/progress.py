@@ -33,6 +33,7 @@ class Reporter:
         except BaseException:
             self.say(f"<== {what}: FAILED after {seconds(started)}")
             raise
+        self.say(f"<== {what}: done in {seconds(started)}")
 
 
 def seconds(started: float) -> str:
