@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from lmsops.docker import Docker
-from lmsops.paths import Repo, find_repo
-from lmsops.throwaway import throwaway_secrets
+from lmsops.bench.throwaway import throwaway_secrets
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo, find_repo
 
 
 @pytest.fixture(scope="session")

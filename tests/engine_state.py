@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from lmsops.docker import Docker
-from lmsops.errors import LmsopsError
-from lmsops.paths import find_repo
-from lmsops.progress import Reporter
-from lmsops.registry import CONTAINER as REGISTRY_CONTAINER
-from lmsops.registry import registry_down, registry_up
+from lmsops.core.docker import Docker
+from lmsops.core.errors import LmsopsError
+from lmsops.core.paths import find_repo
+from lmsops.core.progress import Reporter
+from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
+from lmsops.releases.registry import registry_down, registry_up
 
 REGISTRY = "127.0.0.1:5000"
 

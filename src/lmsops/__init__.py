@@ -1,6 +1,6 @@
 """lmsops: the engine that builds, deploys and checks the LMS platform as code."""
 
-from lmsops.errors import CommandError, ConfigError, LmsopsError, PrerequisiteError
+from lmsops.core.errors import CommandError, ConfigError, LmsopsError, PrerequisiteError
 
 __version__ = "0.1.0"
 

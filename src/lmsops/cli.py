@@ -9,33 +9,34 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lmsops import __version__, proc
-from lmsops.affected import affected_images
-from lmsops.bench import bench
-from lmsops.bootstrap import Mode, bootstrap
-from lmsops.build import build
+from lmsops import __version__
+from lmsops.bench.report import bench
 from lmsops.cluster import cluster_down, cluster_up
-from lmsops.deploy import deploy, rollback
-from lmsops.docker import Docker
-from lmsops.drift import compare, report
-from lmsops.envconfig import known_environments, load_environment
-from lmsops.errors import ConfigError, LmsopsError
-from lmsops.images import discover
-from lmsops.locks import compile_locks
-from lmsops.model import model_services, resolve
-from lmsops.outdated import outdated, render
-from lmsops.paths import Repo, find_repo
-from lmsops.plan import plan_images
-from lmsops.progress import Reporter, megabytes
-from lmsops.promote import promote
-from lmsops.publish import publish
-from lmsops.registry import registry_down, registry_up
-from lmsops.releases import releases
-from lmsops.service_template import compile_template_locks, new_service
-from lmsops.status import down, status
-from lmsops.template_update import update_services
-from lmsops.upgrade import upgrade_base
-from lmsops.versions import load_versions
+from lmsops.core import proc
+from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError, LmsopsError
+from lmsops.core.paths import Repo, find_repo
+from lmsops.core.progress import Reporter, megabytes
+from lmsops.deploy.apply import deploy, rollback
+from lmsops.deploy.promote import promote
+from lmsops.drift.compare import compare, report
+from lmsops.environments.config import known_environments, load_environment
+from lmsops.environments.model import model_services, resolve
+from lmsops.images.affected import affected_images
+from lmsops.images.bootstrap import Mode, bootstrap
+from lmsops.images.build import build
+from lmsops.images.discovery import discover
+from lmsops.images.locks import compile_locks
+from lmsops.images.outdated import outdated, render
+from lmsops.images.plan import plan_images
+from lmsops.images.upgrade import upgrade_base
+from lmsops.images.versions import load_versions
+from lmsops.releases.history import releases
+from lmsops.releases.publish import publish
+from lmsops.releases.registry import registry_down, registry_up
+from lmsops.targets.status import down, status
+from lmsops.templates.stamp import compile_template_locks, new_service
+from lmsops.templates.update import update_services
 
 Handler = Callable[[argparse.Namespace], int]
 

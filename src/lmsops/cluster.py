@@ -15,16 +15,16 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmsops.bootstrap import Mode
-from lmsops.build import build
-from lmsops.docker import Docker
-from lmsops.errors import ConfigError, PrerequisiteError
-from lmsops.paths import Repo
-from lmsops.plan import plan_images
-from lmsops.progress import Reporter, seconds
-from lmsops.registry import CONTAINER as REGISTRY_CONTAINER
-from lmsops.registry import registry_up, split_address
-from lmsops.versions import load_versions
+from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError, PrerequisiteError
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter, seconds
+from lmsops.images.bootstrap import Mode
+from lmsops.images.build import build
+from lmsops.images.plan import plan_images
+from lmsops.images.versions import load_versions
+from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
+from lmsops.releases.registry import registry_up, split_address
 
 IMAGE = "swarm-node"
 NETWORK = "lmsops-cluster"

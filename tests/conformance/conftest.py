@@ -15,18 +15,18 @@ import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
-from lmsops.affected import affected_images
-from lmsops.build import build
 from lmsops.cluster import node_engines, service_node_address
-from lmsops.deploy import deploy
-from lmsops.docker import Docker
-from lmsops.envconfig import Overrides, known_environments, load_environment
-from lmsops.model import Model, model_services, resolve
-from lmsops.paths import find_repo
-from lmsops.progress import Reporter
-from lmsops.stack import gateway_routes
-from lmsops.status import down
-from lmsops.versions import load_versions
+from lmsops.core.docker import Docker
+from lmsops.core.paths import find_repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import deploy
+from lmsops.environments.config import Overrides, known_environments, load_environment
+from lmsops.environments.model import Model, model_services, resolve
+from lmsops.environments.stack import gateway_routes
+from lmsops.images.affected import affected_images
+from lmsops.images.build import build
+from lmsops.images.versions import load_versions
+from lmsops.targets.status import down
 from tests.engine_state import prepare, restore
 from tests.ports import free_port
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from pytest_docker.plugin import Services
 
-from lmsops.build import Built, build
-from lmsops.containers import remove_leftovers
-from lmsops.deploy import DeployResult, deploy
-from lmsops.docker import Docker
-from lmsops.envconfig import Overrides, known_environments
-from lmsops.model import Model, resolve
-from lmsops.paths import Repo, find_repo
-from lmsops.progress import Reporter
-from lmsops.status import down
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo, find_repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import DeployResult, deploy
+from lmsops.environments.config import Overrides, known_environments
+from lmsops.environments.model import Model, resolve
+from lmsops.images.build import Built, build
+from lmsops.targets.containers import remove_leftovers
+from lmsops.targets.status import down
 from tests.conftest import worker_suffix
 from tests.engine_state import prepare, restore
 from tests.ports import free_port

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.paths import Repo
+from lmsops.core.paths import Repo
 
 BIN = Path(sys.executable).parent
 GIT_IDENTITY = {

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.build import OCI
-from lmsops.docker import Docker
-from lmsops.paths import Repo
-from lmsops.plan import plan_images
-from lmsops.progress import Reporter
-from lmsops.upgrade import upgrade_base
-from lmsops.versions import load_versions
-from lmsops.versions_edit import BaseChange, apply
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.images.build import OCI
+from lmsops.images.plan import plan_images
+from lmsops.images.upgrade import upgrade_base
+from lmsops.images.versions import load_versions
+from lmsops.images.versions_edit import BaseChange, apply
 from tests.integration.scratch import commit, make_clone, run
 
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import pytest
 
 from lmsops.cluster import CONTEXT, Node, cluster_down, cluster_up
-from lmsops.deploy import deploy
-from lmsops.docker import Docker
-from lmsops.drift import compare
-from lmsops.envconfig import Overrides
-from lmsops.paths import Repo
-from lmsops.progress import Reporter
-from lmsops.publish import load_record
-from lmsops.status import down
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import deploy
+from lmsops.drift.compare import compare
+from lmsops.environments.config import Overrides
+from lmsops.releases.publish import load_record
+from lmsops.targets.status import down
 from tests.ports import free_port
 
 STACK = "lms-staging-cl"

@@ -21,17 +21,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmsops.build import Built
-from lmsops.deploy import deploy
-from lmsops.docker import Docker
-from lmsops.drift import Difference, compare, compare_model, model_file
-from lmsops.drift_swarm import spec_differences
-from lmsops.envconfig import Overrides
-from lmsops.model import Model, resolve
-from lmsops.paths import Repo
-from lmsops.progress import Reporter
-from lmsops.render import render_swarm
-from lmsops.specdiff import show
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import deploy
+from lmsops.drift.compare import Difference, compare, compare_model, model_file
+from lmsops.drift.render import render_swarm
+from lmsops.drift.specdiff import show
+from lmsops.drift.swarm import spec_differences
+from lmsops.environments.config import Overrides
+from lmsops.environments.model import Model, resolve
+from lmsops.images.build import Built
 from tests.integration.conftest import environments_deployed
 from tests.ports import free_port
 

@@ -14,20 +14,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from lmsops.build import Built
-from lmsops.deploy import DeployResult, deploy, rollback
-from lmsops.docker import Docker
-from lmsops.drift import compare
-from lmsops.entrypoint import check_entry_point
-from lmsops.envconfig import Overrides, known_environments
-from lmsops.errors import ConfigError, DeployError
-from lmsops.model import resolve
-from lmsops.paths import Repo, find_repo
-from lmsops.progress import Reporter
-from lmsops.promote import promote
-from lmsops.publish import load_record
-from lmsops.releases import releases
-from lmsops.status import status
+from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError, DeployError
+from lmsops.core.paths import Repo, find_repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import DeployResult, deploy, rollback
+from lmsops.deploy.promote import promote
+from lmsops.drift.compare import compare
+from lmsops.environments.config import Overrides, known_environments
+from lmsops.environments.model import resolve
+from lmsops.images.build import Built
+from lmsops.releases.history import releases
+from lmsops.releases.publish import load_record
+from lmsops.targets.entrypoint import check_entry_point
+from lmsops.targets.status import status
 from tests.integration.conftest import environments_deployed
 from tests.integration.http import call
 from tests.ports import free_port

@@ -6,8 +6,8 @@ import secrets
 
 import pytest
 
-from lmsops.paths import find_repo
-from lmsops.stack import gateway_routes
+from lmsops.core.paths import find_repo
+from lmsops.environments.stack import gateway_routes
 from tests.integration.conftest import Platform
 from tests.integration.http import call
 

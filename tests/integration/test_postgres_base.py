@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.build import Built
-from lmsops.containers import scratch_container
-from lmsops.docker import Docker
+from lmsops.core.docker import Docker
+from lmsops.images.build import Built
+from lmsops.targets.containers import scratch_container
 
 USER = "lms_test"
 DATABASE = "lms_test_db"

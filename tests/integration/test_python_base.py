@@ -8,11 +8,11 @@ import pytest
 import testinfra
 from testinfra.host import Host
 
-from lmsops import proc
-from lmsops.build import Built
-from lmsops.containers import scratch_container
-from lmsops.docker import Docker
-from lmsops.paths import Repo
+from lmsops.core import proc
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo
+from lmsops.images.build import Built
+from lmsops.targets.containers import scratch_container
 
 RUNTIME_UID = 10001
 OCI_LABELS = ("title", "version", "revision", "source", "created", "base.name", "base.digest")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import testinfra
 
-from lmsops.build import Built
-from lmsops.docker import Docker
-from lmsops.images import discover
-from lmsops.paths import find_repo
-from lmsops.versions import load_versions
+from lmsops.core.docker import Docker
+from lmsops.core.paths import find_repo
+from lmsops.images.build import Built
+from lmsops.images.discovery import discover
+from lmsops.images.versions import load_versions
 from tests.integration.conftest import Platform
 
 # Every service image under services/, discovered: never a hand-kept list.

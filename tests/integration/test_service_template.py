@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmsops.build import build
-from lmsops.docker import Docker
-from lmsops.paths import Repo
-from lmsops.progress import Reporter
-from lmsops.template_update import update_services
+from lmsops.core.docker import Docker
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.images.build import build
+from lmsops.templates.update import update_services
 from tests.integration.scratch import BIN, commit, make_clone, run
 
 

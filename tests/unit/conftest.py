@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.paths import Repo, find_repo
+from lmsops.core.paths import Repo, find_repo
 
 VERSIONS = """\
 namespace: lmsops

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lmsops.docker import Docker, EngineInfo
+from lmsops.core.docker import Docker, EngineInfo
 
 
 class FakeDocker(Docker):
@@ -43,7 +43,7 @@ class FakeDocker(Docker):
         target: str | None = None,
         on_line: Any = None,
     ) -> str:
-        from lmsops.errors import CommandError
+        from lmsops.core.errors import CommandError
 
         self.builds.append(
             {"dockerfile": dockerfile, "tags": list(tags), "build_args": dict(build_args), "labels": dict(labels)}

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.bench import Row, table
-from lmsops.bench_baseline import catalog_reference
-from lmsops.bench_gateway import GatewayResult, Load, parse_wrk, publishing_overlay
-from lmsops.errors import PrerequisiteError
+from lmsops.bench.baseline import catalog_reference
+from lmsops.bench.gateway import GatewayResult, Load, parse_wrk, publishing_overlay
+from lmsops.bench.report import Row, table
+from lmsops.core.errors import PrerequisiteError
 
 # What `wrk --latency -t2 -c16 -d5s URL` prints (wrk 4.1, Debian).
 WRK = """Running 5s test @ http://127.0.0.1:18556/healthz

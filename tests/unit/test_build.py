@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from lmsops import build as build_module
-from lmsops.bootstrap import BootstrapResult
-from lmsops.build import BuildError, build, failure_reasons
-from lmsops.paths import Repo
-from lmsops.progress import Reporter
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.images import build as build_module
+from lmsops.images.bootstrap import BootstrapResult
+from lmsops.images.build import BuildError, build, failure_reasons
 from tests.unit.conftest import write
 from tests.unit.fakes import FakeDocker
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from lmsops.cli import main
-from lmsops.paths import Repo
+from lmsops.core.paths import Repo
 from tests.unit.conftest import write
 
 

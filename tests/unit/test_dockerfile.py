@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.dockerfile import base_uses, logical_lines
-from lmsops.errors import ConfigError
+from lmsops.core.errors import ConfigError
+from lmsops.images.dockerfile import base_uses, logical_lines
 from tests.unit.conftest import write
 
 

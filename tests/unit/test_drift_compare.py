@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from lmsops import drift_compose, drift_swarm
-from lmsops.drift import CATEGORIES, category_of, field_name
-from lmsops.specdiff import Rule, compare, join, matches, normalise
+from lmsops.drift import compose as drift_compose
+from lmsops.drift import swarm as drift_swarm
+from lmsops.drift.compare import CATEGORIES, category_of, field_name
+from lmsops.drift.specdiff import Rule, compare, join, matches, normalise
 
 DATA = Path(__file__).parent / "data" / "drift"
 SWARM = json.loads((DATA / "swarm.json").read_text())

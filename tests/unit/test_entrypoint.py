@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from lmsops.entrypoint import ask, local_gateway_url, routed_services
-from lmsops.envconfig import Overrides, load_environment
-from lmsops.model import Model, model_services
-from lmsops.paths import Repo
+from lmsops.core.paths import Repo
+from lmsops.environments.config import Overrides, load_environment
+from lmsops.environments.model import Model, model_services
+from lmsops.targets.entrypoint import ask, local_gateway_url, routed_services
 
 
 def model(repo: Repo, env_name: str, gateway: dict[str, Any], context: str | None = None) -> Model:

@@ -6,10 +6,10 @@ import pytest
 import yaml
 
 from lmsops.cli import main
-from lmsops.envconfig import Overrides, load_environment
-from lmsops.errors import ConfigError
-from lmsops.model import model_services
-from lmsops.paths import Repo
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.environments.config import Overrides, load_environment
+from lmsops.environments.model import model_services
 
 
 def edit(repo: Repo, env: str, change: dict[str, object]) -> None:

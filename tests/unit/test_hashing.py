@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lmsops.hashing import inputs_hash, tree_files
+from lmsops.core.hashing import inputs_hash, tree_files
 from tests.unit.conftest import write
 
 

@@ -2,11 +2,11 @@ from __future__ import annotations
 
 import pytest
 
-from lmsops.errors import ConfigError
-from lmsops.images import discover, select
-from lmsops.paths import Repo, find_repo
-from lmsops.publish import deployed_images
-from lmsops.versions import load_versions
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo, find_repo
+from lmsops.images.discovery import discover, select
+from lmsops.images.versions import load_versions
+from lmsops.releases.publish import deployed_images
 from tests.unit.conftest import VERSIONS, write
 
 SERVICE = "ARG PYTHON_BUILD_IMAGE\nARG PYTHON_IMAGE\nFROM ${PYTHON_BUILD_IMAGE} AS build\nFROM ${PYTHON_IMAGE}\n"

@@ -10,12 +10,19 @@ from typing import Any
 import pytest
 import yaml
 
-from lmsops.deploy import guard
-from lmsops.envconfig import load_environment
-from lmsops.errors import ConfigError
-from lmsops.model import _for_swarm, _merge, _render_defaults, _render_service_settings, model_services, overlays
-from lmsops.paths import Repo
-from lmsops.stack import compose_files
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.deploy.apply import guard
+from lmsops.environments.config import load_environment
+from lmsops.environments.model import (
+    _for_swarm,
+    _merge,
+    _render_defaults,
+    _render_service_settings,
+    model_services,
+    overlays,
+)
+from lmsops.environments.stack import compose_files
 
 
 def render(repo: Repo, env_name: str, tmp_path: Path) -> dict[str, Any]:

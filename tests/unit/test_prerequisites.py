@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from lmsops.cli import main
-from lmsops.docker import Docker
-from lmsops.errors import PrerequisiteError
-from lmsops.paths import Repo
+from lmsops.core.docker import Docker
+from lmsops.core.errors import PrerequisiteError
+from lmsops.core.paths import Repo
 
 ENGINE_DOWN = """#!/bin/sh
 if [ "$1" = version ]; then

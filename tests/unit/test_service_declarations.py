@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from lmsops.errors import ConfigError
-from lmsops.paths import Repo
-from lmsops.stack import gateway_routes, service_ports
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.environments.stack import gateway_routes, service_ports
 from tests.unit.test_model import render
 
 

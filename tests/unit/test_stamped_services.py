@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import yaml
 
-from lmsops.gitinfo import last_commit
-from lmsops.paths import find_repo
-from lmsops.service_template import ANSWERS, TEMPLATE
+from lmsops.core.gitinfo import last_commit
+from lmsops.core.paths import find_repo
+from lmsops.templates.stamp import ANSWERS, TEMPLATE
 
 
 def test_every_stamped_service_records_the_last_commit_of_the_template() -> None:

@@ -8,12 +8,12 @@ import subprocess
 
 import pytest
 
-from lmsops.affected import affected_images
-from lmsops.errors import ConfigError
-from lmsops.paths import Repo
-from lmsops.upgrade import plan_changes
-from lmsops.versions import load_versions
-from lmsops.versions_edit import BaseChange, apply, next_version
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.images.affected import affected_images
+from lmsops.images.upgrade import plan_changes
+from lmsops.images.versions import load_versions
+from lmsops.images.versions_edit import BaseChange, apply, next_version
 from tests.unit.conftest import write
 
 GIT_IDENTITY = {

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from lmsops.errors import ConfigError
-from lmsops.paths import Repo
-from lmsops.versions import build_arg_for, load_versions
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.images.versions import build_arg_for, load_versions
 from tests.unit.conftest import VERSIONS, write
 
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.errors import ConfigError
-from lmsops.wheelhouse import read_lock
+from lmsops.core.errors import ConfigError
+from lmsops.images.wheelhouse import read_lock
 from tests.unit.conftest import write
 
 H1, H2 = "a" * 64, "b" * 64

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from lmsops.docker import Docker
-from lmsops.drift import model_file
-from lmsops.drift_compose import PROJECT_LABEL
-from lmsops.model import resolve
-from lmsops.paths import find_repo
-from lmsops.render import render_compose, render_swarm
+from lmsops.core.docker import Docker
+from lmsops.core.paths import find_repo
+from lmsops.drift.compare import model_file
+from lmsops.drift.compose import PROJECT_LABEL
+from lmsops.drift.render import render_compose, render_swarm
+from lmsops.environments.model import resolve
 
 HERE = Path(__file__).parent
 

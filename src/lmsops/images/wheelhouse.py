@@ -1,0 +1,116 @@
+"""Python dependencies of a service: hash-locked, resolved on the host, installed offline in the image.
+
+pip cannot reach PyPI from inside a container on every machine (TLS-intercepting proxies), and
+offline installs are hermetic anyway: the host downloads exactly the locked files (hashes checked)
+into .lmsops/wheelhouse/<service>/, which the image's build stage installs with --no-index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from packaging.markers import Marker
+
+from lmsops.core import proc
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
+from lmsops.core.progress import Reporter
+
+LOCK = "requirements.lock"
+INPUT = "requirements.in"
+DEV_LOCK = "requirements-dev.lock"
+DEV_INPUT = "requirements-dev.in"
+
+# The runtime images are Debian bookworm, x86_64, CPython 3.11: download wheels for that target,
+# whatever the host is.
+TARGET = [
+    "--only-binary=:all:",
+    "--python-version", "3.11", "--implementation", "cp",
+    "--abi", "cp311", "--abi", "abi3", "--abi", "none",
+    "--platform", "manylinux_2_36_x86_64", "--platform", "manylinux_2_28_x86_64",
+    "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
+]  # fmt: skip
+_REQUIREMENT = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;]+)\s*(?:;(?P<marker>.*?))?(?=\s--hash|\s*$)"
+)
+# The environment markers of that target: a universal lock also lists, e.g., Windows-only wheels.
+TARGET_MARKERS = {
+    "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
+    "implementation_name": "cpython", "platform_python_implementation": "CPython",
+    "python_version": "3.11", "python_full_version": "3.11.2",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Locked:
+    name: str
+    version: str
+    hashes: frozenset[str]
+
+
+def read_lock(path: Path, display: str) -> list[Locked]:
+    """Requirements of a lock file; each must be pinned with == and carry at least one hash."""
+    entries: list[Locked] = []
+    text = path.read_text(encoding="utf-8").replace("\\\n", " ")
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = _REQUIREMENT.match(line)
+        hashes = frozenset(re.findall(r"--hash=sha256:([0-9a-f]{64})", line))
+        if not match or not hashes:
+            raise ConfigError(
+                f"{display}: entry {line.split()[0]!r} is not pinned with == and --hash; "
+                "regenerate the lock with `nox -s lock`"
+            )
+        marker = (match["marker"] or "").strip()
+        if marker and not Marker(marker).evaluate(TARGET_MARKERS):
+            continue  # not installed on the image's platform
+        entries.append(Locked(match["name"].lower(), match["version"], hashes))
+    return entries
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ensure_wheelhouse(repo: Repo, service: Path, report: Reporter) -> Path | None:
+    """Fill .lmsops/wheelhouse/<service>/ with exactly the locked files; None if it has no lock."""
+    lock = service / LOCK
+    if not lock.is_file():
+        return None
+    wanted = read_lock(lock, repo.display(lock))
+    target = repo.work / "wheelhouse" / service.name
+    if _complete(target, wanted):
+        return target
+    cache = repo.work / "wheel-cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    report.say(f"    {service.name}: downloading {len(wanted)} locked wheels into the wheelhouse")
+    proc.run(
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+         *TARGET, "--dest", str(cache), "--requirement", str(lock)],
+        hint=f"pip could not fetch the wheels of {repo.display(lock)}; is the package index reachable?",
+    )  # fmt: skip
+    by_hash = {_sha256(p): p for p in cache.iterdir() if p.is_file()}
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for entry in wanted:
+        found = next((by_hash[h] for h in entry.hashes if h in by_hash), None)
+        if found is None:
+            wheel = f"{entry.name}=={entry.version}"
+            raise ConfigError(f"{repo.display(lock)}: no wheel of {wheel} for Linux x86_64 CPython 3.11")
+        os.link(found, target / found.name)
+    return target
+
+
+def _complete(target: Path, wanted: list[Locked]) -> bool:
+    if not target.is_dir():
+        return False
+    present = {_sha256(p) for p in target.iterdir() if p.is_file()}
+    return len(present) == len(wanted) and all(entry.hashes & present for entry in wanted)

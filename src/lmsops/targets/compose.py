@@ -1,0 +1,97 @@
+"""Compose targets (dev): `docker compose up --wait` of the resolved model, with rollback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from lmsops.core.docker import Docker
+from lmsops.core.errors import DeployError
+from lmsops.core.progress import Reporter
+from lmsops.drift.compose import compare_compose
+from lmsops.environments.model import Model
+
+
+@dataclass(frozen=True)
+class ComposeService:
+    service: str
+    container: str
+    state: str
+    health: str
+    image: str
+
+
+def compose_ps(docker: Docker, project: str) -> list[ComposeService]:
+    # Only the project name: works even when the files that made it are gone.
+    result = docker.compose(project, [], None, "ps", "--all", "--format", "json", check=False)
+    rows = []
+    for line in result.stdout.splitlines():
+        if not line.strip().startswith("{"):
+            continue
+        item = json.loads(line)
+        rows.append(
+            ComposeService(item["Service"], item["ID"], item["State"], item.get("Health") or "-", item["Image"])
+        )
+    return sorted(rows, key=lambda row: row.service)
+
+
+def deploy_compose(
+    docker: Docker, model: Model, path: Path, last_good: Path, report: Reporter
+) -> tuple[list[str], list[str]]:
+    """Bring the project to the model; on failure roll back to the last good model and raise."""
+    project = model.project
+    before = {row.service: row.container for row in compose_ps(docker, project)}
+    timeout = str(model.env.file.deploy.timeout)
+    up = ("up", "--detach", "--wait", "--wait-timeout", timeout, "--remove-orphans", "--no-build", "--pull", "never")
+    result = docker.compose(project, [path], None, *up, check=False)
+    rows = compose_ps(docker, project)
+    if result.returncode != 0:
+        failing = [
+            f"{r.service} ({r.state}, {r.health})"
+            for r in rows
+            if r.state != "running" or r.health not in {"healthy", "-"}
+        ]
+        last_line = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
+        reason = ", ".join(failing) or last_line
+        rolled = ""
+        if last_good.is_file():
+            report.say(f"    {model.env.name}: rolling back to the last model that deployed cleanly")
+            back = docker.compose(project, [last_good], None, *up, check=False)
+            rolled = "; rolled back to the last good release" if back.returncode == 0 else "; rollback failed too"
+        raise DeployError(f"{model.env.name}: not healthy after deploy: {reason}{rolled}")
+    repaired = _recreate_drifted(docker, model, path, up, report)
+    rows = compose_ps(docker, project) if repaired else rows
+    shutil.copyfile(path, last_good)
+    changed = sorted(r.service for r in rows if before.get(r.service) != r.container)
+    unchanged = sorted(r.service for r in rows if before.get(r.service) == r.container)
+    for row in rows:
+        word = "updated" if row.service in changed else "unchanged"
+        report.say(f"    {row.service}: {word}, {row.state} ({row.health}), {row.image}")
+    return changed, unchanged
+
+
+def _recreate_drifted(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> list[str]:
+    """`compose up` recreates a container only when its config-hash label changed, so a change made
+    with `docker update` (or a container recreated by hand with copied labels) would survive the
+    deploy. Recreate every service whose containers differ from the declaration."""
+    drifted = sorted({d.service for d in compare_compose(docker, model, {}) if d.category not in {"state"}})
+    if not drifted:
+        return []
+    report.say(f"    {', '.join(drifted)}: not as declared (changed by hand): recreating")
+    # Removed, then created by a plain `up`: recreated as Compose itself creates them (with their
+    # dependency labels, which `up --force-recreate --no-deps` would drop), the others untouched.
+    docker.compose(model.project, [path], None, "rm", "--stop", "--force", *drifted)
+    result = docker.compose(model.project, [path], None, *up, check=False)
+    if result.returncode != 0:
+        raise DeployError(f"{model.env.name}: recreating {', '.join(drifted)} failed: {result.output}")
+    return drifted
+
+
+def down_compose(docker: Docker, project: str, volumes: bool, report: Reporter) -> None:
+    args = ["down", "--remove-orphans", *(["--volumes"] if volumes else [])]
+    docker.compose(project, [], None, *args)
+    report.say(
+        f"    {project}: removed" + (" with its volumes" if volumes else " (volumes kept; --volumes removes them)")
+    )
