@@ -39,6 +39,7 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
     session.run("mypy")
+    session.run("lint-imports")  # the engine's layers (docs/architecture.md)
     session.run("python", "-m", "lmsops", "hadolint")
     session.run("actionlint", "-no-color")
 
