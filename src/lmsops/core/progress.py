@@ -10,7 +10,8 @@ from typing import TextIO
 
 
 class Reporter:
-    """Prints one line when a step starts and one when it ends, with its duration."""
+    """Progress lines. A step prints one line when it starts and, when it fails, one with how long it
+    ran; its caller prints the result line (what was built or updated, in how long)."""
 
     def __init__(self, stream: TextIO | None = None, verbose: bool = False) -> None:
         self.stream = stream or sys.stdout
@@ -33,7 +34,6 @@ class Reporter:
         except BaseException:
             self.say(f"<== {what}: FAILED after {seconds(started)}")
             raise
-        self.say(f"<== {what}: done in {seconds(started)}")
 
 
 def seconds(started: float) -> str:
