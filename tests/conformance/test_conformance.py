@@ -16,7 +16,8 @@ import pytest
 import testinfra
 from testinfra.host import Host
 
-from lmsops.drift.compare import REVISION, Difference, compare_model
+from lmsops.core.labels import REVISION
+from lmsops.drift.compare import Difference, compare_model
 from tests.conformance.conftest import Running
 
 _cache: dict[str, list[Difference]] = {}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lmsops.core.docker import Docker
+from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
-from lmsops.images.build import OCI
 from lmsops.images.plan import plan_images
 from lmsops.images.upgrade import upgrade_base
 from lmsops.images.versions import load_versions

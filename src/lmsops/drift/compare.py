@@ -16,12 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmsops.core.docker import Docker
+from lmsops.core.labels import REVISION
 from lmsops.core.paths import Repo
 from lmsops.drift.specdiff import FieldDifference, show
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import Model, resolve
-
-REVISION = "org.opencontainers.image.revision"
 
 # Reports group the fields of a spec by what they are about; the first matching pattern wins.
 _CATEGORY_PATTERNS: tuple[tuple[str, str], ...] = (

@@ -21,6 +21,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.core.gitinfo import source_info
 from lmsops.core.hashing import inputs_hash, tree_files
+from lmsops.core.labels import OCI, REVISION
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, megabytes, seconds
 from lmsops.images.versions import OS_NAME, Versions
@@ -192,12 +193,12 @@ def _import_changes(repo: Repo, versions: Versions, wanted: str) -> list[str]:
     os_root = versions.os
     info = source_info(repo.root, [repo.versions_file, repo.base_images / OS_NAME])
     labels = {
-        "org.opencontainers.image.title": os_root.reference,
-        "org.opencontainers.image.description": f"Debian {os_root.suite} minbase, slimmed (bootstrapped by lmsops)",
-        "org.opencontainers.image.version": os_root.version,
-        "org.opencontainers.image.revision": info.revision,
-        "org.opencontainers.image.source": info.source,
-        "org.opencontainers.image.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        f"{OCI}.title": os_root.reference,
+        f"{OCI}.description": f"Debian {os_root.suite} minbase, slimmed (bootstrapped by lmsops)",
+        f"{OCI}.version": os_root.version,
+        REVISION: info.revision,
+        f"{OCI}.source": info.source,
+        f"{OCI}.created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         INPUTS_LABEL: wanted,
         ORIGIN_LABEL: "debootstrap",
     }

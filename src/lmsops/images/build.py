@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from lmsops.core.docker import Docker
 from lmsops.core.errors import LmsopsError
 from lmsops.core.gitinfo import SourceInfo
+from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, megabytes, seconds
 from lmsops.images.bootstrap import INPUTS_LABEL, Mode, bootstrap
@@ -26,7 +27,6 @@ from lmsops.images.versions import OS_NAME, load_versions
 from lmsops.images.wheelhouse import ensure_wheelhouse
 
 KIND_LABEL = "org.lmsops.kind"
-OCI = "org.opencontainers.image"
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lmsops.core.docker import Docker
-from lmsops.images.build import OCI
+from lmsops.core.labels import OCI
 
 _PYTHON_PACKAGES = (
     "import importlib.metadata as m\nfor d in m.distributions():\n    print(d.metadata['Name'], d.version)\n"

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError
+from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
 from lmsops.images.bootstrap import security_mirror
-from lmsops.images.build import OCI
 from lmsops.images.discovery import discover
 from lmsops.images.facts import debian_packages
 from lmsops.images.plan import PlannedImage, plan_images

@@ -5,14 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from lmsops.core.docker import Docker
+from lmsops.core.labels import REVISION
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.environments.config import Environment, Overrides, load_environment
 from lmsops.environments.model import model_services
 from lmsops.targets.compose import compose_ps, down_compose
 from lmsops.targets.swarm import down_swarm, image_of
-
-REVISION = "org.opencontainers.image.revision"
 
 
 @dataclass(frozen=True)
