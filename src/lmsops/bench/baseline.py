@@ -14,7 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lmsops.core import proc
+from lmsops.core import gitinfo, proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import PrerequisiteError
 from lmsops.core.paths import Repo
@@ -34,15 +34,14 @@ def build_baseline_catalog(
     before = set(docker.image_tags(f"{load_versions(repo).namespace}/*"))
     with tempfile.TemporaryDirectory(prefix="lmsops-bench-baseline-") as scratch:
         tree = Path(scratch) / "tree"
-        proc.run(["git", "-C", str(repo.root), "worktree", "add", "--detach", "--quiet", str(tree), commit],
-                 hint="the bench builds the catalog of an earlier commit: fetch the full history")  # fmt: skip
+        gitinfo.git(repo.root, "worktree", "add", "--detach", "--quiet", str(tree), commit)
         try:
             own_tools = {"PYTHONPATH": str(tree / "src")}
             lmsops = [sys.executable, "-m", "lmsops"]
             proc.run([*lmsops, "build", "--offline", "catalog"], cwd=tree, env=own_tools, timeout=900)
             listed = proc.run([*lmsops, "images"], cwd=tree, env=own_tools).stdout
         finally:
-            proc.run(["git", "-C", str(repo.root), "worktree", "remove", "--force", str(tree)], check=False)
+            gitinfo.git(repo.root, "worktree", "remove", "--force", str(tree), check=False)
     added = sorted(set(docker.image_tags(f"{load_versions(repo).namespace}/*")) - before)
     return Baseline(catalog_reference(listed), added)
 

@@ -1,7 +1,9 @@
-"""What git says about the source of an image: the commit its inputs come from, and the origin."""
+"""Every git call lmsops makes: what git says about the source of an image (the commit its inputs come
+from, the origin), history lookups, and the few verbs other packages need (archive, commit, identity)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,8 +47,24 @@ def dirty_files(root: Path) -> list[str]:
     return [line[3:] for line in status.stdout.splitlines() if line.strip()]
 
 
-def git(root: Path, *args: str, check: bool = True) -> proc.Result:
-    return proc.run(["git", "-C", str(root), *args], check=check, hint=_GIT_HINT)
+def git(root: Path, *args: str, check: bool = True, env: Mapping[str, str] | None = None) -> proc.Result:
+    return proc.run(["git", "-C", str(root), *args], check=check, env=env, hint=_GIT_HINT)
+
+
+def extract(root: Path, tree_ish: str, folder: Path) -> None:
+    """The files of tree_ish (e.g. `HEAD:services/catalog`) written into folder (git archive | tar)."""
+    proc.pipe(
+        ["git", "-C", str(root), "archive", "--format=tar", tree_ish],
+        ["tar", "-x", "-C", str(folder)],
+        hint=f"cannot read {tree_ish}",
+    )
+
+
+def user_identity() -> tuple[str, str]:
+    """The git user's name and email ('' when not configured)."""
+    name = proc.run(["git", "config", "user.name"], check=False).stdout.strip()
+    email = proc.run(["git", "config", "user.email"], check=False).stdout.strip()
+    return name, email
 
 
 def last_commit(root: Path, path: str, until: str = "HEAD") -> str | None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from lmsops.core import proc
+from lmsops.core import gitinfo
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.environments.model import COMMIT_LABEL, CONFIG_LABEL, Model
@@ -54,8 +54,7 @@ def who() -> str:
     actor = os.environ.get("GITHUB_ACTOR") or os.environ.get("GITLAB_USER_LOGIN") or os.environ.get("CI_ACTOR")
     if actor:
         return f"{actor} (CI)"
-    name = proc.run(["git", "config", "user.name"], check=False).stdout.strip()
-    email = proc.run(["git", "config", "user.email"], check=False).stdout.strip()
+    name, email = gitinfo.user_identity()
     if name:
         return f"{name} <{email}>" if email else name
     return getpass.getuser()

@@ -33,7 +33,7 @@ import yaml
 
 from lmsops.core import proc
 from lmsops.core.errors import CommandError, ConfigError
-from lmsops.core.gitinfo import changed_paths, first_commit, git, is_commit, last_commit
+from lmsops.core.gitinfo import changed_paths, extract, first_commit, git, is_commit, last_commit
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
 from lmsops.templates.stamp import ANSWERS, TEMPLATE, copier_binary, stamped_services, template_dir
@@ -127,16 +127,9 @@ def _materialise(repo: Repo, commits: list[str], folder: Path) -> dict[str, str]
             if entry.name != ".git":
                 git(folder, "rm", "-r", "--quiet", "--cached", "--ignore-unmatch", entry.name)
                 _remove(entry)
-        proc.pipe(
-            ["git", "-C", str(repo.root), "archive", "--format=tar", f"{commit}:{TEMPLATE}"],
-            ["tar", "-x", "-C", str(folder)],
-            hint=f"cannot read {TEMPLATE} at {commit[:12]}",
-        )
+        extract(repo.root, f"{commit}:{TEMPLATE}", folder)
         git(folder, "add", "--all")
-        proc.run(
-            ["git", "-C", str(folder), "commit", "--quiet", "--allow-empty", "--no-gpg-sign", "-m", commit],
-            env=_GIT_IDENTITY,
-        )
+        git(folder, "commit", "--quiet", "--allow-empty", "--no-gpg-sign", "-m", commit, env=_GIT_IDENTITY)
         git(folder, "tag", str(number))
         tags[commit] = str(number)
     return tags
@@ -191,16 +184,12 @@ def _isolate(repo: Repo, relative: str, isolated: Path, source: Path, old_tag: s
     the materialised template. Copier's merge works on a subproject at a repository root: in a
     subfolder of a larger repository its patch also carries every other file and is refused whole."""
     isolated.mkdir()
-    proc.pipe(
-        ["git", "-C", str(repo.root), "archive", "--format=tar", f"HEAD:{relative}"],
-        ["tar", "-x", "-C", str(isolated)],
-        hint=f"cannot read {relative} at HEAD",
-    )
+    extract(repo.root, f"HEAD:{relative}", isolated)
     answers = _read_answers(isolated / ANSWERS)
     _write_answers(isolated / ANSWERS, {**answers, "_src_path": str(source), "_commit": old_tag})
     git(isolated, "init", "--quiet")
     git(isolated, "add", "--all")
-    proc.run(["git", "-C", str(isolated), "commit", "--quiet", "--no-gpg-sign", "-m", "service"], env=_GIT_IDENTITY)
+    git(isolated, "commit", "--quiet", "--no-gpg-sign", "-m", "service", env=_GIT_IDENTITY)
 
 
 def _copy_back(repo: Repo, relative: str, isolated: Path) -> None:
