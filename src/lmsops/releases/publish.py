@@ -16,6 +16,7 @@ from pathlib import Path
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
+from lmsops.core.filelock import exclusive
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
 from lmsops.environments.stack import compose_files, image_variable
@@ -61,8 +62,20 @@ def publish(
     """Build (if needed), push the images of this commit (every one, or `only` these) to address;
     return reference -> digest reference."""
     started = time.monotonic()
-    versions = load_versions(repo)
     build(repo, docker, report, mode=mode)
+    # One publisher per registry at a time on this machine: two pushes of the same image at once make
+    # the registry refuse one ("digest invalid: manifest blob unknown", seen with staging and production
+    # deployed side by side), and the record is read, extended and written back.
+    lock = repo.work / "locks" / f"publish-{record_path(repo, address).stem}.lock"
+    waiting = lambda: report.say(f"    waiting for another publish to {address} on this machine ...")  # noqa: E731
+    with exclusive(lock, on_wait=waiting):
+        return _publish_locked(repo, docker, report, address, mode, only, started)
+
+
+def _publish_locked(
+    repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode, only: set[str] | None, started: float
+) -> dict[str, str]:
+    versions = load_versions(repo)
     registry_up(repo, docker, address, report, mode)
     record = load_record(repo, address)
     published: dict[str, str] = {}
