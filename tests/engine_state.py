@@ -61,8 +61,7 @@ def restore(config: pytest.Config) -> None:
     docker = Docker()
     if prepared.started_registry:
         registry_down(docker, Reporter(), volumes=True)
-        pushed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
-        for tag in [t for t in pushed if t.startswith((f"{REGISTRY}/", "localhost:5000/"))]:
-            docker.run("image", "rm", tag, check=False)
+        for tag in [t for t in docker.image_tags() if t.startswith((f"{REGISTRY}/", "localhost:5000/"))]:
+            docker.remove_image(tag)
     if prepared.made_swarm:
         docker.swarm_leave()

@@ -292,8 +292,7 @@ def _size(docker: Docker, reference: str) -> str:
 
 
 def _latest(docker: Docker, namespace: str, name: str) -> str:
-    listing = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{namespace}/{name}").stdout
-    tags = listing.split()
+    tags = docker.image_tags(f"{namespace}/{name}")
     return tags[0] if tags else f"{namespace}/{name}"
 
 

@@ -24,8 +24,7 @@ from tests.integration.scratch import commit, make_clone, run
 
 
 def local_images(docker: Docker) -> set[str]:
-    listed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", "lmsops/*").stdout.split()
-    return {tag for tag in listed if not tag.endswith(":<none>")}
+    return set(docker.image_tags("lmsops/*"))
 
 
 @pytest.fixture
@@ -37,7 +36,7 @@ def clone(repo: Repo, docker: Docker, tmp_path: Path) -> Iterator[Path]:
     yield path
     for tag in sorted(local_images(docker) - before):
         if docker.image_labels(tag).get("org.opencontainers.image.source") == path.as_uri():
-            docker.run("image", "rm", tag, check=False)
+            docker.remove_image(tag)
 
 
 def lmsops(clone: Path, *args: str, check: bool = True) -> tuple[int, str, str]:

@@ -40,7 +40,7 @@ def built_images(docker: Docker) -> Iterator[list[str]]:
     references: list[str] = []
     yield references
     for reference in references:
-        docker.run("image", "rm", "--force", reference, check=False)
+        docker.remove_image(reference)
 
 
 def unit_tests(service: Path) -> subprocess.CompletedProcess[str]:

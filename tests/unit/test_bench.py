@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from lmsops.bench.baseline import catalog_reference
+from lmsops.bench.baseline import catalog_reference, require_baseline_commit
 from lmsops.bench.gateway import GatewayResult, Load, parse_wrk, publishing_overlay
 from lmsops.bench.report import Row, table
 from lmsops.core.errors import PrerequisiteError
+from lmsops.core.paths import Repo
+from lmsops.core.proc import run
 
 # What `wrk --latency -t2 -c16 -d5s URL` prints (wrk 4.1, Debian).
 WRK = """Running 5s test @ http://127.0.0.1:18556/healthz
@@ -72,3 +74,9 @@ def test_the_baseline_catalog_runs_as_the_same_service_with_its_own_image_and_po
         "image": "lmsops/catalog:old",
         "ports": [{"target": 8001, "published": "18592", "host_ip": "127.0.0.1"}],
     }
+
+
+def test_a_clone_without_the_baseline_commit_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    run(["git", "init", "--quiet", str(tmp_path)])
+    with pytest.raises(PrerequisiteError, match="does not have it: fetch the full history"):
+        require_baseline_commit(Repo(tmp_path))

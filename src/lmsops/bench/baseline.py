@@ -25,6 +25,15 @@ from lmsops.images.versions import load_versions
 CATALOG_BASELINE_COMMIT = "ee0e43c608428dc63a5f5eed2d041674ee7d66f8"
 
 
+def require_baseline_commit(repo: Repo, commit: str = CATALOG_BASELINE_COMMIT) -> None:
+    """Checked before the bench builds or deploys anything: a shallow clone lacks the commit."""
+    if not gitinfo.is_commit(repo.root, commit):
+        raise PrerequisiteError(
+            f"the bench builds the catalog of commit {commit[:10]} as its baseline, and this clone does not "
+            "have it: fetch the full history (git fetch --unshallow), then bench again"
+        )
+
+
 def build_baseline_catalog(
     repo: Repo, docker: Docker, report: Reporter, commit: str = CATALOG_BASELINE_COMMIT
 ) -> Baseline:

@@ -75,7 +75,7 @@ def no_op_against_compose(repo: Repo, docker: Docker) -> tuple[float, float]:
         return statistics.median(ours), statistics.median(theirs)
     finally:
         for image in images:
-            docker.run("image", "rm", f"{BENCH_REPOSITORY}/{image.name}:compose", check=False)
+            docker.remove_image(f"{BENCH_REPOSITORY}/{image.name}:compose")
 
 
 @contextmanager
@@ -112,7 +112,7 @@ def one_service_rebuild(repo: Repo, docker: Docker) -> tuple[float, float]:
                 )))  # fmt: skip
     finally:
         for reference in {*made, plain_tag}:
-            docker.run("image", "rm", reference, check=False)
+            docker.remove_image(reference)
     return statistics.median(ours), statistics.median(theirs)
 
 

@@ -57,6 +57,5 @@ def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port
             return time.perf_counter() - started
         finally:
             down(copy, docker, "dev", True, quiet, overrides)
-            listed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
-            for tag in [t for t in listed if t.startswith(f"lmsops/{NAME}:")]:
-                docker.run("image", "rm", tag, check=False)
+            for tag in docker.image_tags(f"lmsops/{NAME}"):
+                docker.remove_image(tag)

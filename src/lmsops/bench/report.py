@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from io import StringIO
 from pathlib import Path
 
-from lmsops.bench.baseline import CATALOG_BASELINE_COMMIT, build_baseline_catalog
+from lmsops.bench.baseline import CATALOG_BASELINE_COMMIT, build_baseline_catalog, require_baseline_commit
 from lmsops.bench.build import (
     CHANGED_SERVICE,
     SLIM,
@@ -155,6 +155,7 @@ def table(rows: list[Row]) -> str:
 def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
     docker.require()
     require_wrk()  # every prerequisite before the first build or deploy
+    require_baseline_commit(repo)
     build(repo, docker, Reporter(StringIO()), mode="offline")  # everything up to date from here on
     root = load_versions(repo).os.reference
     report.say(f"==> bench: image sizes against the OS root {root} ({megabytes(docker.image_size(root))})")

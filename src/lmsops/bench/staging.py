@@ -61,7 +61,7 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
     finally:
         down(repo, docker, "staging", True, quiet, overrides)
         for tag in set(_service_tags(docker)) - tags_before:  # the images of the bench's changes
-            docker.run("image", "rm", tag, check=False)
+            docker.remove_image(tag)
         if not had_registry:
             registry_down(docker, quiet, volumes=True)
         if made_swarm:
@@ -69,5 +69,4 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
 
 
 def _service_tags(docker: Docker) -> list[str]:
-    listed = docker.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split()
-    return [tag for tag in listed if f"lmsops/{CHANGED_SERVICE}:" in tag]
+    return [tag for tag in docker.image_tags() if f"lmsops/{CHANGED_SERVICE}:" in tag]

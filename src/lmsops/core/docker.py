@@ -142,10 +142,11 @@ class Docker(SwarmCalls):
         self.run("build", "--quiet", "--force-rm", "--tag", tag, "-", input_bytes=dockerfile.encode())
         return tag
 
-    def image_tags(self, pattern: str) -> list[str]:
-        """REPOSITORY:TAG of the local images matching pattern (e.g. lmsops/*), untagged ones left out."""
-        listed = self.run("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", pattern).stdout.split()
-        return [tag for tag in listed if not tag.endswith(":<none>")]
+    def image_tags(self, pattern: str | None = None) -> list[str]:
+        """REPOSITORY:TAG of the local images (matching pattern, e.g. lmsops/*), newest first;
+        untagged ones left out."""
+        args = ("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", *([pattern] if pattern else []))
+        return [tag for tag in self.run(*args, check=False).stdout.split() if not tag.endswith(":<none>")]
 
     def remove_image(self, ref: str) -> None:
         self.run("image", "rm", "--force", ref, check=False)

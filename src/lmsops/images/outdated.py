@@ -104,10 +104,7 @@ def outdated(repo: Repo, docker: Docker, check_debian: bool = True) -> OutdatedR
 
 
 def _newest(docker: Docker, versions: Versions, name: str) -> str:
-    listed = docker.run(
-        "image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{versions.namespace}/{name}", check=False
-    ).stdout.split()
-    tags = [tag for tag in listed if _IDENTITY_SUFFIX.search(tag)]
+    tags = [tag for tag in docker.image_tags(f"{versions.namespace}/{name}") if _IDENTITY_SUFFIX.search(tag)]
     return tags[0] if tags else ""  # docker lists the newest first
 
 
