@@ -19,7 +19,7 @@ from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter, megabytes
 from lmsops.deploy.apply import deploy, rollback
 from lmsops.deploy.promote import promote
-from lmsops.drift.compare import compare, report
+from lmsops.drift.compare import report
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services, resolve
 from lmsops.images.affected import affected_images
@@ -31,10 +31,10 @@ from lmsops.images.outdated import outdated, render
 from lmsops.images.plan import plan_images
 from lmsops.images.upgrade import upgrade_base
 from lmsops.images.versions import load_versions
-from lmsops.releases.history import releases
 from lmsops.releases.publish import publish
 from lmsops.releases.registry import registry_down, registry_up
-from lmsops.targets.status import down, status
+from lmsops.targets.factory import target_for
+from lmsops.targets.status import compare, down, status
 from lmsops.templates.stamp import compile_template_locks, new_service
 from lmsops.templates.update import update_services
 
@@ -233,11 +233,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     repo, docker = find_repo(), Docker()
-    env = load_environment(repo, args.env, model_services(repo))
-    if env.target.kind != "swarm":
-        raise ConfigError(f"{args.env} is a Compose environment; the deploy history is kept for Swarm stacks")
-    target = docker.for_target(env.target.context, env.target.host)
-    history = releases(target, env.target.name)
+    history = target_for(repo, docker, load_environment(repo, args.env, model_services(repo))).history()
     if not history:
         print(f"history: no release of {args.env} recorded yet (nox -s deploy -- {args.env})")
     for release in reversed(history):

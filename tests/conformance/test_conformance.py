@@ -17,7 +17,8 @@ import testinfra
 from testinfra.host import Host
 
 from lmsops.core.labels import REVISION
-from lmsops.drift.compare import Difference, compare_model
+from lmsops.drift.compare import Difference
+from lmsops.targets.status import drift_of
 from tests.conformance.conftest import Running
 
 _cache: dict[str, list[Difference]] = {}
@@ -27,7 +28,7 @@ def differences(running: Running) -> list[Difference]:
     """The comparison engine's findings for this environment, computed once per run."""
     key = running.model.project
     if key not in _cache:
-        _cache[key] = compare_model(running.docker, running.model, images=running.images)
+        _cache[key] = drift_of(running.docker, running.model, images=running.images)
     return _cache[key]
 
 

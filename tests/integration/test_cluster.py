@@ -22,10 +22,9 @@ from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.drift.compare import compare
 from lmsops.environments.config import Overrides
 from lmsops.releases.publish import load_record
-from lmsops.targets.status import down
+from lmsops.targets.status import compare, down
 from tests.ports import free_port
 
 STACK = "lms-staging-cl"

@@ -25,13 +25,14 @@ from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.drift.compare import Difference, compare, compare_model, model_file
+from lmsops.drift.compare import Difference, model_file
 from lmsops.drift.render import render_swarm
 from lmsops.drift.specdiff import show
 from lmsops.drift.swarm import spec_differences
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import Model, resolve
 from lmsops.images.build import Built
+from lmsops.targets.status import compare, drift_of
 from tests.integration.conftest import environments_deployed
 from tests.ports import free_port
 
@@ -231,12 +232,21 @@ def settled(docker: Docker, service: str, timeout: float = 30) -> None:
         "rollback_started",
     }:
         assert time.monotonic() < deadline, f"{service}: its update did not settle within {timeout} s"
-        time.sleep(0.05)
+        time.sleep(0.2)  # each look is a docker call: a tighter loop only costs the other tests CPU
 
 
 def change(docker: Docker, *args: str, check: bool = True) -> None:
-    """One change by hand to the catalog service, applied before the next one starts."""
-    docker.run("service", *args, SERVICE, check=check)
+    """One change by hand to the catalog service, applied before the next one starts.
+
+    Swarm versions every service object and refuses an update sent with a stale version ("update out
+    of sequence"): its orchestrator may still write the service (the end of a rollback) after the
+    state this test waits for. The client reads the service again on each call, so a retry is the
+    remedy Swarm expects; any other refusal fails at once."""
+    for _attempt in range(5):
+        result = docker.run("service", *args, SERVICE, check=False)
+        if "update out of sequence" not in result.output:
+            break
+    assert result.returncode == 0 or not check, f"docker service {' '.join(args)}: {result.output}"
     settled(docker, SERVICE)
 
 
@@ -252,7 +262,7 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
     repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model], test_objects: None
 ) -> None:
     model = deployed["staging"]
-    assert compare_model(docker, model) == [], "a clean deploy shows no difference"
+    assert drift_of(docker, model) == [], "a clean deploy shows no difference"
     flags = client_flags(docker, "service", "update")
     listed = set(SERVICE_CHANGES) | set(SERVICE_NO_CHANGE) | set(SERVICE_NOT_APPLIED)
     assert flags <= listed, f"flags of this docker client that the test does not know: {sorted(flags - listed)}"
@@ -264,7 +274,7 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
     quiet: dict[str, str] = {}
     try:
         change(docker, "update", "--detach", "--quiet", "--replicas", "0")
-        assert set(paths(compare_model(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
+        assert set(paths(drift_of(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
         declared = render_swarm(docker, model, model_file(model)).specs["catalog"]
         baseline = catalog_drift(docker, declared)
         assert set(baseline) == {"Mode.Replicated.Replicas"}, baseline
@@ -288,14 +298,14 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
         deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
     assert not missed, f"changes drift did not name: {missed}"
     assert not quiet, f"flags that should change nothing: {quiet}"
-    assert compare_model(docker, model) == [], "after a deploy everything is as declared again"
+    assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
 
 def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_repairs_it(
     repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model]
 ) -> None:
     model = deployed["dev"]
-    assert compare_model(docker, model) == []
+    assert drift_of(docker, model) == []
     flags = client_flags(docker, "update")
     assert flags <= set(CONTAINER_CHANGES), (
         f"docker update flags the test does not know: {flags - set(CONTAINER_CHANGES)}"
@@ -304,20 +314,20 @@ def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_r
     for flag in sorted(flags):
         args, expected, service = CONTAINER_CHANGES[flag]
         container = f"{model.project}-{service}-1"
-        before = paths(compare_model(docker, model), service)
+        before = paths(drift_of(docker, model), service)
         host_config = docker.container_inspect(container)["HostConfig"]
         result = docker.run("update", *args, container, check=False)
         if result.returncode != 0 or docker.container_inspect(container)["HostConfig"] == host_config:
             refused[flag] = result.output or "accepted, but nothing changed"
             continue
-        found = changed(before, paths(compare_model(docker, model), service))
+        found = changed(before, paths(drift_of(docker, model), service))
         if not any(path.startswith(expected) for path in found):
             missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
     unexpected = {flag: why for flag, why in refused.items() if flag not in CONTAINER_REFUSED_HERE}
     assert not unexpected, f"the engine refused: {unexpected}"
     assert not missed, f"changes drift did not name: {missed}"
     deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=overrides["dev"])
-    assert compare_model(docker, model) == [], "after a deploy everything is as declared again"
+    assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
 
 @pytest.mark.parametrize(
@@ -339,11 +349,11 @@ def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
     by_hand.write_text(yaml.safe_dump(changed))
     docker.compose(model.project, [by_hand], None, "up", "--detach", "--wait", "--no-deps", "catalog")
     try:
-        found = paths(compare_model(docker, model), "catalog")
+        found = paths(drift_of(docker, model), "catalog")
         assert any(path.startswith(expected) for path in found), found
     finally:
         deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=overrides["dev"])
-    assert compare_model(docker, model) == []
+    assert drift_of(docker, model) == []
 
 
 def test_drift_finds_a_rotated_secret_not_yet_deployed(

@@ -20,14 +20,14 @@ from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy, rollback
 from lmsops.deploy.promote import promote
-from lmsops.drift.compare import compare
 from lmsops.environments.config import Overrides, known_environments
 from lmsops.environments.model import resolve
 from lmsops.images.build import Built
 from lmsops.releases.history import releases
 from lmsops.releases.publish import load_record
 from lmsops.targets.entrypoint import check_entry_point
-from lmsops.targets.status import status
+from lmsops.targets.factory import target_of
+from lmsops.targets.status import compare, status
 from tests.integration.conftest import environments_deployed
 from tests.integration.http import call
 from tests.ports import free_port
@@ -83,7 +83,12 @@ def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
     environment = document["services"]["gateway"]["environment"]
     environment["LMS_GATEWAY_ROUTES"] += " missing=missing:8000"
     with pytest.raises(DeployError) as failure:
-        check_entry_point(dataclasses.replace(model, document=document), Reporter(), timeout=2)
+        check_entry_point(
+            dataclasses.replace(model, document=document),
+            Reporter(),
+            timeout=2,
+            logs=target_of(docker, model).logs_command,
+        )
     assert "the gateway does not serve missing" in str(failure.value)
     assert "404" in str(failure.value)  # the gateway's own answer, quoted
 

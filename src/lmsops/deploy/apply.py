@@ -7,7 +7,6 @@ reported as a failure naming the service.
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -20,11 +19,10 @@ from lmsops.environments.config import Overrides, load_environment
 from lmsops.environments.model import Model, model_services, resolve, work_dir
 from lmsops.images.bootstrap import Mode
 from lmsops.images.build import build
-from lmsops.releases.history import Release, model_of, previous, record_release, releases
+from lmsops.releases.history import Release, model_of, previous
 from lmsops.releases.publish import deployed_images, publish
-from lmsops.targets.compose import deploy_compose
 from lmsops.targets.entrypoint import check_entry_point
-from lmsops.targets.swarm import deploy_swarm
+from lmsops.targets.factory import target_of
 
 
 @dataclass(frozen=True)
@@ -70,59 +68,24 @@ def deploy(
     model = resolve(repo, docker, env_name, overrides)
     if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
         guard(repo, model, yes)
-    target = docker.for_target(model.env.target.context, model.env.target.host)
-    target.require_engine()
-    if model.env.target.kind == "swarm":
-        _require_swarm(target, model, init_swarm, report)
+    target = target_of(docker, model)
+    target.prepare(report, init_swarm=init_swarm)
     report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
     build(repo, docker, report, mode=mode)
     path = model.path(repo)
     path.write_text(model.text)
-    report.say(f"==> {env_name}: deploying {len(model.services)} services to {_where(model)}")
-    if model.env.target.kind == "compose":
-        changed, unchanged = deploy_compose(target, model, path, work_dir(repo, model.env) / "last-good.yaml", report)
-        check_entry_point(model, report, timeout=model.env.file.deploy.timeout)
-    else:
-        changed, unchanged = deploy_swarm(target, model, path, report)
-        check_entry_point(model, report, timeout=model.env.file.deploy.timeout)  # before it counts as a release
-        shutil.copyfile(path, work_dir(repo, model.env) / "last-good.yaml")
-        release = record_release(target, model, note)
-        report.say(f"    release #{release.seq} recorded (nox -s history -- {env_name})")
+    report.say(f"==> {env_name}: deploying {len(model.services)} services to {target.description}")
+    applied = target.apply(model, path, report)
+    check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
+    target.accept(model, path, note, report)  # passed every check: the last good release (history)
+    changed = applied.changed
     if changed:
         report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(changed)}")
     else:
         report.say(
             f"deploy: {env_name} is already as declared: nothing changed, no task restarted ({seconds(started)})"
         )
-    return DeployResult(env_name, changed, unchanged)
-
-
-def _where(model: Model) -> str:
-    target = model.env.target
-    engine = (
-        f"context {target.context}" if target.context else f"host {target.host}" if target.host else "the local engine"
-    )
-    kind = "Compose project" if target.kind == "compose" else "Swarm stack"
-    return f"{kind} {target.name} on {engine}"
-
-
-def _require_swarm(docker: Docker, model: Model, init_swarm: bool, report: Reporter) -> None:
-    state, manager = docker.swarm_state()
-    if state == "active" and manager:
-        return
-    if state == "active":
-        raise ConfigError(f"{model.env.name}: this engine is a swarm worker; point target.context at a manager")
-    if not init_swarm:
-        raise ConfigError(
-            f"{model.env.name} deploys to a Swarm stack, but this engine is not part of a swarm. "
-            f"Run `nox -s deploy -- {model.env.name} --init-swarm` to make it a single-node swarm "
-            "(docker swarm init --advertise-addr 127.0.0.1), or set target.context in "
-            f"env/{model.env.name}.yaml to a swarm manager"
-        )
-    docker.swarm_init()
-    report.say(
-        "    initialised a single-node swarm on this engine (--init-swarm); leave it with `docker swarm leave --force`"
-    )
+    return DeployResult(env_name, changed, applied.unchanged)
 
 
 def rollback(
@@ -137,21 +100,21 @@ def rollback(
     """Redeploy the previous release of every service of a Swarm environment together."""
     started = time.monotonic()
     current = resolve(repo, docker, env_name, overrides)
-    if current.env.target.kind != "swarm":
-        raise ConfigError(f"{env_name} is a Compose environment; rollback works on Swarm stacks (its history)")
     if overrides is None or not overrides.name_suffix:
         guard(repo, current, yes)
-    target = docker.for_target(current.env.target.context, current.env.target.host)
-    target.require_engine()
-    history = releases(target, current.project)
+    target = target_of(docker, current)
+    target.prepare(report)
+    history = target.history()
     back_to = previous(history, env_name)
     report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")
     model = model_of(back_to, current)
     path = work_dir(repo, model.env) / "rollback.yaml"
     path.write_text(model.text)
-    changed, _unchanged = deploy_swarm(target, model, path, report)
-    check_entry_point(model, report, timeout=model.env.file.deploy.timeout)
-    release = record_release(target, model, note=f"rollback to #{back_to.seq}")
+    changed = target.apply(model, path, report).changed
+    check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
+    release = target.accept(model, path, f"rollback to #{back_to.seq}", report)
+    if release is None:  # unreachable: history() above refused a kind that records none
+        raise ConfigError(f"{env_name}: its target records no releases; nothing to roll back to")
     report.say(
         f"rollback: {env_name} runs release #{back_to.seq} again as #{release.seq} in {seconds(started)}"
         f" (updated: {', '.join(changed) or 'nothing'})"

@@ -13,10 +13,9 @@ from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy
-from lmsops.drift.compare import compare
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import resolve
-from lmsops.targets.status import status
+from lmsops.targets.status import compare, status
 
 
 def promote(
@@ -31,8 +30,11 @@ def promote(
     destination_overrides: Overrides | None = None,
 ) -> DeployResult:
     model = resolve(repo, docker, source, source_overrides)
-    if model.env.target.kind != "swarm":
-        raise ConfigError(f"promote takes what runs in a Swarm environment; {source} is a Compose one")
+    if not model.env.target.registry:  # only then does it run digests that another engine can pull
+        raise ConfigError(
+            f"promote takes the digests an environment deployed from a registry runs; {source} has no "
+            f"target.registry in env/{source}.yaml"
+        )
     report.say(f"==> promote: checking that {source} is healthy and runs what it declares")
     rows = status(repo, docker, source, source_overrides)
     unhealthy = [f"{row.service} {row.running}/{row.desired}" for row in rows if row.running != row.desired]

@@ -3,8 +3,8 @@
 The declared side is rendered from the repository by the deploy tools themselves (lmsops.drift.render);
 the running side is read from the engine. Every field of a Swarm service spec or a Compose
 container's configuration is compared (lmsops.drift.specdiff); the few that may differ are one explicit
-list per target, each entry with its reason (drift_swarm.RULES, drift_compose.RULES, printed in
-docs/drift.md). On top of the configuration, the state: each declared service runs its replicas,
+list per target, each entry with its reason (lmsops.drift.swarm.RULES, lmsops.drift.compose.RULES,
+printed in docs/drift.md). On top of the configuration, the state: each declared service runs its replicas,
 healthy, the image the declared reference names on this engine, built from this tree.
 """
 
@@ -17,10 +17,8 @@ from pathlib import Path
 
 from lmsops.core.docker import Docker
 from lmsops.core.labels import REVISION
-from lmsops.core.paths import Repo
 from lmsops.drift.specdiff import FieldDifference, show
-from lmsops.environments.config import Overrides
-from lmsops.environments.model import Model, resolve
+from lmsops.environments.model import Model
 
 # Reports group the fields of a spec by what they are about; the first matching pattern wins.
 _CATEGORY_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -157,27 +155,9 @@ def model_file(model: Model) -> Path:
     return path
 
 
-def compare_model(docker: Docker, model: Model, images: Docker | None = None) -> list[Difference]:
-    """Every difference between a resolved model and what runs on docker (its target engine).
-
-    images: the engine the images were built on (on a multi-node swarm the manager need not hold them).
-    """
-    # Imported here: the target modules build on this one (Difference, Recorder).
-    from lmsops.drift.compose import compare_compose
-    from lmsops.drift.swarm import compare_swarm
-
-    revisions = {image.reference: image.source.revision for image in model.images}
-    if model.env.target.kind == "compose":
-        return compare_compose(docker, model, revisions)
-    return compare_swarm(docker, model, revisions, images=images or docker)
-
-
-def compare(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> list[Difference]:
-    """Every difference between env_name's declared model and what runs on its target."""
-    model = resolve(repo, docker, env_name, overrides)
-    target = docker.for_target(model.env.target.context, model.env.target.host)
-    target.require_engine()
-    return compare_model(target, model, images=docker)
+def revisions_of(model: Model) -> dict[str, str]:
+    """image reference -> the commit the model says it was built from (checked against its label)."""
+    return {image.reference: image.source.revision for image in model.images}
 
 
 def report(differences: list[Difference]) -> str:

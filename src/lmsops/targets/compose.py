@@ -1,4 +1,9 @@
-"""Compose targets (dev): `docker compose up --wait` of the resolved model, with rollback."""
+"""Compose targets (dev): `docker compose up --wait` of the resolved model, with rollback.
+
+ComposeTarget implements lmsops.targets.base.Target. Compose keeps no history of its own, so the
+last model that deployed and passed every check is kept beside the rendered files
+(.lmsops/env/<project>/last-good.yaml) and a failed deploy goes back to it.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lmsops.core.docker import Docker
-from lmsops.core.errors import DeployError
+from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
+from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.compose import compare_compose
+from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
+from lmsops.releases.history import Release
+from lmsops.targets.base import Applied, ServiceStatus, engine_description, revision_label
 
 
 @dataclass(frozen=True)
@@ -40,7 +49,8 @@ def compose_ps(docker: Docker, project: str) -> list[ComposeService]:
 def deploy_compose(
     docker: Docker, model: Model, path: Path, last_good: Path, report: Reporter
 ) -> tuple[list[str], list[str]]:
-    """Bring the project to the model; on failure roll back to the last good model and raise."""
+    """Bring the project to the model; on failure roll back to the last good model and raise.
+    The model becomes the last good one only once the whole deploy passed (ComposeTarget.accept)."""
     project = model.project
     before = {row.service: row.container for row in compose_ps(docker, project)}
     timeout = str(model.env.file.deploy.timeout)
@@ -63,7 +73,6 @@ def deploy_compose(
         raise DeployError(f"{model.env.name}: not healthy after deploy: {reason}{rolled}")
     repaired = _recreate_drifted(docker, model, path, up, report)
     rows = compose_ps(docker, project) if repaired else rows
-    shutil.copyfile(path, last_good)
     changed = sorted(r.service for r in rows if before.get(r.service) != r.container)
     unchanged = sorted(r.service for r in rows if before.get(r.service) == r.container)
     for row in rows:
@@ -95,3 +104,52 @@ def down_compose(docker: Docker, project: str, volumes: bool, report: Reporter) 
     report.say(
         f"    {project}: removed" + (" with its volumes" if volumes else " (volumes kept; --volumes removes them)")
     )
+
+
+class ComposeTarget:
+    """A Compose project on one engine (lmsops.targets.base.Target)."""
+
+    def __init__(self, env: Environment, engine: Docker, work: Path) -> None:
+        self.env, self.engine = env, engine
+        self._last_good = work / "last-good.yaml"
+
+    @property
+    def description(self) -> str:
+        return f"Compose project {self.env.target.name} on {engine_description(self.env)}"
+
+    def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
+        self.engine.require_engine()
+
+    def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
+        changed, unchanged = deploy_compose(self.engine, model, path, self._last_good, report)
+        return Applied(changed, unchanged)
+
+    def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
+        self._last_good.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, self._last_good)
+        return None
+
+    def status(self) -> list[ServiceStatus]:
+        return [
+            ServiceStatus(
+                row.service,
+                1,
+                1 if row.state == "running" else 0,
+                row.health if row.health != "-" else row.state,
+                row.image,
+                revision_label(self.engine, row.image),
+            )
+            for row in compose_ps(self.engine, self.env.target.name)
+        ]
+
+    def drift(self, model: Model, images: Docker) -> list[Difference]:
+        return compare_compose(self.engine, model, revisions_of(model))
+
+    def down(self, volumes: bool, report: Reporter) -> None:
+        down_compose(self.engine, self.env.target.name, volumes, report)
+
+    def history(self) -> list[Release]:
+        raise ConfigError(f"{self.env.name} is a Compose environment; the deploy history is kept for Swarm stacks")
+
+    def logs_command(self, service: str) -> str:
+        return f"docker compose -p {self.env.target.name} logs {service}"

@@ -17,6 +17,7 @@ import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,9 @@ def ask(url: str) -> Answer:
         return Answer(-1, f"{type(error).__name__}: {error}")
 
 
-def check_entry_point(model: Model, report: Reporter, timeout: float) -> None:
-    """Wait until every routed service answers ready through the gateway; DeployError otherwise."""
+def check_entry_point(model: Model, report: Reporter, timeout: float, logs: Callable[[str], str]) -> None:
+    """Wait until every routed service answers ready through the gateway; DeployError otherwise.
+    logs: the target's command that shows a service's logs (named in the error)."""
     services = routed_services(model)
     if not services:
         return
@@ -92,16 +94,10 @@ def check_entry_point(model: Model, report: Reporter, timeout: float) -> None:
                 raise DeployError(
                     f"{model.env.name}: the services run, but the gateway does not serve {service}: "
                     f"GET {url} answered {_shown(answer)} for {timeout:.0f} s; "
-                    f"see the gateway's log: {_logs_command(model)}"
+                    f"see the gateway's log: {logs(GATEWAY)}"
                 )
             time.sleep(_POLL_SECONDS)
     report.say(f"    {GATEWAY}: serves {', '.join(services)} on {base} ({time.monotonic() - started:.1f} s)")
-
-
-def _logs_command(model: Model) -> str:
-    if model.env.target.kind == "swarm":
-        return f"docker service logs {model.project}_{GATEWAY}"
-    return f"docker compose -p {model.project} logs {GATEWAY}"
 
 
 def _shown(answer: Answer) -> str:

@@ -3,20 +3,28 @@
 `docker stack deploy` returns before anything runs and exits 0 even when Swarm later rolls a
 service back (docker/cli#6752), so lmsops watches every service until it runs the declared image
 with the declared replicas, healthy, or until Swarm gives up on it.
+
+SwarmTarget implements lmsops.targets.base.Target; its history lives in the swarm itself
+(lmsops.releases.history).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmsops.core.docker import Docker
-from lmsops.core.errors import DeployError
+from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
+from lmsops.drift.compare import Difference, revisions_of
+from lmsops.drift.swarm import compare_swarm
+from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
-from lmsops.releases.history import RELEASE_LABEL
+from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
+from lmsops.targets.base import Applied, ServiceStatus, engine_description, revision_label
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -47,8 +55,10 @@ def same_image(declared: str, running: str) -> bool:
     return running == declared or ("@" not in declared and running.split("@", 1)[0] == declared)
 
 
-def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
-    services = {s["Spec"]["Name"]: s for s in docker.stack_services(stack)}
+def _observe(
+    services: dict[str, dict[str, Any]], tasks: dict[str, list[dict[str, Any]]], stack: str, progress: ServiceProgress
+) -> None:
+    """Update progress from one reading of the stack (services by name, tasks by service id)."""
     service = services.get(f"{stack}_{progress.name}")
     if service is None:
         return
@@ -58,25 +68,30 @@ def _observe(docker: Docker, stack: str, progress: ServiceProgress) -> None:
     if ours and state in FAILED_UPDATE and state not in IN_PROGRESS:
         progress.failure = f"Swarm rolled it back ({state}): {update.get('Message', '')}".strip()
         return
-    tasks = docker.service_tasks(f"{stack}_{progress.name}")
-    running = [
-        t for t in tasks
-        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
-        and same_image(progress.image, image_of(t))
-    ]  # fmt: skip
+    own = tasks.get(str(service.get("ID", "")), [])
+    running = [t for t in own if running_task(t) and same_image(progress.image, image_of(t))]
     running_ids = frozenset(str(t["ID"]) for t in running)
     progress.changed = running_ids != progress.tasks_before
     # A task is current when it runs the service's present task template (what Swarm itself
     # compares): after a revert, an old task can be current again and is rightly kept.
     current = [t for t in running if _same_task(t.get("Spec") or {}, service["Spec"].get("TaskTemplate") or {})]
     progress.running = len(current)
-    failed = [t for t in tasks if t.get("Status", {}).get("State") in {"failed", "rejected"}]
+    failed = [t for t in own if t.get("Status", {}).get("State") in {"failed", "rejected"}]
     if failed:
         latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
         status = latest.get("Status", {})
         progress.last_error = str(status.get("Err") or status.get("Message") or "")
     settled = state not in IN_PROGRESS
     progress.done = settled and same_image(progress.image, image_of(service)) and progress.running == progress.replicas
+
+
+def _read_stack(docker: Docker, stack: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+    """One reading of a stack for every service watched: four docker calls per round in all."""
+    services = {str(s["Spec"]["Name"]): s for s in docker.stack_services(stack)}
+    tasks: dict[str, list[dict[str, Any]]] = {}
+    for task in docker.stack_tasks(stack):
+        tasks.setdefault(str(task.get("ServiceID", "")), []).append(task)
+    return services, tasks
 
 
 # What makes a task current; the API fills other fields with defaults differently (null vs {}).
@@ -94,13 +109,13 @@ def _same_task(task_spec: dict[str, Any], template: dict[str, Any]) -> bool:
 
 def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> tuple[list[str], list[str]]:
     stack = model.project
-    current = {s["Spec"]["Name"]: s for s in docker.stack_services(stack)}
+    current, tasks = _read_stack(docker, stack)
     watched = [
         ServiceProgress(
             name,
             str(spec["image"]),
             int(spec.get("deploy", {}).get("replicas", 1)),
-            _running_tasks(docker, f"{stack}_{name}"),
+            _running_tasks(tasks.get(str(current.get(f"{stack}_{name}", {}).get("ID", "")), [])),
             current.get(f"{stack}_{name}", {}).get("UpdateStatus") or {},
         )
         for name, spec in sorted(model.document["services"].items())
@@ -112,8 +127,9 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     pending = list(watched)
     while pending:
         time.sleep(1.0)
+        services, tasks = _read_stack(docker, stack)
         for progress in list(pending):
-            _observe(docker, stack, progress)
+            _observe(services, tasks, stack, progress)
             if progress.failure:
                 cause = f" (last task error: {progress.last_error})" if progress.last_error else ""
                 raise DeployError(
@@ -152,13 +168,8 @@ def _repair_images(docker: Docker, stack: str, watched: list[ServiceProgress], r
             docker.service_set_image(f"{stack}_{name}", progress.image)
 
 
-def _running_tasks(docker: Docker, service: str) -> frozenset[str]:
-    tasks = docker.service_tasks(service)
-    return frozenset(
-        str(t["ID"])
-        for t in tasks
-        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
-    )
+def _running_tasks(tasks: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(str(t["ID"]) for t in tasks if running_task(t))
 
 
 def _remove_unused_secrets(docker: Docker, model: Model) -> None:
@@ -186,3 +197,80 @@ def down_swarm(docker: Docker, stack: str, volumes: bool, report: Reporter, time
             docker.config_rm(history)
     kept = " with its volumes and release history" if volumes else " (volumes and history kept; --volumes removes them)"
     report.say(f"    {stack}: removed{kept}")
+
+
+def running_task(task: dict[str, Any]) -> bool:
+    """A task Swarm wants running and that runs (not one starting, shutting down or failed)."""
+    return task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running"
+
+
+class SwarmTarget:
+    """A Swarm stack on a manager (lmsops.targets.base.Target)."""
+
+    def __init__(self, env: Environment, engine: Docker, work: Path) -> None:
+        self.env, self.engine = env, engine
+        self._last_good = work / "last-good.yaml"
+
+    @property
+    def description(self) -> str:
+        return f"Swarm stack {self.env.target.name} on {engine_description(self.env)}"
+
+    def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
+        self.engine.require_engine()
+        name = self.env.name
+        state, manager = self.engine.swarm_state()
+        if state == "active" and manager:
+            return
+        if state == "active":
+            raise ConfigError(f"{name}: this engine is a swarm worker; point target.context at a manager")
+        if not init_swarm:
+            raise ConfigError(
+                f"{name} deploys to a Swarm stack, but this engine is not part of a swarm. "
+                f"Run `nox -s deploy -- {name} --init-swarm` to make it a single-node swarm "
+                f"(docker swarm init --advertise-addr 127.0.0.1), or set target.context in env/{name}.yaml "
+                "to a swarm manager"
+            )
+        self.engine.swarm_init()
+        report.say(
+            "    initialised a single-node swarm on this engine (--init-swarm); "
+            "leave it with `docker swarm leave --force`"
+        )
+
+    def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
+        changed, unchanged = deploy_swarm(self.engine, model, path, report)
+        return Applied(changed, unchanged)
+
+    def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
+        self._last_good.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, self._last_good)
+        release = record_release(self.engine, model, note)
+        report.say(f"    release #{release.seq} recorded (nox -s history -- {self.env.name})")
+        return release
+
+    def status(self) -> list[ServiceStatus]:
+        stack = self.env.target.name
+        services, tasks = _read_stack(self.engine, stack)
+        rows = []
+        for name, service in sorted(services.items()):
+            desired = int(service["Spec"].get("Mode", {}).get("Replicated", {}).get("Replicas", 0))
+            image = image_of(service)
+            running = sum(1 for task in tasks.get(str(service.get("ID", "")), []) if running_task(task))
+            update = (service.get("UpdateStatus") or {}).get("State", "")
+            health = "healthy" if running == desired else "degraded"
+            if update:
+                health += f", last update {update}"
+            short = name.removeprefix(f"{stack}_")
+            rows.append(ServiceStatus(short, desired, running, health, image, revision_label(self.engine, image)))
+        return rows
+
+    def drift(self, model: Model, images: Docker) -> list[Difference]:
+        return compare_swarm(self.engine, model, revisions_of(model), images=images)
+
+    def down(self, volumes: bool, report: Reporter) -> None:
+        down_swarm(self.engine, self.env.target.name, volumes, report)
+
+    def history(self) -> list[Release]:
+        return releases(self.engine, self.env.target.name)
+
+    def logs_command(self, service: str) -> str:
+        return f"docker service logs {self.env.target.name}_{service}"

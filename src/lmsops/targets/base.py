@@ -1,0 +1,90 @@
+"""The Target protocol: what every kind of target (Compose, Swarm, ...) offers the commands.
+
+A command never asks which kind an environment is: it makes the target once
+(`lmsops.targets.factory.target_for`) and calls these methods. A new kind is one module that
+implements this protocol plus its tests (docs/architecture.md, "Adding a kind of target").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from lmsops.core.docker import Docker
+from lmsops.core.labels import REVISION
+from lmsops.core.progress import Reporter
+from lmsops.drift.compare import Difference
+from lmsops.environments.config import Environment
+from lmsops.environments.model import Model
+from lmsops.releases.history import Release
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    service: str
+    desired: int
+    running: int
+    health: str
+    image: str
+    revision: str
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The services a convergence changed (new containers or tasks) and those it left running."""
+
+    changed: list[str]
+    unchanged: list[str]
+
+
+class Target(Protocol):
+    env: Environment
+    engine: Docker  # the adapter pointed at this target's engine (context or host of env/<name>.yaml)
+
+    @property
+    def description(self) -> str:
+        """'Swarm stack lms-staging on the local engine': for progress lines."""
+        ...
+
+    def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
+        """Before any change: the engine answers and can run this kind (a swarm manager, ...)."""
+        ...
+
+    def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
+        """Converge on the model written at path; wait until it runs healthy. On failure, leave the
+        previous release serving (roll back) and raise DeployError naming the service."""
+        ...
+
+    def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
+        """The release passed every check: remember it as the last good one (and in the history
+        where the kind keeps one)."""
+        ...
+
+    def status(self) -> list[ServiceStatus]: ...
+
+    def drift(self, model: Model, images: Docker) -> list[Difference]:
+        """Every difference between the model and what runs (images: the engine holding the images)."""
+        ...
+
+    def down(self, volumes: bool, report: Reporter) -> None: ...
+
+    def history(self) -> list[Release]:
+        """The recorded releases, oldest first; ConfigError where the kind keeps none."""
+        ...
+
+    def logs_command(self, service: str) -> str:
+        """The command an operator runs to read a service's logs on this target."""
+        ...
+
+
+def revision_label(docker: Docker, image: str) -> str:
+    """The commit an image was built from (its OCI revision label), short; '?' when unknown."""
+    return docker.image_labels(image).get(REVISION, "?")[:12] or "?"
+
+
+def engine_description(env: Environment) -> str:
+    target = env.target
+    return (
+        f"context {target.context}" if target.context else f"host {target.host}" if target.host else "the local engine"
+    )
