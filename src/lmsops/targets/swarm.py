@@ -62,13 +62,18 @@ def _observe(
     service = services.get(f"{stack}_{progress.name}")
     if service is None:
         return
+    own = tasks.get(str(service.get("ID", "")), [])
+    failed = [t for t in own if t.get("Status", {}).get("State") in {"failed", "rejected"}]
+    if failed:  # read before a failure returns: the task's own error is what the message needs
+        latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
+        status = latest.get("Status", {})
+        progress.last_error = str(status.get("Err") or status.get("Message") or "")
     update = service.get("UpdateStatus") or {}
     state = str(update.get("State", ""))
     ours = update != progress.update_before
     if ours and state in FAILED_UPDATE and state not in IN_PROGRESS:
         progress.failure = f"Swarm rolled it back ({state}): {update.get('Message', '')}".strip()
         return
-    own = tasks.get(str(service.get("ID", "")), [])
     running = [t for t in own if running_task(t) and same_image(progress.image, image_of(t))]
     running_ids = frozenset(str(t["ID"]) for t in running)
     progress.changed = running_ids != progress.tasks_before
@@ -76,11 +81,6 @@ def _observe(
     # compares): after a revert, an old task can be current again and is rightly kept.
     current = [t for t in running if _same_task(t.get("Spec") or {}, service["Spec"].get("TaskTemplate") or {})]
     progress.running = len(current)
-    failed = [t for t in own if t.get("Status", {}).get("State") in {"failed", "rejected"}]
-    if failed:
-        latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
-        status = latest.get("Status", {})
-        progress.last_error = str(status.get("Err") or status.get("Message") or "")
     settled = state not in IN_PROGRESS
     progress.done = settled and same_image(progress.image, image_of(service)) and progress.running == progress.replicas
 
