@@ -16,6 +16,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import LmsopsError
 from lmsops.core.paths import find_repo
 from lmsops.core.progress import Reporter
+from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
 from lmsops.releases.registry import registry_down, registry_up
 
@@ -47,7 +48,7 @@ def prepare(config: pytest.Config) -> None:
         if made_swarm:
             docker.swarm_init()
         running = docker.run("container", "inspect", REGISTRY_CONTAINER, check=False).returncode == 0
-        registry_up(find_repo(), docker, REGISTRY, Reporter(), mode="offline")
+        registry_up(Context(find_repo(), docker, Reporter(), "offline"), REGISTRY)
     except LmsopsError as exc:  # a missing engine is the run's first and only error, never a traceback
         raise pytest.UsageError(f"lmsops: {exc}") from exc
     config.stash[_KEY] = Prepared(made_swarm, not running)

@@ -25,6 +25,7 @@ from lmsops.environments.model import model_services, resolve
 from lmsops.images.affected import affected_images
 from lmsops.images.bootstrap import Mode, bootstrap
 from lmsops.images.build import build
+from lmsops.images.context import Context
 from lmsops.images.discovery import discover
 from lmsops.images.locks import compile_locks
 from lmsops.images.outdated import outdated, render
@@ -42,9 +43,14 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def _mode(args: argparse.Namespace) -> Mode:
-    if args.offline or os.environ.get("LMSOPS_OFFLINE") == "1":
+    if getattr(args, "offline", False) or os.environ.get("LMSOPS_OFFLINE") == "1":
         return "offline"
-    return "pull" if args.pull else "auto"
+    return "pull" if getattr(args, "pull", False) else "auto"
+
+
+def _context(args: argparse.Namespace) -> Context:
+    """The one context of this command: every step shares its plan and its build (images/context.py)."""
+    return Context(find_repo(), Docker(), Reporter(verbose=getattr(args, "verbose", False)), _mode(args))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -116,15 +122,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    deploy(
-        find_repo(),
-        Docker(),
-        args.env,
-        Reporter(verbose=args.verbose),
-        yes=args.yes,
-        init_swarm=args.init_swarm,
-        mode=_mode(args),
-    )
+    deploy(_context(args), args.env, yes=args.yes, init_swarm=args.init_swarm)
     return 0
 
 
@@ -214,20 +212,20 @@ def _registries(repo: Repo, given: str | None) -> list[str]:
 
 
 def cmd_registry(args: argparse.Namespace) -> int:
-    repo, docker, report = find_repo(), Docker(), Reporter()
-    docker.require_engine()
+    ctx = _context(args)
+    ctx.docker.require_engine()
     if args.action == "down":
-        registry_down(docker, report, args.volumes)
+        registry_down(ctx.docker, ctx.report, args.volumes)
         return 0
-    for address in _registries(repo, args.address):
-        registry_up(repo, docker, address, report, _mode(args))
+    for address in _registries(ctx.repo, args.address):
+        registry_up(ctx, address)
     return 0
 
 
 def cmd_publish(args: argparse.Namespace) -> int:
-    repo, docker, report = find_repo(), Docker(), Reporter(verbose=args.verbose)
-    for address in _registries(repo, args.registry):
-        publish(repo, docker, report, address, _mode(args))
+    ctx = _context(args)
+    for address in _registries(ctx.repo, args.registry):
+        publish(ctx, address)
     return 0
 
 
@@ -242,23 +240,23 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    repo, docker, report = find_repo(), Docker(), Reporter()
-    docker.require_engine()
+    ctx = _context(args)
+    ctx.docker.require_engine()
     if args.action == "down":
-        cluster_down(repo, docker, report)
+        cluster_down(ctx.repo, ctx.docker, ctx.report)
         return 0
-    for node in cluster_up(repo, docker, report, args.nodes, args.registry, _mode(args)):
+    for node in cluster_up(ctx, args.nodes, args.registry):
         print(f"    {node.name} {node.address} {'manager' if node.manager else 'worker'}")
     return 0
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    promote(find_repo(), Docker(), args.source, args.destination, Reporter(), yes=args.yes)
+    promote(_context(args), args.source, args.destination, yes=args.yes)
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    rollback(find_repo(), Docker(), args.env, Reporter(), yes=args.yes)
+    rollback(_context(args), args.env, yes=args.yes)
     return 0
 
 

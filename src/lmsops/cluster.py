@@ -19,10 +19,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
-from lmsops.images.bootstrap import Mode
-from lmsops.images.build import build
-from lmsops.images.plan import plan_images
-from lmsops.images.versions import load_versions
+from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
 from lmsops.releases.registry import registry_up, split_address
 
@@ -55,18 +52,16 @@ def node_name(number: int) -> str:
     return f"{NODE_PREFIX}{number}"
 
 
-def cluster_up(
-    repo: Repo, docker: Docker, report: Reporter, nodes: int = 3, registry: str = "127.0.0.1:5000", mode: Mode = "auto"
-) -> list[Node]:
+def cluster_up(ctx: Context, nodes: int = 3, registry: str = "127.0.0.1:5000") -> list[Node]:
+    repo, docker, report = ctx.repo, ctx.docker, ctx.report
     if nodes < 1:
         raise ConfigError("a cluster needs at least one node")
     started = time.monotonic()
     if docker.run("network", "inspect", NETWORK, check=False).returncode == 0:
         raise ConfigError(f"a cluster is already up (network {NETWORK}); `nox -s cluster -- down` first")
-    versions = load_versions(repo)
-    build(repo, docker, report, names=[IMAGE], mode=mode)
-    reference = next(image.reference for image in plan_images(repo, versions, [IMAGE]) if image.name == IMAGE)
-    registry_up(repo, docker, registry, report, mode)
+    ctx.build_only([IMAGE])
+    reference = ctx.reference(IMAGE)
+    registry_up(ctx, registry)
     _, port = split_address(registry)
     docker.run("network", "create", "--label", f"{LABEL}=1", NETWORK)
     docker.run("network", "connect", "--alias", "registry", NETWORK, REGISTRY_CONTAINER)

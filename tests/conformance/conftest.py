@@ -25,6 +25,7 @@ from lmsops.environments.model import Model, model_services, resolve
 from lmsops.environments.stack import gateway_routes
 from lmsops.images.affected import affected_images
 from lmsops.images.build import build
+from lmsops.images.context import Context
 from lmsops.images.versions import load_versions
 from lmsops.targets.status import down
 from tests.engine_state import prepare, restore
@@ -155,7 +156,7 @@ def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: No
         request.getfixturevalue("swarm")  # the local engine; a context names a swarm already
     request.getfixturevalue("swarm_secrets")
     try:
-        deploy(REPO, docker, env, Reporter(), mode="offline", overrides=overrides)
+        deploy(Context(REPO, docker, Reporter(), "offline"), env, overrides=overrides)
         model = resolve(REPO, docker, env, overrides)
         if context:
             target = docker.for_target(context, None)

@@ -21,6 +21,7 @@ from lmsops.deploy.apply import DeployResult, deploy
 from lmsops.environments.config import Overrides, known_environments
 from lmsops.environments.model import Model, resolve
 from lmsops.images.build import Built, build
+from lmsops.images.context import Context
 from lmsops.targets.containers import remove_leftovers
 from lmsops.targets.status import down
 from tests.conftest import worker_suffix
@@ -81,7 +82,7 @@ def environments_deployed(
     results: dict[str, DeployResult] = {}
     try:
         for env, names in overrides.items():
-            results[env] = deploy(repo, docker, env, Reporter(), mode="offline", overrides=names)
+            results[env] = deploy(Context(repo, docker, Reporter(), "offline"), env, overrides=names)
         yield results
     finally:
         for env, names in overrides.items():

@@ -23,6 +23,7 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.environments.config import Overrides
+from lmsops.images.context import Context
 from lmsops.releases.publish import load_record
 from lmsops.targets.status import compare, down
 from tests.ports import free_port
@@ -44,10 +45,10 @@ class Cluster:
 def cluster(repo: Repo, docker: Docker, swarm_secrets: None) -> Iterator[Cluster]:
     """The loopback registry the nodes pull from is prepared for the whole run (tests/engine_state.py)."""
     cluster_down(repo, docker, Reporter())  # what an interrupted earlier run left
-    nodes = cluster_up(repo, docker, Reporter(), nodes=3, mode="offline")
+    nodes = cluster_up(Context(repo, docker, Reporter(), "offline"), nodes=3)
     overrides = Overrides("-cl", {"LMS_GATEWAY_PORT": str(free_port())}, context=CONTEXT)
     try:
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides)
+        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides)
         yield Cluster(nodes, overrides, docker.for_target(CONTEXT, None))
     finally:
         down(repo, docker, "staging", True, Reporter(), overrides)

@@ -32,6 +32,7 @@ from lmsops.drift.swarm import spec_differences
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import Model, resolve
 from lmsops.images.build import Built
+from lmsops.images.context import Context
 from lmsops.targets.status import compare, drift_of
 from tests.integration.conftest import environments_deployed
 from tests.ports import free_port
@@ -295,7 +296,7 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
             if found:
                 quiet[flag] = f"drift named {sorted(found)}"
     finally:  # what is declared comes back, also after a failure (the module's other tests use it)
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
+        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides["staging"])
     assert not missed, f"changes drift did not name: {missed}"
     assert not quiet, f"flags that should change nothing: {quiet}"
     assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
@@ -326,7 +327,7 @@ def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_r
     unexpected = {flag: why for flag, why in refused.items() if flag not in CONTAINER_REFUSED_HERE}
     assert not unexpected, f"the engine refused: {unexpected}"
     assert not missed, f"changes drift did not name: {missed}"
-    deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=overrides["dev"])
+    deploy(Context(repo, docker, Reporter(), "offline"), "dev", overrides=overrides["dev"])
     assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
 
@@ -352,7 +353,7 @@ def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
         found = paths(drift_of(docker, model), "catalog")
         assert any(path.startswith(expected) for path in found), found
     finally:
-        deploy(repo, docker, "dev", Reporter(), mode="offline", overrides=overrides["dev"])
+        deploy(Context(repo, docker, Reporter(), "offline"), "dev", overrides=overrides["dev"])
     assert drift_of(docker, model) == []
 
 

@@ -23,6 +23,7 @@ from lmsops.deploy.promote import promote
 from lmsops.environments.config import Overrides, known_environments
 from lmsops.environments.model import resolve
 from lmsops.images.build import Built
+from lmsops.images.context import Context
 from lmsops.releases.history import releases
 from lmsops.releases.publish import load_record
 from lmsops.targets.entrypoint import check_entry_point
@@ -97,7 +98,7 @@ def test_deploying_again_with_nothing_changed_restarts_nothing(
     repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
 ) -> None:
     tasks_before = {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")}
-    again = deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=overrides["staging"])
+    again = deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides["staging"])
     assert again.changed == []
     assert sorted(again.unchanged) == ["catalog", "enrollment", "gateway", "postgres"]
     assert {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")} == tasks_before
@@ -126,7 +127,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     try:
         with pytest.raises(DeployError) as error:
             broken_overrides = Overrides("-ie", overrides["staging"].variables, {"catalog": broken})
-            deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=broken_overrides)
+            deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=broken_overrides)
     finally:
         stop.set()
         poller.join()
@@ -184,10 +185,10 @@ def test_history_records_each_deploy_and_rollback_brings_back_the_previous_relea
     before = releases(docker, "lms-staging-ie")
     assert before, "the module's own deploy of staging is recorded"
     try:
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=debug)
+        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=debug)
         assert service_env(docker, "lms-staging-ie_catalog")["LMS_LOG_LEVEL"] == "debug"
 
-        back = rollback(repo, docker, "staging", Reporter(), overrides=staging)
+        back = rollback(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)
 
         history = releases(docker, "lms-staging-ie")
         assert len(history) == len(before) + 2 >= 3
@@ -204,7 +205,7 @@ def test_history_records_each_deploy_and_rollback_brings_back_the_previous_relea
             assert service_env(docker, f"lms-staging-ie_{service}")["LMS_LOG_LEVEL"] == "info"
         assert compare(repo, docker, "staging", staging) == []
     except BaseException:
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
+        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)
         raise
 
 
@@ -212,7 +213,7 @@ def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
     repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
 ) -> None:
     staging, production = overrides["staging"], overrides["production"]
-    promote(repo, docker, "staging", "production", Reporter(), source_overrides=staging,
+    promote(Context(repo, docker, Reporter(), "offline"), "staging", "production", source_overrides=staging,
             destination_overrides=production)  # fmt: skip
     running = {row.service: row.image for row in status(repo, docker, "staging", staging)}
     promoted = {row.service: row.image for row in status(repo, docker, "production", production)}
@@ -222,8 +223,8 @@ def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
     docker.run("service", "update", "--detach", "--env-add", "LMS_BY_HAND=1", "lms-staging-ie_catalog")
     try:
         with pytest.raises(ConfigError, match="staging has drifted from its declaration; nothing promoted") as refused:
-            promote(repo, docker, "staging", "production", Reporter(), source_overrides=staging,
+            promote(Context(repo, docker, Reporter(), "offline"), "staging", "production", source_overrides=staging,
                     destination_overrides=production)  # fmt: skip
         assert "catalog: env LMS_BY_HAND" in str(refused.value)
     finally:
-        deploy(repo, docker, "staging", Reporter(), mode="offline", overrides=staging)
+        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)

@@ -5,6 +5,7 @@ import pytest
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo, find_repo
 from lmsops.images.discovery import discover, select
+from lmsops.images.plan import plan_images
 from lmsops.images.versions import load_versions
 from lmsops.releases.publish import deployed_images
 from tests.unit.conftest import VERSIONS, write
@@ -99,4 +100,9 @@ def test_copying_a_path_that_does_not_exist_is_refused(repo: Repo) -> None:
 
 
 def test_a_deploy_publishes_the_images_its_compose_files_run_and_not_the_build_bases() -> None:
-    assert deployed_images(find_repo()) == {"catalog", "enrollment", "gateway", "postgres"}
+    assert deployed_images(find_repo(), plan_images(find_repo(), load_versions(find_repo()))) == {
+        "catalog",
+        "enrollment",
+        "gateway",
+        "postgres",
+    }

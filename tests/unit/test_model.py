@@ -100,11 +100,11 @@ def test_swarm_model_has_versioned_secrets_and_numbers_where_the_stack_loader_wa
 def test_production_needs_yes_and_a_clean_tree(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
     repo = Repo(tmp_path)
-    model = SimpleNamespace(env=SimpleNamespace(name="production", target=SimpleNamespace(confirm=True)))
+    production = SimpleNamespace(name="production", target=SimpleNamespace(confirm=True))
     with pytest.raises(ConfigError, match="needs an explicit confirmation: nox -s deploy -- production --yes"):
-        guard(repo, model, yes=False)  # type: ignore[arg-type]
+        guard(repo, production, yes=False)  # type: ignore[arg-type]
     (tmp_path / "local-change.txt").write_text("x")
     with pytest.raises(ConfigError, match=r"refusing to deploy production from a dirty git tree \(local-change.txt\)"):
-        guard(repo, model, yes=True)  # type: ignore[arg-type]
-    staging = SimpleNamespace(env=SimpleNamespace(name="staging", target=SimpleNamespace(confirm=False)))
+        guard(repo, production, yes=True)  # type: ignore[arg-type]
+    staging = SimpleNamespace(name="staging", target=SimpleNamespace(confirm=False))
     guard(repo, staging, yes=False)  # type: ignore[arg-type]

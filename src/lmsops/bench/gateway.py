@@ -29,6 +29,7 @@ from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import resolve
+from lmsops.images.context import Context
 from lmsops.targets.status import down
 
 ROUNDS = 3
@@ -139,13 +140,17 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
     overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})
     report.say("==> bench: deploying dev as lms-dev-bench, catalog also published directly on loopback")
     try:
-        deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)
+
+        def deploy_dev() -> None:  # one `nox -s deploy -- dev` as a user types it: its own context
+            deploy(Context(repo, docker, quiet, "offline"), "dev", overrides=overrides)
+
+        deploy_dev()
         model = resolve(repo, docker, "dev", overrides)
         model_path = model.path(repo)
         no_op_deploy, compose_up = [], []
         up_all = ("up", "--detach", "--wait", "--no-build", "--pull", "never")
         for _ in range(ROUNDS):  # nothing changed: what deploy adds to Compose's own no-op
-            no_op_deploy.append(timed(lambda: deploy(repo, docker, "dev", quiet, mode="offline", overrides=overrides)))
+            no_op_deploy.append(timed(deploy_dev))
             compose_up.append(timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
         overlay = Path(model_path.parent / "bench-publish.yaml")
         overlay.write_text(yaml.safe_dump(publishing_overlay(model_path, direct_port, baseline, baseline_port)))

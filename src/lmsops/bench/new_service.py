@@ -21,6 +21,7 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.environments.config import Overrides
+from lmsops.images.context import Context
 from lmsops.targets.status import down
 
 NAME = "benchnew"
@@ -50,7 +51,7 @@ def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port
             started = time.perf_counter()
             copier = [proc.tool("copier") or "copier", "copy", "--defaults", "--data", "team=bench"]
             _step("copier copy", [*copier, "templates/service", f"services/{NAME}"], clone)
-            deploy(copy, docker, "dev", quiet, mode="offline", overrides=overrides)
+            deploy(Context(copy, docker, quiet, "offline"), "dev", overrides=overrides)
             conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev", "-q",
                            "-p", "no:cacheprovider"]  # fmt: skip
             _step("conformance of dev", conformance, clone)

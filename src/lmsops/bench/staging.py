@@ -20,6 +20,7 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.environments.config import Overrides
+from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
 from lmsops.releases.registry import registry_down
 from lmsops.targets.status import down
@@ -47,13 +48,17 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
     report.say(f"==> bench: deploying staging as lms-staging{SUFFIX} ({ROUNDS} alternating rounds)")
     try:
         with throwaway_secrets(repo), service_change(repo, CHANGED_SERVICE) as change:
+
+            def deploy_staging() -> None:  # one `nox -s deploy -- staging`: its own context
+                deploy(Context(repo, docker, quiet, "offline"), "staging", init_swarm=True, overrides=overrides)
+
             change("first deploy")
-            deploy(repo, docker, "staging", quiet, init_swarm=True, mode="offline", overrides=overrides)
+            deploy_staging()
             ours, theirs = [], []
             for round_ in range(ROUNDS):
                 before = next(image_of(s) for s in docker.stack_services(stack) if s["Spec"]["Name"] == service)
                 change(f"round {round_}")
-                ours.append(timed(lambda: deploy(repo, docker, "staging", quiet, mode="offline", overrides=overrides)))
+                ours.append(timed(deploy_staging))
                 # Swarm alone: the same service to an image already in the registry (the one before),
                 # waiting as the docker client does until the update has converged.
                 theirs.append(timed(docker.run, "service", "update", "--quiet", "--image", before, service))

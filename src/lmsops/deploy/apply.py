@@ -1,8 +1,10 @@
 """`nox -s deploy -- <env>`: validate, build once, apply, wait until the declared state runs.
 
-Nothing is changed when validation fails. A release that does not become healthy is rolled back
-(Swarm: failure_action rollback per service; Compose: the last model that deployed cleanly) and
-reported as a failure naming the service.
+Nothing is changed when validation fails: the guard (confirmation, clean tree) and the target (its
+engine answers, a swarm manager) are checked before anything is built or pushed. A release that
+does not become healthy is rolled back (Swarm: failure_action rollback per service; Compose: the
+last model that deployed cleanly) and reported as a failure naming the service. One deploy computes
+the image plan once and builds once (lmsops.images.context).
 """
 
 from __future__ import annotations
@@ -11,18 +13,16 @@ import time
 from dataclasses import dataclass
 
 from lmsops.core import gitinfo
-from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, seconds
-from lmsops.environments.config import Overrides, load_environment
-from lmsops.environments.model import Model, model_services, resolve, work_dir
-from lmsops.images.bootstrap import Mode
-from lmsops.images.build import build
+from lmsops.core.progress import seconds
+from lmsops.environments.config import Environment, Overrides, load_environment
+from lmsops.environments.model import model_services, resolve, work_dir
+from lmsops.images.context import Context
 from lmsops.releases.history import Release, model_of, previous
 from lmsops.releases.publish import deployed_images, publish
 from lmsops.targets.entrypoint import check_entry_point
-from lmsops.targets.factory import target_of
+from lmsops.targets.factory import target_for
 
 
 @dataclass(frozen=True)
@@ -32,77 +32,64 @@ class DeployResult:
     unchanged: list[str]
 
 
-def guard(repo: Repo, model: Model, yes: bool) -> None:
+def guard(repo: Repo, env: Environment, yes: bool) -> None:
     """Environments marked confirm: true need --yes and a clean git tree (what runs is what is committed)."""
-    if not model.env.target.confirm:
+    if not env.target.confirm:
         return
     if not yes:
-        raise ConfigError(
-            f"deploying {model.env.name} needs an explicit confirmation: nox -s deploy -- {model.env.name} --yes"
-        )
+        raise ConfigError(f"deploying {env.name} needs an explicit confirmation: nox -s deploy -- {env.name} --yes")
     dirty = gitinfo.dirty_files(repo.root)
     if dirty:
         shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
-        raise ConfigError(f"refusing to deploy {model.env.name} from a dirty git tree ({shown}); commit or stash first")
+        raise ConfigError(f"refusing to deploy {env.name} from a dirty git tree ({shown}); commit or stash first")
 
 
 def deploy(
-    repo: Repo,
-    docker: Docker,
+    ctx: Context,
     env_name: str,
-    report: Reporter,
     *,
     yes: bool = False,
     init_swarm: bool = False,
-    mode: Mode = "auto",
     overrides: Overrides | None = None,
     note: str = "",
 ) -> DeployResult:
     started = time.monotonic()
-    registry = load_environment(repo, env_name, model_services(repo), overrides).target.registry
-    if registry:  # build once, push, then deploy exactly the pushed digests
-        needed = deployed_images(repo)
-        report.say(f"==> {env_name}: building the images of this commit, publishing the {len(needed)} it runs "
-                   f"to {registry}")  # fmt: skip
-        publish(repo, docker, report, registry, mode, only=needed)
-    model = resolve(repo, docker, env_name, overrides)
+    repo, report = ctx.repo, ctx.report
+    env = load_environment(repo, env_name, model_services(repo), overrides)
     if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
-        guard(repo, model, yes)
-    target = target_of(docker, model)
+        guard(repo, env, yes)
+    target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
     report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
-    build(repo, docker, report, mode=mode)
+    ctx.build()
+    if env.target.registry:  # push what was just built, then deploy exactly the pushed digests
+        needed = deployed_images(repo, ctx.plan())
+        report.say(f"==> {env_name}: publishing the {len(needed)} images it runs to {env.target.registry}")
+        publish(ctx, env.target.registry, only=needed)
+    model = resolve(repo, ctx.docker, env_name, overrides, plan=ctx.plan())
     path = model.path(repo)
     path.write_text(model.text)
     report.say(f"==> {env_name}: deploying {len(model.services)} services to {target.description}")
     applied = target.apply(model, path, report)
     check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
     target.accept(model, path, note, report)  # passed every check: the last good release (history)
-    changed = applied.changed
-    if changed:
-        report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(changed)}")
+    if applied.changed:
+        report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(applied.changed)}")
     else:
         report.say(
             f"deploy: {env_name} is already as declared: nothing changed, no task restarted ({seconds(started)})"
         )
-    return DeployResult(env_name, changed, applied.unchanged)
+    return DeployResult(env_name, applied.changed, applied.unchanged)
 
 
-def rollback(
-    repo: Repo,
-    docker: Docker,
-    env_name: str,
-    report: Reporter,
-    *,
-    yes: bool = False,
-    overrides: Overrides | None = None,
-) -> Release:
+def rollback(ctx: Context, env_name: str, *, yes: bool = False, overrides: Overrides | None = None) -> Release:
     """Redeploy the previous release of every service of a Swarm environment together."""
     started = time.monotonic()
-    current = resolve(repo, docker, env_name, overrides)
+    repo, report = ctx.repo, ctx.report
+    current = resolve(repo, ctx.docker, env_name, overrides, plan=ctx.plan())
     if overrides is None or not overrides.name_suffix:
-        guard(repo, current, yes)
-    target = target_of(docker, current)
+        guard(repo, current.env, yes)
+    target = target_for(repo, ctx.docker, current.env)
     target.prepare(report)
     history = target.history()
     back_to = previous(history, env_name)

@@ -8,39 +8,38 @@ digests then replace the images of the destination, which keeps its own configur
 
 from __future__ import annotations
 
-from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
-from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy
 from lmsops.environments.config import Overrides
 from lmsops.environments.model import resolve
-from lmsops.targets.status import compare, status
+from lmsops.images.context import Context
+from lmsops.targets.factory import target_of
 
 
 def promote(
-    repo: Repo,
-    docker: Docker,
+    ctx: Context,
     source: str,
     destination: str,
-    report: Reporter,
     *,
     yes: bool = False,
     source_overrides: Overrides | None = None,
     destination_overrides: Overrides | None = None,
 ) -> DeployResult:
-    model = resolve(repo, docker, source, source_overrides)
+    repo, docker, report = ctx.repo, ctx.docker, ctx.report
+    model = resolve(repo, docker, source, source_overrides, plan=ctx.plan())
     if not model.env.target.registry:  # only then does it run digests that another engine can pull
         raise ConfigError(
             f"promote takes the digests an environment deployed from a registry runs; {source} has no "
             f"target.registry in env/{source}.yaml"
         )
     report.say(f"==> promote: checking that {source} is healthy and runs what it declares")
-    rows = status(repo, docker, source, source_overrides)
+    target = target_of(docker, model)
+    target.prepare(report)
+    rows = target.status()
     unhealthy = [f"{row.service} {row.running}/{row.desired}" for row in rows if row.running != row.desired]
     if not rows or unhealthy:
         raise ConfigError(f"{source} is not healthy ({', '.join(unhealthy) or 'not deployed'}); nothing promoted")
-    drifted = compare(repo, docker, source, source_overrides)
+    drifted = target.drift(model, docker)
     if drifted:
         lines = "\n".join(f"  - {difference.line()}" for difference in drifted[:10])
         raise ConfigError(f"{source} has drifted from its declaration; nothing promoted:\n{lines}")
@@ -53,4 +52,4 @@ def promote(
         report.say(f"    {name}: {image}")
     base = destination_overrides or Overrides()
     pinned = Overrides(base.name_suffix, base.variables, {**base.images, **digests}, base.context)
-    return deploy(repo, docker, destination, report, yes=yes, overrides=pinned, note=f"promoted from {source}")
+    return deploy(ctx, destination, yes=yes, overrides=pinned, note=f"promoted from {source}")

@@ -88,12 +88,18 @@ def overlays(repo: Repo, env: Environment) -> list[Path]:
     return [path for path in (kind, own) if path.is_file()]
 
 
-def resolve(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> Model:
-    """Validate everything about env_name and return its resolved model; nothing is changed."""
+def resolve(
+    repo: Repo,
+    docker: Docker,
+    env_name: str,
+    overrides: Overrides | None = None,
+    plan: list[PlannedImage] | None = None,
+) -> Model:
+    """Validate everything about env_name and return its resolved model; nothing is changed.
+    plan: the image plan the command already computed (lmsops.images.context)."""
     services = model_services(repo)
     env = load_environment(repo, env_name, services, overrides)
-    versions = load_versions(repo)
-    images = plan_images(repo, versions)
+    images = plan if plan is not None else plan_images(repo, load_versions(repo))
     work = work_dir(repo, env)
     secrets_dir = _secrets(repo, env, work)
     files = [*compose_files(repo), *overlays(repo, env)]

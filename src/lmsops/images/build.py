@@ -46,11 +46,18 @@ class BuildError(LmsopsError):
 
 
 def build(
-    repo: Repo, docker: Docker, report: Reporter, names: list[str] | None = None, mode: Mode = "auto"
+    repo: Repo,
+    docker: Docker,
+    report: Reporter,
+    names: list[str] | None = None,
+    mode: Mode = "auto",
+    planned: list[PlannedImage] | None = None,
 ) -> list[Built]:
-    """Build the named images (default: all) and the bases they need."""
+    """Build the named images (default: all) and the bases they need.
+    planned: the plan the command already computed (lmsops.images.context), instead of names."""
     versions = load_versions(repo)
-    planned = plan_images(repo, versions, names)
+    if planned is None:
+        planned = plan_images(repo, versions, names)
     docker.require()
     started = time.monotonic()
     os_root = bootstrap(repo, docker, versions, mode, report)

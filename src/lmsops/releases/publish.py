@@ -14,16 +14,13 @@ import re
 import time
 from pathlib import Path
 
-from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.filelock import exclusive
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, seconds
+from lmsops.core.progress import seconds
 from lmsops.environments.stack import compose_files, image_variable
-from lmsops.images.bootstrap import Mode
-from lmsops.images.build import build
-from lmsops.images.plan import plan_images
-from lmsops.images.versions import load_versions
+from lmsops.images.context import Context
+from lmsops.images.plan import PlannedImage
 from lmsops.releases.registry import IMAGE as REGISTRY_IMAGE
 from lmsops.releases.registry import registry_up
 
@@ -43,43 +40,35 @@ def load_record(repo: Repo, address: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
-def deployed_images(repo: Repo) -> set[str]:
+def deployed_images(repo: Repo, planned: list[PlannedImage]) -> set[str]:
     """The images the Compose files and overlays run (`${LMS_<NAME>_IMAGE...}`): what a deploy needs in
     its registry. Bases that only serve to build (python, python-build) and the tools' own images are not
     among them; an image missing here would stop the deploy at resolve, naming it, before any change."""
     files = [*compose_files(repo), *sorted((repo.root / "stacks").glob("*.yaml"))]
     text = "\n".join(path.read_text(encoding="utf-8") for path in files)
-    return {
-        image.name
-        for image in plan_images(repo, load_versions(repo))
-        if re.search(r"\$\{" + image_variable(image.name) + r"\b", text)
-    }
+    return {image.name for image in planned if re.search(r"\$\{" + image_variable(image.name) + r"\b", text)}
 
 
-def publish(
-    repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode = "auto", only: set[str] | None = None
-) -> dict[str, str]:
+def publish(ctx: Context, address: str, only: set[str] | None = None) -> dict[str, str]:
     """Build (if needed), push the images of this commit (every one, or `only` these) to address;
     return reference -> digest reference."""
     started = time.monotonic()
-    build(repo, docker, report, mode=mode)
+    ctx.build()
     # One publisher per registry at a time on this machine: two pushes of the same image at once make
     # the registry refuse one ("digest invalid: manifest blob unknown", seen with staging and production
     # deployed side by side), and the record is read, extended and written back.
-    lock = repo.work / "locks" / f"publish-{record_path(repo, address).stem}.lock"
-    waiting = lambda: report.say(f"    waiting for another publish to {address} on this machine ...")  # noqa: E731
+    lock = ctx.repo.work / "locks" / f"publish-{record_path(ctx.repo, address).stem}.lock"
+    waiting = lambda: ctx.report.say(f"    waiting for another publish to {address} on this machine ...")  # noqa: E731
     with exclusive(lock, on_wait=waiting):
-        return _publish_locked(repo, docker, report, address, mode, only, started)
+        return _publish_locked(ctx, address, only, started)
 
 
-def _publish_locked(
-    repo: Repo, docker: Docker, report: Reporter, address: str, mode: Mode, only: set[str] | None, started: float
-) -> dict[str, str]:
-    versions = load_versions(repo)
-    registry_up(repo, docker, address, report, mode)
+def _publish_locked(ctx: Context, address: str, only: set[str] | None, started: float) -> dict[str, str]:
+    repo, docker, report = ctx.repo, ctx.docker, ctx.report
+    registry_up(ctx, address)
     record = load_record(repo, address)
     published: dict[str, str] = {}
-    for image in plan_images(repo, versions):
+    for image in ctx.plan():
         if image.name == REGISTRY_IMAGE or (only is not None and image.name not in only):
             continue  # the registry's own image is infrastructure; `only`: what this deploy runs
         pushed = time.monotonic()

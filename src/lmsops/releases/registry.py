@@ -15,12 +15,8 @@ import urllib.request
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
-from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
-from lmsops.images.bootstrap import Mode
-from lmsops.images.build import build
-from lmsops.images.plan import plan_images
-from lmsops.images.versions import load_versions
+from lmsops.images.context import Context
 
 CONTAINER = "lmsops-registry"
 VOLUME = "lmsops-registry"
@@ -57,8 +53,9 @@ def answers(address: str, timeout: float = 2.0) -> bool:
         return False
 
 
-def registry_up(repo: Repo, docker: Docker, address: str, report: Reporter, mode: Mode = "auto") -> None:
+def registry_up(ctx: Context, address: str) -> None:
     """Make sure the registry at address answers; start lmsops's own when it is a free loopback port."""
+    docker, report = ctx.docker, ctx.report
     if answers(address):
         report.say(f"    registry {address}: answering")
         return
@@ -66,11 +63,10 @@ def registry_up(repo: Repo, docker: Docker, address: str, report: Reporter, mode
         raise PrerequisiteError(f"registry {address} does not answer; check the address and your login (docker login)")
     started = time.monotonic()
     _, port = split_address(address)
-    versions = load_versions(repo)
-    if IMAGE not in versions.images:
+    if IMAGE not in ctx.versions().images:
         raise ConfigError(f"base-images/versions.yaml: no image {IMAGE!r}; lmsops's local registry is built from it")
-    build(repo, docker, report, names=[IMAGE], mode=mode)
-    reference = next(image.reference for image in plan_images(repo, versions, [IMAGE]) if image.name == IMAGE)
+    ctx.build_only([IMAGE])
+    reference = ctx.reference(IMAGE)
     docker.run("rm", "--force", CONTAINER, check=False)
     docker.run_detached(
         reference,
