@@ -15,12 +15,13 @@ import pytest
 from xdist.remote import Producer
 from xdist.scheduler import LoadScopeScheduling
 
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.cluster import node_engines, service_node_address
 from lmsops.core.docker import Docker
-from lmsops.core.paths import find_repo
+from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.environments.config import Overrides, known_environments, load_environment
+from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import Model, model_services, resolve
 from lmsops.environments.stack import gateway_routes
 from lmsops.images.affected import affected_images
@@ -132,7 +133,7 @@ class Running:
     """An environment brought up for conformance: its model, its gateway, its engine."""
 
     model: Model
-    overrides: Overrides
+    repo: Repo  # the throwaway environment files it was deployed from (lms-<env>-ct)
     gateway: str
     docker: Docker  # the engine the environment runs on (a swarm manager)
     images: Docker  # the engine that built and pushed the images (on one machine: the same)
@@ -147,36 +148,34 @@ def images(docker: Docker) -> None:
 @pytest.fixture(scope="session")
 def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: None) -> Iterator[Running]:
     context = request.config.getoption("--context")
-    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(free_port())}, context=context)
-    port = overrides.variables["LMS_GATEWAY_PORT"]
-    if load_environment(REPO, env, model_services(REPO)).target.kind == "compose":
-        yield from _compose_env(request, env, docker, overrides, port)
+    port = str(free_port())
+    repo = throwaway_environments(REPO, SUFFIX, {env: {"LMS_GATEWAY_PORT": port}}, context=context)
+    if load_environment(repo, env, model_services(repo)).target.kind == "compose":
+        yield from _compose_env(request, env, docker, repo, port)
         return
     if not context:
         request.getfixturevalue("swarm")  # the local engine; a context names a swarm already
     request.getfixturevalue("swarm_secrets")
     try:
-        deploy(Context(REPO, docker, Reporter(), "offline"), env, overrides=overrides)
-        model = resolve(REPO, docker, env, overrides)
+        deploy(Context(repo, docker, Reporter(), "offline"), env)
+        model = resolve(repo, docker, env)
         if context:
             target = docker.for_target(context, None)
             address = service_node_address(target, f"{model.project}_gateway")
-            yield Running(model, overrides, f"http://{address}:{port}", target, docker, node_engines(REPO, target))
+            yield Running(model, repo, f"http://{address}:{port}", target, docker, node_engines(REPO, target))
         else:
-            yield Running(model, overrides, f"http://127.0.0.1:{port}", docker, docker, {})
+            yield Running(model, repo, f"http://127.0.0.1:{port}", docker, docker, {})
     finally:
-        down(REPO, docker, env, True, Reporter(), overrides)
+        down(repo, docker, env, True, Reporter())
 
 
-def _compose_env(
-    request: pytest.FixtureRequest, env: str, docker: Docker, overrides: Overrides, port: str
-) -> Iterator[Running]:
+def _compose_env(request: pytest.FixtureRequest, env: str, docker: Docker, repo: Repo, port: str) -> Iterator[Running]:
     """dev through pytest-docker: its fixtures are given lmsops's resolved model and project name."""
-    model = resolve(REPO, docker, env, overrides)
-    model.path(REPO).write_text(model.text)
+    model = resolve(repo, docker, env)
+    model.path(repo).write_text(model.text)
     request.config.stash[MODEL_KEY] = model
     request.getfixturevalue("docker_services")
-    yield Running(model, overrides, f"http://127.0.0.1:{port}", docker, docker, {})
+    yield Running(model, repo, f"http://127.0.0.1:{port}", docker, docker, {})
 
 
 MODEL_KEY = pytest.StashKey[Model]()

@@ -12,13 +12,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from pytest_docker.plugin import Services
 
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy
-from lmsops.environments.config import Overrides, known_environments
+from lmsops.environments.config import known_environments
 from lmsops.environments.model import Model, resolve
 from lmsops.images.build import Built, build
 from lmsops.images.context import Context
@@ -59,13 +61,41 @@ def base_images(repo: Repo, docker: Docker) -> dict[str, Built]:
 TEST_SUFFIX = f"-it{worker_suffix()}"
 
 
+@dataclass(frozen=True)
+class Renamed:
+    """Throwaway copies of environments (target lms-<env><suffix>) on free loopback ports: their own
+    environment files (lmsops.bench.throwaway), deployed like any other environment."""
+
+    repo: Repo
+    ports: dict[str, str]
+
+    def gateway(self, env: str) -> str:
+        return f"http://127.0.0.1:{self.ports[env]}"
+
+    @contextmanager
+    def variables(self, env: str, values: dict[str, str]) -> Iterator[None]:
+        """Its env file with other variable values for the block (a configuration change to deploy)."""
+        path = self.repo.environments / f"{env}.yaml"
+        original = path.read_text()
+        data = yaml.safe_load(original)
+        data["variables"] = {**data.get("variables", {}), **{k: yaml.safe_load(v) for k, v in values.items()}}
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        try:
+            yield
+        finally:
+            path.write_text(original)
+
+
+def renamed(suffix: str, envs: list[str], context: str | None = None) -> Renamed:
+    ports = {env: str(free_port()) for env in envs}
+    values = {env: {"LMS_GATEWAY_PORT": port} for env, port in ports.items()}
+    return Renamed(throwaway_environments(find_repo(), suffix, values, context=context), ports)
+
+
 @pytest.fixture(scope="session")
-def overrides() -> dict[str, Overrides]:
+def test_envs() -> Renamed:
     """Each environment under another target name (lms-dev-it, ...) on free loopback ports."""
-    return {
-        env: Overrides(name_suffix=TEST_SUFFIX, variables={"LMS_GATEWAY_PORT": str(free_port())})
-        for env in known_environments(find_repo())
-    }
+    return renamed(TEST_SUFFIX, known_environments(find_repo()))
 
 
 @pytest.fixture(scope="session")
@@ -75,27 +105,25 @@ def platform_images(repo: Repo, docker: Docker) -> dict[str, Built]:
 
 
 @contextmanager
-def environments_deployed(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides]
-) -> Iterator[dict[str, DeployResult]]:
-    """Deploy each environment under its test name; remove them all (volumes too) afterwards."""
+def environments_deployed(envs: Renamed, docker: Docker) -> Iterator[dict[str, DeployResult]]:
+    """Deploy each renamed environment; remove them all (volumes too) afterwards."""
     results: dict[str, DeployResult] = {}
     try:
-        for env, names in overrides.items():
-            results[env] = deploy(Context(repo, docker, Reporter(), "offline"), env, overrides=names)
+        for env in envs.ports:
+            results[env] = deploy(Context(envs.repo, docker, Reporter(), "offline"), env)
         yield results
     finally:
-        for env, names in overrides.items():
-            down(repo, docker, env, True, Reporter(), names)
+        for env in envs.ports:
+            down(envs.repo, docker, env, True, Reporter())
 
 
 # --- dev through pytest-docker, with lmsops's resolved model and project name --------------------
 
 
 @pytest.fixture(scope="session")
-def dev_model(repo: Repo, docker: Docker, overrides: dict[str, Overrides], platform_images: dict[str, Built]) -> Model:
-    model = resolve(repo, docker, "dev", overrides["dev"])
-    model.path(repo).write_text(model.text)
+def dev_model(docker: Docker, test_envs: Renamed, platform_images: dict[str, Built]) -> Model:
+    model = resolve(test_envs.repo, docker, "dev")
+    model.path(test_envs.repo).write_text(model.text)
     return model
 
 

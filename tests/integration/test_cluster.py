@@ -22,11 +22,10 @@ from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.environments.config import Overrides
 from lmsops.images.context import Context
 from lmsops.releases.publish import load_record
 from lmsops.targets.status import compare, down
-from tests.ports import free_port
+from tests.integration.conftest import Renamed, renamed
 
 STACK = "lms-staging-cl"
 
@@ -34,7 +33,7 @@ STACK = "lms-staging-cl"
 @dataclass(frozen=True)
 class Cluster:
     nodes: list[Node]
-    overrides: Overrides
+    envs: Renamed  # staging renamed lms-staging-cl, deployed to the cluster's manager (target.context)
     manager: Docker
 
     def addresses(self) -> list[str]:
@@ -46,12 +45,12 @@ def cluster(repo: Repo, docker: Docker, swarm_secrets: None) -> Iterator[Cluster
     """The loopback registry the nodes pull from is prepared for the whole run (tests/engine_state.py)."""
     cluster_down(repo, docker, Reporter())  # what an interrupted earlier run left
     nodes = cluster_up(Context(repo, docker, Reporter(), "offline"), nodes=3)
-    overrides = Overrides("-cl", {"LMS_GATEWAY_PORT": str(free_port())}, context=CONTEXT)
+    envs = renamed("-cl", ["staging"], context=CONTEXT)
     try:
-        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides)
-        yield Cluster(nodes, overrides, docker.for_target(CONTEXT, None))
+        deploy(Context(envs.repo, docker, Reporter(), "offline"), "staging")
+        yield Cluster(nodes, envs, docker.for_target(CONTEXT, None))
     finally:
-        down(repo, docker, "staging", True, Reporter(), overrides)
+        down(envs.repo, docker, "staging", True, Reporter())
         cluster_down(repo, docker, Reporter())
     left = docker.run("ps", "--all", "--quiet", "--filter", "label=org.lmsops.cluster").stdout.split()
     assert not left, "no node container left"
@@ -71,7 +70,7 @@ def get(url: str) -> int:
 
 def through_gateway(cluster: Cluster, path: str) -> int:
     """Like a load balancer in front of the nodes: the first node whose gateway answers."""
-    port = cluster.overrides.variables["LMS_GATEWAY_PORT"]
+    port = cluster.envs.ports["staging"]
     for address in cluster.addresses():
         status = get(f"http://{address}:{port}{path}")
         if status:
@@ -103,7 +102,7 @@ def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
     for service in cluster.manager.stack_services(STACK):
         image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
         assert "@sha256:" in image and image in published, image
-    assert compare(repo, docker, "staging", cluster.overrides) == []
+    assert compare(cluster.envs.repo, docker, "staging") == []
     for path in ("/catalog/readyz", "/enrollment/readyz", "/healthz"):
         assert through_gateway(cluster, path) == 200, path
 

@@ -22,19 +22,17 @@ import pytest
 import yaml
 
 from lmsops.core.docker import Docker
-from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.drift.compare import Difference, model_file
 from lmsops.drift.render import render_swarm
 from lmsops.drift.specdiff import show
 from lmsops.drift.swarm import spec_differences
-from lmsops.environments.config import Overrides
 from lmsops.environments.model import Model, resolve
 from lmsops.images.build import Built
 from lmsops.images.context import Context
 from lmsops.targets.status import compare, drift_of
-from tests.integration.conftest import environments_deployed
+from tests.integration.conftest import Renamed, environments_deployed, renamed
 from tests.ports import free_port
 
 SUFFIX = "-id"
@@ -180,21 +178,20 @@ def client_flags(docker: Docker, *command: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def overrides() -> dict[str, Overrides]:
-    return {env: Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(free_port())}) for env in ("dev", "staging")}
+def envs() -> Renamed:
+    return renamed(SUFFIX, ["dev", "staging"])
 
 
 @pytest.fixture(scope="module")
 def deployed(
-    repo: Repo,
     docker: Docker,
-    overrides: dict[str, Overrides],
+    envs: Renamed,
     platform_images: dict[str, Built],
     swarm: None,
     swarm_secrets: None,
 ) -> Iterator[dict[str, Model]]:
-    with environments_deployed(repo, docker, overrides):
-        yield {env: resolve(repo, docker, env, overrides[env]) for env in overrides}
+    with environments_deployed(envs, docker):
+        yield {env: resolve(envs.repo, docker, env) for env in envs.ports}
 
 
 @pytest.fixture()
@@ -260,7 +257,7 @@ def catalog_drift(docker: Docker, declared: dict[str, object]) -> dict[str, str]
 
 
 def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model], test_objects: None
+    docker: Docker, envs: Renamed, deployed: dict[str, Model], test_objects: None
 ) -> None:
     model = deployed["staging"]
     assert drift_of(docker, model) == [], "a clean deploy shows no difference"
@@ -296,14 +293,14 @@ def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
             if found:
                 quiet[flag] = f"drift named {sorted(found)}"
     finally:  # what is declared comes back, also after a failure (the module's other tests use it)
-        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides["staging"])
+        deploy(Context(envs.repo, docker, Reporter(), "offline"), "staging")
     assert not missed, f"changes drift did not name: {missed}"
     assert not quiet, f"flags that should change nothing: {quiet}"
     assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
 
 def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_repairs_it(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model]
+    docker: Docker, envs: Renamed, deployed: dict[str, Model]
 ) -> None:
     model = deployed["dev"]
     assert drift_of(docker, model) == []
@@ -327,7 +324,7 @@ def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_r
     unexpected = {flag: why for flag, why in refused.items() if flag not in CONTAINER_REFUSED_HERE}
     assert not unexpected, f"the engine refused: {unexpected}"
     assert not missed, f"changes drift did not name: {missed}"
-    deploy(Context(repo, docker, Reporter(), "offline"), "dev", overrides=overrides["dev"])
+    deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
     assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
 
@@ -339,7 +336,7 @@ def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_r
     ],
 )
 def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model], tmp_path: Path,
+    docker: Docker, envs: Renamed, deployed: dict[str, Model], tmp_path: Path,
     key: str, value: object, expected: str,
 ) -> None:  # fmt: skip
     model = deployed["dev"]
@@ -353,21 +350,20 @@ def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
         found = paths(drift_of(docker, model), "catalog")
         assert any(path.startswith(expected) for path in found), found
     finally:
-        deploy(Context(repo, docker, Reporter(), "offline"), "dev", overrides=overrides["dev"])
+        deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
     assert drift_of(docker, model) == []
 
 
 def test_drift_finds_a_rotated_secret_not_yet_deployed(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, Model],
+    docker: Docker, envs: Renamed, deployed: dict[str, Model],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
-    staging = overrides["staging"]
     monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "rotated-" + os.urandom(8).hex())
-    found = compare(repo, docker, "staging", staging)
+    found = compare(envs.repo, docker, "staging")
     assert {(d.service, d.path) for d in found} == {
         ("catalog", "TaskTemplate.ContainerSpec.Secrets"),
         ("postgres", "TaskTemplate.ContainerSpec.Secrets"),
     }
     assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
     monkeypatch.undo()
-    assert compare(repo, docker, "staging", staging) == []
+    assert compare(envs.repo, docker, "staging") == []

@@ -11,6 +11,7 @@ import dataclasses
 import subprocess
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -20,7 +21,7 @@ from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy, rollback
 from lmsops.deploy.promote import promote
-from lmsops.environments.config import Overrides, known_environments
+from lmsops.environments.config import known_environments
 from lmsops.environments.model import resolve
 from lmsops.images.build import Built
 from lmsops.images.context import Context
@@ -29,57 +30,52 @@ from lmsops.releases.publish import load_record
 from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_of
 from lmsops.targets.status import compare, status
-from tests.integration.conftest import environments_deployed
+from tests.integration.conftest import Renamed, environments_deployed, renamed
 from tests.integration.http import call
-from tests.ports import free_port
 
 ENVIRONMENTS = tuple(known_environments(find_repo()))
 
 
 @pytest.fixture(scope="module")
-def overrides() -> dict[str, Overrides]:
+def envs() -> Renamed:
     """This module's own targets (lms-staging-ie, ...): apart from the dev platform of the other tests."""
-    return {env: Overrides("-ie", {"LMS_GATEWAY_PORT": str(free_port())}) for env in ENVIRONMENTS}
+    return renamed("-ie", list(ENVIRONMENTS))
 
 
 @pytest.fixture(scope="module")
 def deployed(
-    repo: Repo,
-    docker: Docker,
-    overrides: dict[str, Overrides],
-    platform_images: dict[str, Built],
-    swarm: None,
-    swarm_secrets: None,
+    docker: Docker, envs: Renamed, platform_images: dict[str, Built], swarm: None, swarm_secrets: None
 ) -> Iterator[dict[str, DeployResult]]:
-    with environments_deployed(repo, docker, overrides) as results:
+    with environments_deployed(envs, docker) as results:
         yield results
 
 
-def gateway(overrides: dict[str, Overrides], env: str) -> str:
-    return f"http://127.0.0.1:{overrides[env].variables['LMS_GATEWAY_PORT']}"
+def ctx(envs: Renamed, docker: Docker) -> Context:
+    """One command's context on this module's environment files."""
+    return Context(envs.repo, docker, Reporter(), "offline")
 
 
 def test_three_environments_run_side_by_side_on_the_same_images(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
     image_ids = set()
     for env in ENVIRONMENTS:
-        rows = {row.service: row for row in status(repo, docker, env, overrides[env])}
+        rows = {row.service: row for row in status(envs.repo, docker, env)}
         assert set(rows) == {"catalog", "enrollment", "gateway", "postgres"}
         assert all(row.running == row.desired for row in rows.values()), rows
-        status_code, body = call("GET", f"{gateway(overrides, env)}/catalog/readyz")
+        status_code, body = call("GET", f"{envs.gateway(env)}/catalog/readyz")
         assert (status_code, body.get("status")) == (200, "ready"), (env, body)
         image_ids.add(docker.image_id(rows["catalog"].image))
     assert len(image_ids) == 1  # built once: the same image in dev, staging and production
-    staging = {row.service: row for row in status(repo, docker, "staging", overrides["staging"])}
+    staging = {row.service: row for row in status(envs.repo, docker, "staging")}
     assert staging["catalog"].desired == 2
 
 
 def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
     """The check that ends every deploy, against the real gateway: a route to a service that is not there."""
-    model = resolve(repo, docker, "staging", overrides["staging"])
+    model = resolve(envs.repo, docker, "staging")
     document = copy.deepcopy(model.document)
     environment = document["services"]["gateway"]["environment"]
     environment["LMS_GATEWAY_ROUTES"] += " missing=missing:8000"
@@ -95,22 +91,32 @@ def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
 
 
 def test_deploying_again_with_nothing_changed_restarts_nothing(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
     tasks_before = {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")}
-    again = deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=overrides["staging"])
+    again = deploy(ctx(envs, docker), "staging")
     assert again.changed == []
     assert sorted(again.unchanged) == ["catalog", "enrollment", "gateway", "postgres"]
     assert {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")} == tasks_before
 
 
+def unhealthy_variant(docker: Docker, image: str, folder: Path) -> str:
+    """A copy of image whose health check always fails: a release that must be rolled back."""
+    dockerfile = folder / "Dockerfile"
+    dockerfile.write_text(
+        f'FROM {image}\nHEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["false"]\n'
+    )
+    tag = "lmsops/catalog:unhealthy-test"
+    docker.build(context=folder, dockerfile=dockerfile, tags=[tag], build_args={}, labels={}, iidfile=folder / "iid")
+    return tag
+
+
 def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_serving(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult],
-    platform_images: dict[str, Built],
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult],
+    platform_images: dict[str, Built], tmp_path: Path,
 ) -> None:  # fmt: skip
-    good = platform_images["catalog"].reference
-    broken = docker.build_unhealthy_variant(good, "lmsops/catalog:unhealthy-test")
-    url = f"{gateway(overrides, 'staging')}/catalog/courses"
+    broken = unhealthy_variant(docker, platform_images["catalog"].reference, tmp_path)
+    url = f"{envs.gateway('staging')}/catalog/courses"
     answers: list[int] = []
     stop = threading.Event()
 
@@ -126,8 +132,7 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     poller.start()
     try:
         with pytest.raises(DeployError) as error:
-            broken_overrides = Overrides("-ie", overrides["staging"].variables, {"catalog": broken})
-            deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=broken_overrides)
+            deploy(ctx(envs, docker), "staging", pinned={"catalog": broken})
     finally:
         stop.set()
         poller.join()
@@ -136,8 +141,8 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
     assert message.startswith("staging: catalog failed to update: Swarm rolled it back")
     assert message.endswith("the previous version keeps serving")
     assert len(answers) >= 10 and set(answers) == {200}, answers
-    rows = {row.service: row for row in status(repo, docker, "staging", overrides["staging"])}
-    declared = resolve(repo, docker, "staging", overrides["staging"]).document["services"]["catalog"]["image"]
+    rows = {row.service: row for row in status(envs.repo, docker, "staging")}
+    declared = resolve(envs.repo, docker, "staging").document["services"]["catalog"]["image"]
     assert "@sha256:" in declared, "staging runs its registry's digests"
     assert rows["catalog"].image == declared and rows["catalog"].running == 2
 
@@ -169,26 +174,25 @@ def service_env(docker: Docker, service: str) -> dict[str, str]:
 
 
 def test_swarm_services_run_the_pushed_digests(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
-    published = load_record(repo, "127.0.0.1:5000")
-    for row in status(repo, docker, "staging", overrides["staging"]):
+    published = load_record(envs.repo, "127.0.0.1:5000")
+    for row in status(envs.repo, docker, "staging"):
         assert "@sha256:" in row.image, row
         assert row.image in published.values(), f"{row.service} runs {row.image}, which was not pushed"
 
 
 def test_history_records_each_deploy_and_rollback_brings_back_the_previous_release(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
-    staging = overrides["staging"]
-    debug = Overrides(staging.name_suffix, {**staging.variables, "LMS_LOG_LEVEL": "debug"})
     before = releases(docker, "lms-staging-ie")
     assert before, "the module's own deploy of staging is recorded"
     try:
-        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=debug)
+        with envs.variables("staging", {"LMS_LOG_LEVEL": "debug"}):
+            deploy(ctx(envs, docker), "staging")
         assert service_env(docker, "lms-staging-ie_catalog")["LMS_LOG_LEVEL"] == "debug"
 
-        back = rollback(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)
+        back = rollback(ctx(envs, docker), "staging")
 
         history = releases(docker, "lms-staging-ie")
         assert len(history) == len(before) + 2 >= 3
@@ -196,35 +200,32 @@ def test_history_records_each_deploy_and_rollback_brings_back_the_previous_relea
         assert debug_release.config != earlier.config
         assert back.note == f"rollback to #{earlier.seq}" and back.config == earlier.config
         assert back.images == earlier.images
-        head = run_git(repo, "rev-parse", "HEAD")
+        head = run_git(envs.repo, "rev-parse", "HEAD")
         for release in (earlier, debug_release, back):
             assert release.commit.startswith(head) and release.by and release.at
             assert set(release.images) == {"catalog", "enrollment", "gateway", "postgres"}
             assert all("@sha256:" in image for image in release.images.values())
         for service in ("catalog", "enrollment"):
             assert service_env(docker, f"lms-staging-ie_{service}")["LMS_LOG_LEVEL"] == "info"
-        assert compare(repo, docker, "staging", staging) == []
+        assert compare(envs.repo, docker, "staging") == []
     except BaseException:
-        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)
+        deploy(ctx(envs, docker), "staging")
         raise
 
 
 def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
-    repo: Repo, docker: Docker, overrides: dict[str, Overrides], deployed: dict[str, DeployResult]
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
-    staging, production = overrides["staging"], overrides["production"]
-    promote(Context(repo, docker, Reporter(), "offline"), "staging", "production", source_overrides=staging,
-            destination_overrides=production)  # fmt: skip
-    running = {row.service: row.image for row in status(repo, docker, "staging", staging)}
-    promoted = {row.service: row.image for row in status(repo, docker, "production", production)}
+    promote(ctx(envs, docker), "staging", "production")
+    running = {row.service: row.image for row in status(envs.repo, docker, "staging")}
+    promoted = {row.service: row.image for row in status(envs.repo, docker, "production")}
     assert promoted == running
     assert releases(docker, "lms-production-ie")[-1].note == "promoted from staging"
 
     docker.run("service", "update", "--detach", "--env-add", "LMS_BY_HAND=1", "lms-staging-ie_catalog")
     try:
         with pytest.raises(ConfigError, match="staging has drifted from its declaration; nothing promoted") as refused:
-            promote(Context(repo, docker, Reporter(), "offline"), "staging", "production", source_overrides=staging,
-                    destination_overrides=production)  # fmt: skip
+            promote(ctx(envs, docker), "staging", "production")
         assert "catalog: env LMS_BY_HAND" in str(refused.value)
     finally:
-        deploy(Context(repo, docker, Reporter(), "offline"), "staging", overrides=staging)
+        deploy(ctx(envs, docker), "staging")

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lmsops.core.paths import Repo
-from lmsops.environments.config import Overrides, load_environment
+from lmsops.environments.config import load_environment
 from lmsops.environments.model import Model, model_services
 from lmsops.targets.entrypoint import ask, local_gateway_url, routed_services
 
 
 def model(repo: Repo, env_name: str, gateway: dict[str, Any], context: str | None = None) -> Model:
-    env = load_environment(repo, env_name, model_services(repo), Overrides(context=context))
+    env = load_environment(repo, env_name, model_services(repo))
+    if context is not None:  # the environment deployed to another engine
+        env = dataclasses.replace(
+            env, file=env.file.model_copy(update={"target": env.target.model_copy(update={"context": context})})
+        )
     return Model(env, [], Path("x"), [], {"services": {"gateway": gateway}}, "")
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.cli import main
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.environments.config import Overrides, load_environment
+from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services
 
 
@@ -114,10 +115,22 @@ def test_a_service_brings_its_own_schema_entries(project: Repo) -> None:
     assert "LMS_LOG_LEVEL is already declared in env/schema.yaml" in problems(project, "dev")
 
 
-def test_overrides_rename_the_target_and_replace_values(project: Repo) -> None:
-    env = load_environment(project, "dev", model_services(project), Overrides("-it", {"LMS_GATEWAY_PORT": "31000"}))
-    assert env.target.name == "lms-dev-it"
+def test_throwaway_environments_are_renamed_copies_that_deploy_like_any_other(project: Repo) -> None:
+    copies = throwaway_environments(project, "-it", {"production": {"LMS_GATEWAY_PORT": "31000"}}, context="elsewhere")
+    assert known_environments(copies) == ["production"]
+    env = load_environment(copies, "production", model_services(copies))
+    assert env.target.name == "lms-production-it"
     assert env.values["LMS_GATEWAY_PORT"] == "31000"
+    assert (env.target.context, env.target.host) == ("elsewhere", None)
+    assert env.target.confirm is False, "the copy says so in its own file, read like any env file"
+    assert "confirm: false" in (copies.environments / "production.yaml").read_text()
+    original = load_environment(project, "production", model_services(project))
+    assert (original.target.name, original.target.confirm) == ("lms-production", True)
+
+
+def test_a_throwaway_suffix_must_look_like_one(project: Repo) -> None:
+    with pytest.raises(ConfigError, match="a throwaway suffix looks like -bench"):
+        throwaway_environments(project, "../x", {"dev": {}})
 
 
 def test_cli_config_of_a_bad_environment_is_one_report_without_docker(

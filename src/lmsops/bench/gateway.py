@@ -21,13 +21,13 @@ from pathlib import Path
 import yaml
 
 from lmsops.bench.build import free_port, timed
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import PrerequisiteError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.environments.config import Overrides
 from lmsops.environments.model import resolve
 from lmsops.images.context import Context
 from lmsops.targets.status import down
@@ -137,15 +137,15 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
     wrk = require_wrk()
     quiet = Reporter(StringIO())
     gateway_port, direct_port, baseline_port = free_port(), free_port(), free_port()
-    overrides = Overrides("-bench", {"LMS_GATEWAY_PORT": str(gateway_port)})
+    repo = throwaway_environments(repo, "-bench", {"dev": {"LMS_GATEWAY_PORT": str(gateway_port)}})
     report.say("==> bench: deploying dev as lms-dev-bench, catalog also published directly on loopback")
     try:
 
         def deploy_dev() -> None:  # one `nox -s deploy -- dev` as a user types it: its own context
-            deploy(Context(repo, docker, quiet, "offline"), "dev", overrides=overrides)
+            deploy(Context(repo, docker, quiet, "offline"), "dev")
 
         deploy_dev()
-        model = resolve(repo, docker, "dev", overrides)
+        model = resolve(repo, docker, "dev")
         model_path = model.path(repo)
         no_op_deploy, compose_up = [], []
         up_all = ("up", "--detach", "--wait", "--no-build", "--pull", "never")
@@ -171,4 +171,4 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
         deploys = statistics.median(no_op_deploy), statistics.median(compose_up)
         return DevBench(results, *deploys, _median(ours), _median(theirs))
     finally:
-        down(repo, docker, "dev", True, quiet, overrides)
+        down(repo, docker, "dev", True, quiet)

@@ -14,13 +14,13 @@ import time
 from io import StringIO
 from pathlib import Path
 
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import LmsopsError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.environments.config import Overrides
 from lmsops.images.context import Context
 from lmsops.targets.status import down
 
@@ -41,22 +41,21 @@ def _step(what: str, argv: list[str], cwd: Path) -> None:
 def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port: int) -> float:
     """Seconds from `copier copy` to a green conformance run of dev with the new service in it."""
     quiet = Reporter(StringIO())
-    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(gateway_port)})
     report.say(f"==> bench: a new service {NAME}: copier, deploy dev, conformance (scratch clone)")
     with tempfile.TemporaryDirectory(prefix="lmsops-bench-") as scratch:
         clone = Path(scratch) / "lms"
         _step("git clone", ["git", "clone", "--quiet", str(repo.root), str(clone)], Path(scratch))
-        copy = Repo(clone)
+        copy = throwaway_environments(Repo(clone), SUFFIX, {"dev": {"LMS_GATEWAY_PORT": str(gateway_port)}})
         try:
             started = time.perf_counter()
             copier = [proc.tool("copier") or "copier", "copy", "--defaults", "--data", "team=bench"]
             _step("copier copy", [*copier, "templates/service", f"services/{NAME}"], clone)
-            deploy(Context(copy, docker, quiet, "offline"), "dev", overrides=overrides)
+            deploy(Context(copy, docker, quiet, "offline"), "dev")
             conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev", "-q",
                            "-p", "no:cacheprovider"]  # fmt: skip
             _step("conformance of dev", conformance, clone)
             return time.perf_counter() - started
         finally:
-            down(copy, docker, "dev", True, quiet, overrides)
+            down(copy, docker, "dev", True, quiet)
             for tag in docker.image_tags(f"lmsops/{NAME}"):
                 docker.remove_image(tag)

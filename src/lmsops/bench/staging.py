@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from io import StringIO
 
 from lmsops.bench.build import CHANGED_SERVICE, free_port, service_change, timed
-from lmsops.bench.throwaway import throwaway_secrets
+from lmsops.bench.throwaway import throwaway_environments, throwaway_secrets
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
-from lmsops.environments.config import Overrides
 from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
 from lmsops.releases.registry import registry_down
@@ -38,7 +37,7 @@ class StagingBench:
 
 def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
     quiet = Reporter(StringIO())
-    overrides = Overrides(SUFFIX, {"LMS_GATEWAY_PORT": str(free_port())})
+    repo = throwaway_environments(repo, SUFFIX, {"staging": {"LMS_GATEWAY_PORT": str(free_port())}})
     stack = f"lms-staging{SUFFIX}"
     service = f"{stack}_{CHANGED_SERVICE}"
     tags_before = set(_service_tags(docker))
@@ -50,7 +49,7 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
         with throwaway_secrets(repo), service_change(repo, CHANGED_SERVICE) as change:
 
             def deploy_staging() -> None:  # one `nox -s deploy -- staging`: its own context
-                deploy(Context(repo, docker, quiet, "offline"), "staging", init_swarm=True, overrides=overrides)
+                deploy(Context(repo, docker, quiet, "offline"), "staging", init_swarm=True)
 
             change("first deploy")
             deploy_staging()
@@ -64,7 +63,7 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
                 theirs.append(timed(docker.run, "service", "update", "--quiet", "--image", before, service))
             return StagingBench(statistics.median(ours), statistics.median(theirs))
     finally:
-        down(repo, docker, "staging", True, quiet, overrides)
+        down(repo, docker, "staging", True, quiet)
         for tag in set(_service_tags(docker)) - tags_before:  # the images of the bench's changes
             docker.remove_image(tag)
         if not had_registry:

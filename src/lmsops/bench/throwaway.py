@@ -1,18 +1,31 @@
-"""Throwaway secret values for deployments that are not the real ones (test runs, benchmarks).
+"""Throwaway deployments beside the real ones (test runs, benchmarks): renamed environment files
+and throwaway secret values.
+
+A throwaway deployment is declared like any other: by environment files. `throwaway_environments`
+writes renamed copies of env/*.yaml (lms-staging-bench, lms-staging-ie, ...) into the work dir, with
+the values the run chooses (a free gateway port, another engine) and `confirm: false` written in
+the copy, and returns the repository reading its environments from there. Nothing in deploy knows
+it is a throwaway: the guard, the target and every check read the files, as for a real deploy.
 
 Staging and production read their secrets from the operator's environment (LMSOPS_STAGING_...).
-A run that deploys renamed copies of them (lms-staging-bench, lms-staging-ie, ...) needs values,
-never the operator's: random ones are set for the variables that are not set, and taken away after.
+A throwaway deployment needs values, never the operator's: random ones are set for the variables
+that are not set, and taken away after (`throwaway_secrets`).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
 
+import yaml
+
+from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
+from lmsops.core.yamlfile import read_yaml
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services
 from lmsops.environments.stack import secret_files
@@ -42,3 +55,37 @@ def throwaway_secrets(repo: Repo) -> Iterator[None]:
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)
+
+
+def throwaway_environments(
+    repo: Repo,
+    suffix: str,
+    variables: Mapping[str, Mapping[str, str]],
+    *,
+    context: str | None = None,
+) -> Repo:
+    """Renamed copies of the environments named in `variables` (env name -> values to set), their
+    targets named <name><suffix>; `context`: deploy them to that Docker context instead."""
+    if not suffix.startswith("-") or not suffix[1:].replace("-", "").isalnum():
+        raise ConfigError(f"a throwaway suffix looks like -bench or -it2, not {suffix!r}")
+    # One folder per suffix and set of environments: runs side by side never share one.
+    folder = repo.work / "throwaway" / f"{suffix.lstrip('-')}_{'+'.join(sorted(variables))}" / "env"
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.yaml"):
+        old.unlink()
+    for name, values in variables.items():
+        source = repo.environments / f"{name}.yaml"
+        data: Any = read_yaml(source, repo.display(source))
+        if not isinstance(data, dict) or not isinstance(data.get("target"), dict):
+            raise ConfigError(f"{repo.display(source)}: no target: mapping to rename")
+        target = data["target"]
+        target["name"] = f"{target['name']}{suffix}"
+        target["confirm"] = False  # a throwaway copy, never the environment that needs the confirmation
+        if context is not None:
+            target["context"] = context
+            target.pop("host", None)
+        # Each value as YAML reads it, as if written in the file by hand (a port is a number).
+        data["variables"] = {**(data.get("variables") or {}), **{k: yaml.safe_load(v) for k, v in values.items()}}
+        header = f"# Throwaway copy of {repo.display(source)} (lmsops.bench.throwaway); removed with the run.\n"
+        (folder / f"{name}.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+    return replace(repo, env_root=folder)

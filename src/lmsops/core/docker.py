@@ -134,14 +134,6 @@ class Docker(SwarmCalls):
     def tag(self, source: str, target: str) -> None:
         self.run("tag", source, target)
 
-    def build_unhealthy_variant(self, image: str, tag: str) -> str:
-        """A copy of image whose health check always fails: a release that must be rolled back (tests)."""
-        dockerfile = (
-            f'FROM {image}\nHEALTHCHECK --interval=2s --timeout=2s --start-period=2s --retries=2 CMD ["false"]\n'
-        )
-        self.run("build", "--quiet", "--force-rm", "--tag", tag, "-", input_bytes=dockerfile.encode())
-        return tag
-
     def image_tags(self, pattern: str | None = None) -> list[str]:
         """REPOSITORY:TAG of the local images (matching pattern, e.g. lmsops/*), newest first;
         untagged ones left out."""

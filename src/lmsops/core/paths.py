@@ -13,9 +13,18 @@ MARKER = Path("base-images") / "versions.yaml"
 
 @dataclass(frozen=True)
 class Repo:
-    """The repository lmsops works on; every path is derived from its root."""
+    """The repository lmsops works on; every path is derived from its root.
+
+    env_root: where its environment files are read from, when not env/ (a throwaway deployment's
+    renamed copies, lmsops.bench.throwaway; the schema is always env/schema.yaml)."""
 
     root: Path
+    env_root: Path | None = None
+
+    @property
+    def environments(self) -> Path:
+        """The folder of the environment files (env/<name>.yaml)."""
+        return self.env_root or self.root / "env"
 
     @property
     def base_images(self) -> Path:

@@ -10,13 +10,14 @@ the image plan once and builds once (lmsops.images.context).
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from lmsops.core import gitinfo
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import seconds
-from lmsops.environments.config import Environment, Overrides, load_environment
+from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import model_services, resolve, work_dir
 from lmsops.images.context import Context
 from lmsops.releases.history import Release, model_of, previous
@@ -50,14 +51,14 @@ def deploy(
     *,
     yes: bool = False,
     init_swarm: bool = False,
-    overrides: Overrides | None = None,
+    pinned: Mapping[str, str] | None = None,
     note: str = "",
 ) -> DeployResult:
+    """Deploy env_name as its files declare (pinned: service -> image, set by promote only)."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
-    env = load_environment(repo, env_name, model_services(repo), overrides)
-    if overrides is None or not overrides.name_suffix:  # a renamed test target is not the real one
-        guard(repo, env, yes)
+    env = load_environment(repo, env_name, model_services(repo))
+    guard(repo, env, yes)
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
     report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
@@ -66,7 +67,7 @@ def deploy(
         needed = deployed_images(repo, ctx.plan())
         report.say(f"==> {env_name}: publishing the {len(needed)} images it runs to {env.target.registry}")
         publish(ctx, env.target.registry, only=needed)
-    model = resolve(repo, ctx.docker, env_name, overrides, plan=ctx.plan())
+    model = resolve(repo, ctx.docker, env_name, pinned, plan=ctx.plan())
     path = model.path(repo)
     path.write_text(model.text)
     report.say(f"==> {env_name}: deploying {len(model.services)} services to {target.description}")
@@ -82,13 +83,12 @@ def deploy(
     return DeployResult(env_name, applied.changed, applied.unchanged)
 
 
-def rollback(ctx: Context, env_name: str, *, yes: bool = False, overrides: Overrides | None = None) -> Release:
+def rollback(ctx: Context, env_name: str, *, yes: bool = False) -> Release:
     """Redeploy the previous release of every service of a Swarm environment together."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
-    current = resolve(repo, ctx.docker, env_name, overrides, plan=ctx.plan())
-    if overrides is None or not overrides.name_suffix:
-        guard(repo, current.env, yes)
+    current = resolve(repo, ctx.docker, env_name, plan=ctx.plan())
+    guard(repo, current.env, yes)
     target = target_for(repo, ctx.docker, current.env)
     target.prepare(report)
     history = target.history()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from lmsops.core.errors import ConfigError
 from lmsops.deploy.apply import DeployResult, deploy
-from lmsops.environments.config import Overrides
 from lmsops.environments.model import resolve
 from lmsops.images.context import Context
 from lmsops.targets.factory import target_of
@@ -22,11 +21,9 @@ def promote(
     destination: str,
     *,
     yes: bool = False,
-    source_overrides: Overrides | None = None,
-    destination_overrides: Overrides | None = None,
 ) -> DeployResult:
     repo, docker, report = ctx.repo, ctx.docker, ctx.report
-    model = resolve(repo, docker, source, source_overrides, plan=ctx.plan())
+    model = resolve(repo, docker, source, plan=ctx.plan())
     if not model.env.target.registry:  # only then does it run digests that another engine can pull
         raise ConfigError(
             f"promote takes the digests an environment deployed from a registry runs; {source} has no "
@@ -50,6 +47,4 @@ def promote(
     report.say(f"==> promote: {destination} gets the digests running in {source}:")
     for name, image in sorted(digests.items()):
         report.say(f"    {name}: {image}")
-    base = destination_overrides or Overrides()
-    pinned = Overrides(base.name_suffix, base.variables, {**base.images, **digests}, base.context)
-    return deploy(ctx, destination, yes=yes, overrides=pinned, note=f"promoted from {source}")
+    return deploy(ctx, destination, yes=yes, pinned=digests, note=f"promoted from {source}")

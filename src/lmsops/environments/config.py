@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -20,7 +20,6 @@ from lmsops.core.yamlfile import format_validation_error, read_yaml
 from lmsops.environments.schema import Schema, Value, as_text, check_value, load_schema
 from lmsops.images.versions import Strict
 
-ENV_DIR = Path("env")
 StackName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
 Memory = Annotated[str, StringConstraints(pattern=r"^[0-9]+[KMG]?$")]
 Duration = Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m)$")]
@@ -108,19 +107,6 @@ class EnvFile(Strict):
 
 
 @dataclass(frozen=True)
-class Overrides:
-    """For test runs beside real deployments: another target name, other values, other images.
-
-    Not reachable from the command line: a deploy of an environment is what its files declare.
-    """
-
-    name_suffix: str = ""
-    variables: dict[str, str] = field(default_factory=dict)
-    images: dict[str, str] = field(default_factory=dict)
-    context: str | None = None  # another engine, e.g. the test cluster's manager (lmsops-cluster)
-
-
-@dataclass(frozen=True)
 class Environment:
     """A validated environment: its file, the schema, and every variable's value as text."""
 
@@ -147,16 +133,17 @@ class Environment:
 
 
 def known_environments(repo: Repo) -> list[str]:
-    return sorted(p.stem for p in (repo.root / ENV_DIR).glob("*.yaml") if p.stem != "schema")
+    return sorted(p.stem for p in repo.environments.glob("*.yaml") if p.stem != "schema")
 
 
-def load_environment(repo: Repo, name: str, services: set[str], overrides: Overrides | None = None) -> Environment:
+def load_environment(repo: Repo, name: str, services: set[str]) -> Environment:
     """Load and check env/<name>.yaml against the schema; raise one ConfigError listing every problem."""
     known = known_environments(repo)
     if name not in known:
         raise ConfigError(f"unknown environment {name!r}; known: {', '.join(known) or 'none'} (one file each in env/)")
-    shown = f"{ENV_DIR}/{name}.yaml"
-    raw = read_yaml(repo.root / ENV_DIR / f"{name}.yaml", shown)
+    path = repo.environments / f"{name}.yaml"
+    shown = repo.display(path)
+    raw = read_yaml(path, shown)
     problems = _plain_secret_values(raw)
     try:
         env_file = EnvFile.model_validate(raw if raw is not None else {})
@@ -169,13 +156,6 @@ def load_environment(repo: Repo, name: str, services: set[str], overrides: Overr
     problems += more
     if problems:
         raise ConfigError(_report(shown, problems))
-    if overrides is not None:
-        update: dict[str, object] = {"name": env_file.target.name + overrides.name_suffix}
-        if overrides.context:
-            update |= {"context": overrides.context, "host": None}
-        target = env_file.target.model_copy(update=update)
-        env_file = env_file.model_copy(update={"target": target})
-        values |= overrides.variables
     return Environment(name, env_file, schema, values)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.yamlfile import read_yaml
-from lmsops.environments.config import Environment, Overrides, known_environments, load_environment, secret_value
+from lmsops.environments.config import Environment, known_environments, load_environment, secret_value
 from lmsops.environments.stack import (
     EXTENSION,
     compose_files,
@@ -92,13 +93,14 @@ def resolve(
     repo: Repo,
     docker: Docker,
     env_name: str,
-    overrides: Overrides | None = None,
+    pinned: Mapping[str, str] | None = None,
     plan: list[PlannedImage] | None = None,
 ) -> Model:
     """Validate everything about env_name and return its resolved model; nothing is changed.
+    pinned: service -> the image reference it runs instead of this tree's (promotion: the source's digests).
     plan: the image plan the command already computed (lmsops.images.context)."""
     services = model_services(repo)
-    env = load_environment(repo, env_name, services, overrides)
+    env = load_environment(repo, env_name, services)
     images = plan if plan is not None else plan_images(repo, load_versions(repo))
     work = work_dir(repo, env)
     secrets_dir = _secrets(repo, env, work)
@@ -109,7 +111,7 @@ def resolve(
     if env.target.registry:  # deploys from a registry run the published digests, never a tag
         published = load_record(repo, env.target.registry)
         references = {name: published.get(reference, reference) for name, reference in references.items()}
-    references |= overrides.images if overrides else {}
+    references |= dict(pinned or {})
     values = (
         env.values
         | {image_variable(name): reference for name, reference in references.items()}
@@ -129,7 +131,7 @@ def resolve(
         raise ConfigError(f"the Compose files of {env_name} do not resolve: {result.stderr.strip()}")
     document = yaml.safe_load(result.stdout)
     if env.target.registry:
-        _require_digests(env, document, set(overrides.images.values()) if overrides else set())
+        _require_digests(env, document, set((pinned or {}).values()))
     if env.target.kind == "swarm":
         document = _for_swarm(env, document, secrets_dir)
     document = {key: value for key, value in document.items() if not key.startswith("x-")}

@@ -6,7 +6,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference
-from lmsops.environments.config import Environment, Overrides, load_environment
+from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import Model, model_services, resolve
 from lmsops.targets.base import ServiceStatus, Target
 from lmsops.targets.factory import target_for, target_of
@@ -14,24 +14,22 @@ from lmsops.targets.factory import target_for, target_of
 __all__ = ["ServiceStatus", "compare", "down", "drift_of", "environment", "status"]
 
 
-def environment(repo: Repo, env_name: str, overrides: Overrides | None = None) -> Environment:
-    return load_environment(repo, env_name, model_services(repo), overrides)
+def environment(repo: Repo, env_name: str) -> Environment:
+    return load_environment(repo, env_name, model_services(repo))
 
 
-def _ready(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None) -> Target:
-    target = target_for(repo, docker, environment(repo, env_name, overrides))
+def _ready(repo: Repo, docker: Docker, env_name: str) -> Target:
+    target = target_for(repo, docker, environment(repo, env_name))
     target.engine.require_engine()
     return target
 
 
-def status(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> list[ServiceStatus]:
-    return _ready(repo, docker, env_name, overrides).status()
+def status(repo: Repo, docker: Docker, env_name: str) -> list[ServiceStatus]:
+    return _ready(repo, docker, env_name).status()
 
 
-def down(
-    repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter, overrides: Overrides | None = None
-) -> None:
-    _ready(repo, docker, env_name, overrides).down(volumes, report)
+def down(repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter) -> None:
+    _ready(repo, docker, env_name).down(volumes, report)
 
 
 def drift_of(docker: Docker, model: Model, images: Docker | None = None) -> list[Difference]:
@@ -42,9 +40,9 @@ def drift_of(docker: Docker, model: Model, images: Docker | None = None) -> list
     return target_of(docker, model).drift(model, images or docker)
 
 
-def compare(repo: Repo, docker: Docker, env_name: str, overrides: Overrides | None = None) -> list[Difference]:
+def compare(repo: Repo, docker: Docker, env_name: str) -> list[Difference]:
     """Every difference between env_name's declared model and what runs on its target."""
-    model = resolve(repo, docker, env_name, overrides)
+    model = resolve(repo, docker, env_name)
     target = target_of(docker, model)
     target.engine.require_engine()
     return target.drift(model, docker)
