@@ -17,6 +17,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter, megabytes
+from lmsops.core.table import table_lines
 from lmsops.deploy.apply import deploy, rollback
 from lmsops.deploy.promote import promote
 from lmsops.drift.compare import report
@@ -109,9 +110,7 @@ def cmd_images(args: argparse.Namespace) -> int:
             versions.reference(spec.name) if spec.kind == "base" else _latest(docker, versions.namespace, spec.name)
         )
         rows.append((spec.name, spec.kind, spec.runtime_parent, reference, _size(docker, reference)))
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    _print_table(rows)
     return 0
 
 
@@ -153,9 +152,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+    print("\n".join(table_lines(rows)))
 
 
 def cmd_lock(args: argparse.Namespace) -> int:

@@ -45,6 +45,7 @@ from lmsops.bench.staging import bench_staging
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, megabytes
+from lmsops.core.table import table_lines
 from lmsops.images.build import build
 from lmsops.images.plan import plan_images
 from lmsops.images.versions import load_versions
@@ -147,9 +148,7 @@ def table(rows: list[Row]) -> str:
     for row in rows:
         lines.append((row.name, f"{row.ours:,.1f} {row.unit}", row.shown_baseline, row.shown_ratio,
                       row.baseline_is))  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(5)]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-                     for line in lines)  # fmt: skip
+    return "\n".join(table_lines(lines))
 
 
 def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:

@@ -16,6 +16,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError
 from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
+from lmsops.core.table import table_lines
 from lmsops.images.bootstrap import security_mirror
 from lmsops.images.discovery import discover
 from lmsops.images.facts import debian_packages
@@ -169,9 +170,7 @@ def _debian_updates(
 def render(report: OutdatedReport) -> list[str]:
     rows = [("IMAGE", "BUILDS ON", "DECLARED", "BUILT ON", "STATUS")]
     rows += [(i.name, i.base, i.declared, i.built_on, i.status) for i in report.images]
-    widths = [max(len(row[col]) for row in rows) for col in range(4)]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True)) + "  " + row[4]
-             for row in rows]  # fmt: skip
+    lines = table_lines(rows)
     if not report.debian_checked:
         lines.append("Debian updates: not checked (--no-debian)")
         return lines
