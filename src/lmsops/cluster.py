@@ -19,6 +19,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
+from lmsops.core.swarmapi import running_task
 from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
 from lmsops.releases.registry import registry_up, split_address
@@ -142,7 +143,7 @@ def node_engines(repo: Repo, manager: Docker) -> dict[str, str]:
 def service_node_address(manager: Docker, service: str) -> str:
     """The address of the node running a task of service (where its host-mode ports answer)."""
     for task in manager.service_tasks(service):
-        if task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running":
+        if running_task(task):
             address = manager.run("node", "inspect", "--format", "{{.Status.Addr}}", str(task["NodeID"])).stdout
             return address.strip()
     raise ConfigError(f"{service}: no running task, so no node to reach it on")

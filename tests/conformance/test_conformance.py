@@ -17,6 +17,7 @@ import testinfra
 from testinfra.host import Host
 
 from lmsops.core.labels import REVISION
+from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference
 from lmsops.targets.status import drift_of
 from tests.conformance.conftest import Running
@@ -41,9 +42,7 @@ def containers(running: Running, service: str) -> list[tuple[str, str]]:
         return [(str(c["Id"]), "") for c in mine if c["State"]["Running"]]
     tasks = running.docker.service_tasks(f"{running.model.project}_{service}")
     return [
-        (str(t["Status"]["ContainerStatus"]["ContainerID"]), str(t.get("NodeID", "")))
-        for t in tasks
-        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+        (str(t["Status"]["ContainerStatus"]["ContainerID"]), str(t.get("NodeID", ""))) for t in tasks if running_task(t)
     ]
 
 

@@ -21,6 +21,7 @@ from lmsops.cluster import CONTEXT, Node, cluster_down, cluster_up
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
+from lmsops.core.swarmapi import running_task
 from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
 from lmsops.releases.publish import load_record
@@ -86,7 +87,7 @@ def tasks_by_node(manager: Docker) -> dict[str, list[str]]:
     for service in manager.stack_services(STACK):
         name = str(service["Spec"]["Name"]).removeprefix(f"{STACK}_")
         for task in manager.service_tasks(str(service["Spec"]["Name"])):
-            running = task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running"
+            running = running_task(task)
             if running and task.get("NodeID") in ready:
                 placed.setdefault(name, []).append(nodes[task["NodeID"]]["Hostname"])
     return placed

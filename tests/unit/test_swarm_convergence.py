@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from lmsops.targets.swarm import ServiceProgress, _observe, _read_stack, running_task
+from lmsops.core.swarmapi import running_task
+from lmsops.targets.swarm import ServiceProgress, _observe, _read_stack
 
 DATA = json.loads((Path(__file__).parent / "data" / "convergence" / "swarm.json").read_text())
 STACK, NAME = "lmsrec", "web"

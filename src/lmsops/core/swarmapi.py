@@ -12,6 +12,11 @@ from lmsops.core import proc
 STACK_LABEL = "com.docker.stack.namespace"
 
 
+def running_task(task: dict[str, Any]) -> bool:
+    """A task Swarm wants running and that runs (not one starting, shutting down or failed)."""
+    return task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running"
+
+
 class _Runs(Protocol):
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result: ...
 

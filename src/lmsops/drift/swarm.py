@@ -10,6 +10,7 @@ from typing import Any
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError
+from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import (
     Difference,
     Recorder,
@@ -110,7 +111,7 @@ def _check_tasks(
     image = str(declared["TaskTemplate"]["ContainerSpec"].get("Image", ""))
     tasks = [
         t for t in docker.service_tasks(str(service["Spec"]["Name"]))
-        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
+        if running_task(t)
     ]  # fmt: skip
     replicas = (declared.get("Mode") or {}).get("Replicated", {}).get("Replicas")
     if replicas is not None:

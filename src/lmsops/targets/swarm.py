@@ -19,6 +19,7 @@ from typing import Any
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
+from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.swarm import compare_swarm
 from lmsops.environments.config import Environment
@@ -197,11 +198,6 @@ def down_swarm(docker: Docker, stack: str, volumes: bool, report: Reporter, time
             docker.config_rm(history)
     kept = " with its volumes and release history" if volumes else " (volumes and history kept; --volumes removes them)"
     report.say(f"    {stack}: removed{kept}")
-
-
-def running_task(task: dict[str, Any]) -> bool:
-    """A task Swarm wants running and that runs (not one starting, shutting down or failed)."""
-    return task.get("DesiredState") == "running" and task.get("Status", {}).get("State") == "running"
 
 
 class SwarmTarget:

@@ -27,6 +27,7 @@ from typing import Any
 
 from lmsops.core.docker import Docker
 from lmsops.core.paths import find_repo
+from lmsops.core.swarmapi import running_task
 from lmsops.images.versions import load_versions
 
 HERE = Path(__file__).parent
@@ -52,11 +53,7 @@ def update_state(docker: Docker) -> str:
 
 
 def running(docker: Docker) -> int:
-    return sum(
-        1
-        for t in docker.stack_tasks(STACK)
-        if t.get("DesiredState") == "running" and t.get("Status", {}).get("State") == "running"
-    )
+    return sum(1 for t in docker.stack_tasks(STACK) if running_task(t))
 
 
 def main() -> None:
