@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
@@ -30,12 +31,9 @@ CONTEXT = "lmsops-cluster"
 LABEL = "org.lmsops.cluster"
 NODE_PREFIX = "lmsops-node-"
 # What Docker-in-Docker needs on this machine kind (docs/environments.md, the cluster): not --privileged.
-_NODE_FLAGS = [
-    *[arg for cap in ("SYS_ADMIN", "NET_ADMIN", "MKNOD", "SYS_PTRACE", "NET_RAW", "SYS_MODULE", "IPC_LOCK")
-      for arg in ("--cap-add", cap)],
-    "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
-    "--tmpfs", "/run", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-]  # fmt: skip
+_NODE_CAPABILITIES = ("SYS_ADMIN", "NET_ADMIN", "MKNOD", "SYS_PTRACE", "NET_RAW", "SYS_MODULE", "IPC_LOCK")
+_NODE_SECURITY = ("seccomp=unconfined", "apparmor=unconfined")
+_NODE_VOLUMES = ("/sys/fs/cgroup:/sys/fs/cgroup:rw",)
 
 
 @dataclass(frozen=True)
@@ -58,35 +56,40 @@ def cluster_up(ctx: Context, nodes: int = 3, registry: str = "127.0.0.1:5000") -
     if nodes < 1:
         raise ConfigError("a cluster needs at least one node")
     started = time.monotonic()
-    if docker.run("network", "inspect", NETWORK, check=False).returncode == 0:
+    if docker.network_exists(NETWORK):
         raise ConfigError(f"a cluster is already up (network {NETWORK}); `nox -s cluster -- down` first")
     ctx.build_only([IMAGE])
     reference = ctx.reference(IMAGE)
     registry_up(ctx, registry)
     _, port = split_address(registry)
-    docker.run("network", "create", "--label", f"{LABEL}=1", NETWORK)
-    docker.run("network", "connect", "--alias", "registry", NETWORK, REGISTRY_CONTAINER)
+    docker.network_create(NETWORK, {LABEL: "1"})
+    docker.network_connect(NETWORK, REGISTRY_CONTAINER, alias="registry")
     sockets = socket_dir(repo)
     shutil.rmtree(sockets, ignore_errors=True)
     for number in range(1, nodes + 1):
         folder = sockets / node_name(number)
         folder.mkdir(parents=True)
-        docker.run(
-            "run", "--detach", "--name", node_name(number), "--hostname", node_name(number),
-            "--network", NETWORK, "--label", f"{LABEL}=1", "--pull", "never", *_NODE_FLAGS,
-            "--volume", f"{node_name(number)}:/var/lib/docker", "--volume", f"{folder}:/var/run/lmsops-host",
-            "--env", f"LMS_FORWARD={port}=registry:5000", reference,
-        )  # fmt: skip
+        docker.run_detached(
+            reference,
+            name=node_name(number),
+            hostname=node_name(number),
+            network=NETWORK,
+            labels={LABEL: "1"},
+            env={"LMS_FORWARD": f"{port}=registry:5000"},
+            volumes=[f"{node_name(number)}:/var/lib/docker", f"{folder}:/var/run/lmsops-host", *_NODE_VOLUMES],
+            cap_add=_NODE_CAPABILITIES,
+            security_opt=_NODE_SECURITY,
+            tmpfs=["/run"],
+        )
     for number in range(1, nodes + 1):
         _wait_for_engine(docker, node_name(number))
     manager = _address(docker, node_name(1))
-    docker.run("exec", node_name(1), "docker", "swarm", "init", "--advertise-addr", manager)
-    token = docker.run("exec", node_name(1), "docker", "swarm", "join-token", "--quiet", "worker").stdout.strip()
+    _in_node(docker, node_name(1), "swarm", "init", "--advertise-addr", manager)
+    token = _in_node(docker, node_name(1), "swarm", "join-token", "--quiet", "worker").stdout.strip()
     for number in range(2, nodes + 1):
-        docker.run("exec", node_name(number), "docker", "swarm", "join", "--token", token, f"{manager}:2377")
-    docker.run("context", "rm", "--force", CONTEXT, check=False)
-    endpoint = f"host=unix://{sockets / node_name(1) / 'docker.sock'}"
-    docker.run("context", "create", CONTEXT, "--description", "lmsops test cluster (manager)", "--docker", endpoint)
+        _in_node(docker, node_name(number), "swarm", "join", "--token", token, f"{manager}:2377")
+    endpoint = f"unix://{sockets / node_name(1) / 'docker.sock'}"
+    docker.context_create(CONTEXT, "lmsops test cluster (manager)", endpoint)
     found = cluster_nodes(docker)
     report.say(
         f"cluster: {len(found)} node(s) up in {seconds(started)} ({', '.join(n.name for n in found)}); "
@@ -96,34 +99,31 @@ def cluster_up(ctx: Context, nodes: int = 3, registry: str = "127.0.0.1:5000") -
 
 
 def cluster_nodes(docker: Docker) -> list[Node]:
-    names = docker.run("ps", "--filter", f"label={LABEL}", "--format", "{{.Names}}", check=False).stdout.split()
-    return [Node(name, _address(docker, name), name == node_name(1)) for name in sorted(names)]
+    names = docker.container_names(LABEL, running_only=True)
+    return [Node(name, _address(docker, name), name == node_name(1)) for name in names]
 
 
 def cluster_down(repo: Repo, docker: Docker, report: Reporter) -> None:
-    names = docker.run(
-        "ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Names}}", check=False
-    ).stdout.split()
+    names = docker.container_names(LABEL)
     if names:
-        docker.run("rm", "--force", "--volumes", *names, check=False)
-        docker.run("volume", "rm", "--force", *names, check=False)
-    docker.run("network", "disconnect", "--force", NETWORK, REGISTRY_CONTAINER, check=False)
-    docker.run("network", "rm", NETWORK, check=False)
-    docker.run("context", "rm", "--force", CONTEXT, check=False)
+        docker.remove_containers(names)
+        docker.volume_rm(names)  # each node's /var/lib/docker, a volume named after it
+    docker.network_disconnect(NETWORK, REGISTRY_CONTAINER)
+    docker.network_rm(NETWORK)
+    docker.context_rm(CONTEXT)
     shutil.rmtree(socket_dir(repo), ignore_errors=True)
     report.say(f"cluster: removed {len(names)} node(s), network {NETWORK} and context {CONTEXT}")
 
 
 def _address(docker: Docker, name: str) -> str:
-    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-    return docker.run("inspect", "--format", template, name).stdout.split()[0]
+    return docker.container_addresses(name)[0]
 
 
 def _wait_for_engine(docker: Docker, name: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
-    while docker.run("exec", name, "docker", "info", "--format", "{{.ID}}", check=False).returncode != 0:
+    while docker.exec(name, "docker", "info", "--format", "{{.ID}}").returncode != 0:
         if time.monotonic() > deadline:
-            logs = docker.run("logs", "--tail", "10", name, check=False).output
+            logs = docker.logs(name, tail=10, check=False)
             raise PrerequisiteError(f"{name}: its Docker engine did not start within {timeout:.0f} s:\n{logs}")
         time.sleep(0.5)
 
@@ -132,8 +132,7 @@ def node_engines(repo: Repo, manager: Docker) -> dict[str, str]:
     """Node ID -> DOCKER_HOST of that node's own engine, for the nodes of lmsops's cluster (their
     sockets are under .lmsops/cluster/); checks that look inside a task's container need its node."""
     engines = {}
-    for line in manager.run("node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout.splitlines():
-        node_id, _, hostname = line.partition(" ")
+    for node_id, hostname in manager.node_hostnames().items():
         socket = socket_dir(repo) / hostname / "docker.sock"
         if socket.exists():
             engines[node_id] = f"unix://{socket}"
@@ -144,6 +143,13 @@ def service_node_address(manager: Docker, service: str) -> str:
     """The address of the node running a task of service (where its host-mode ports answer)."""
     for task in manager.service_tasks(service):
         if running_task(task):
-            address = manager.run("node", "inspect", "--format", "{{.Status.Addr}}", str(task["NodeID"])).stdout
-            return address.strip()
+            return manager.node_address(str(task["NodeID"]))
     raise ConfigError(f"{service}: no running task, so no node to reach it on")
+
+
+def _in_node(docker: Docker, node: str, *argv: str) -> proc.Result:
+    """Run the docker CLI inside a node (its own engine); fail with its output when it fails."""
+    result = docker.exec(node, "docker", *argv)
+    if result.returncode != 0:
+        raise PrerequisiteError(f"{node}: docker {' '.join(argv[:2])} failed: {result.output.strip()}")
+    return result

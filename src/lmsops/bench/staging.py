@@ -43,7 +43,7 @@ def bench_staging(repo: Repo, docker: Docker, report: Reporter) -> StagingBench:
     tags_before = set(_service_tags(docker))
     state, _manager = docker.swarm_state()
     made_swarm = state != "active"
-    had_registry = docker.run("container", "inspect", REGISTRY_CONTAINER, check=False).returncode == 0
+    had_registry = docker.container_exists(REGISTRY_CONTAINER)
     report.say(f"==> bench: deploying staging as lms-staging{SUFFIX} ({ROUNDS} alternating rounds)")
     try:
         with throwaway_secrets(repo), service_change(repo, CHANGED_SERVICE) as change:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from lmsops.core import proc
+from lmsops.core.engineapi import EngineCalls
 from lmsops.core.errors import CommandError, PrerequisiteError
 from lmsops.core.swarmapi import SwarmCalls
 
@@ -38,7 +39,7 @@ class EngineInfo:
     compose_version: str
 
 
-class Docker(SwarmCalls):
+class Docker(EngineCalls, SwarmCalls):
     """Thin, typed wrapper around the docker CLI."""
 
     def __init__(self, binary: str = "docker", *, context: str | None = None, host: str | None = None) -> None:
@@ -206,12 +207,29 @@ class Docker(SwarmCalls):
         ports: Sequence[str] = (),
         volumes: Sequence[str] = (),
         restart: str | None = None,
+        hostname: str | None = None,
+        network: str | None = None,
+        cap_add: Sequence[str] = (),
+        security_opt: Sequence[str] = (),
+        tmpfs: Sequence[str] = (),
     ) -> str:
         """Start a container in the background (binds are read-only); return its id.
 
-        ports: "127.0.0.1:5000:5000"; volumes: "named-volume:/path" (read-write); restart: a policy.
+        ports: "127.0.0.1:5000:5000"; volumes: "named-volume:/path" or "/host/dir:/path" (read-write);
+        restart: a policy; cap_add / security_opt / tmpfs: as `docker run` takes them (the cluster's
+        Docker-in-Docker nodes need them).
         """
         argv = ["run", "--detach", "--name", name]
+        if hostname:
+            argv += ["--hostname", hostname]
+        if network:
+            argv += ["--network", network]
+        for cap in cap_add:
+            argv += ["--cap-add", cap]
+        for option in security_opt:
+            argv += ["--security-opt", option]
+        for path in tmpfs:
+            argv += ["--tmpfs", path]
         for port in ports:
             argv += ["--publish", port]
         for volume in volumes:
@@ -270,8 +288,9 @@ class Docker(SwarmCalls):
             raise CommandError(["docker", "container", "inspect", name], 0, "unexpected inspect output")
         return data
 
-    def logs(self, name: str) -> str:
-        return self.run("logs", name).output
+    def logs(self, name: str, tail: int | None = None, check: bool = True) -> str:
+        """A container's output (the last `tail` lines); check=False: what docker said when it cannot."""
+        return self.run("logs", *(["--tail", str(tail)] if tail else []), name, check=check).output
 
     def wait_for_log(self, name: str, text: str, timeout: float) -> None:
         """Wait until the container's output contains text; CommandError with its logs if not."""

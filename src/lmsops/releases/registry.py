@@ -67,7 +67,7 @@ def registry_up(ctx: Context, address: str) -> None:
         raise ConfigError(f"base-images/versions.yaml: no image {IMAGE!r}; lmsops's local registry is built from it")
     ctx.build_only([IMAGE])
     reference = ctx.reference(IMAGE)
-    docker.run("rm", "--force", CONTAINER, check=False)
+    docker.remove_containers([CONTAINER])
     docker.run_detached(
         reference,
         name=CONTAINER,
@@ -79,14 +79,14 @@ def registry_up(ctx: Context, address: str) -> None:
     deadline = time.monotonic() + 30
     while not answers(address, timeout=1.0):
         if time.monotonic() > deadline:
-            logs = docker.run("logs", "--tail", "5", CONTAINER, check=False).output
+            logs = docker.logs(CONTAINER, tail=5, check=False)
             raise PrerequisiteError(f"the local registry did not answer on {address} within 30 s:\n{logs}")
         time.sleep(0.3)
     report.say(f"    registry {address}: started ({CONTAINER}, data on volume {VOLUME}) in {seconds(started)}")
 
 
 def registry_down(docker: Docker, report: Reporter, volumes: bool) -> None:
-    docker.run("rm", "--force", CONTAINER, check=False)
+    docker.remove_containers([CONTAINER])
     if volumes:
-        docker.run("volume", "rm", "--force", VOLUME, check=False)
+        docker.volume_rm([VOLUME])
     report.say(f"    {CONTAINER}: removed{' with its images (volume ' + VOLUME + ')' if volumes else ''}")

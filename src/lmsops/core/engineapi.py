@@ -1,0 +1,75 @@
+"""Networks, contexts, containers by name and swarm nodes: the part of the Docker adapter that
+lmsops's own infrastructure (the loopback registry, the test cluster) uses; mixed into
+lmsops.core.docker.Docker like lmsops.core.swarmapi."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from lmsops.core import proc
+
+
+class _Runs(Protocol):
+    def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result: ...
+
+
+class EngineCalls:
+    """docker network / context / ps / node calls; every one goes through Docker.run."""
+
+    # -- networks -------------------------------------------------------------------------------
+    def network_exists(self: _Runs, name: str) -> bool:
+        return self.run("network", "inspect", name, check=False).returncode == 0
+
+    def network_create(self: _Runs, name: str, labels: Mapping[str, str]) -> None:
+        argv = ["network", "create"]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        self.run(*argv, name)
+
+    def network_connect(self: _Runs, network: str, container: str, alias: str | None = None) -> None:
+        self.run("network", "connect", *(["--alias", alias] if alias else []), network, container)
+
+    def network_disconnect(self: _Runs, network: str, container: str) -> None:
+        """Disconnect if connected; a container or network already gone is not an error."""
+        self.run("network", "disconnect", "--force", network, container, check=False)
+
+    def network_rm(self: _Runs, name: str) -> None:
+        self.run("network", "rm", name, check=False)
+
+    # -- contexts ---------------------------------------------------------------------------------
+    def context_create(self: _Runs, name: str, description: str, endpoint: str) -> None:
+        """A Docker context named name for the engine at endpoint (replacing one of that name)."""
+        self.run("context", "rm", "--force", name, check=False)
+        self.run("context", "create", name, "--description", description, "--docker", f"host={endpoint}")
+
+    def context_rm(self: _Runs, name: str) -> None:
+        self.run("context", "rm", "--force", name, check=False)
+
+    # -- containers by name -----------------------------------------------------------------------
+    def container_names(self: _Runs, label: str, *, running_only: bool = False) -> list[str]:
+        """Names of the containers carrying label (KEY or KEY=VALUE), sorted."""
+        argv = ["ps", *([] if running_only else ["--all"]), "--filter", f"label={label}", "--format", "{{.Names}}"]
+        return sorted(self.run(*argv, check=False).stdout.split())
+
+    def container_exists(self: _Runs, name: str) -> bool:
+        return self.run("container", "inspect", name, check=False).returncode == 0
+
+    def remove_containers(self: _Runs, names: Sequence[str]) -> None:
+        """Remove containers (running or not) with their anonymous volumes."""
+        if names:
+            self.run("rm", "--force", "--volumes", *names, check=False)
+
+    def container_addresses(self: _Runs, name: str) -> list[str]:
+        """The container's IP addresses, one per network it is attached to."""
+        template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+        return self.run("inspect", "--format", template, name).stdout.split()
+
+    # -- swarm nodes ------------------------------------------------------------------------------
+    def node_hostnames(self: _Runs) -> dict[str, str]:
+        """Node ID -> hostname, for every node of the swarm this engine manages."""
+        lines = self.run("node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout.splitlines()
+        return dict(line.split(" ", 1) for line in lines if " " in line)
+
+    def node_address(self: _Runs, node_id: str) -> str:
+        return self.run("node", "inspect", "--format", "{{.Status.Addr}}", node_id).stdout.strip()
