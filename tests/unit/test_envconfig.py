@@ -117,7 +117,7 @@ def test_a_service_brings_its_own_schema_entries(project: Repo) -> None:
 
 def test_throwaway_environments_are_renamed_copies_that_deploy_like_any_other(project: Repo) -> None:
     copies = throwaway_environments(project, "-it", {"production": {"LMS_GATEWAY_PORT": "31000"}}, context="elsewhere")
-    assert known_environments(copies) == ["production"]
+    assert known_environments(copies) == known_environments(project)  # all copied: services name them
     env = load_environment(copies, "production", model_services(copies))
     assert env.target.name == "lms-production-it"
     assert env.values["LMS_GATEWAY_PORT"] == "31000"
@@ -126,11 +126,15 @@ def test_throwaway_environments_are_renamed_copies_that_deploy_like_any_other(pr
     assert "confirm: false" in (copies.environments / "production.yaml").read_text()
     original = load_environment(project, "production", model_services(project))
     assert (original.target.name, original.target.confirm) == ("lms-production", True)
+    staging = load_environment(copies, "staging", model_services(copies))
+    assert staging.target.name == "lms-staging-it", "environments without values are renamed too"
 
 
-def test_a_throwaway_suffix_must_look_like_one(project: Repo) -> None:
+def test_a_throwaway_suffix_must_look_like_one_and_name_known_environments(project: Repo) -> None:
     with pytest.raises(ConfigError, match="a throwaway suffix looks like -bench"):
         throwaway_environments(project, "../x", {"dev": {}})
+    with pytest.raises(ConfigError, match="no environment 'prod' to copy; known: dev, production, staging"):
+        throwaway_environments(project, "-it", {"prod": {}})
 
 
 def test_cli_config_of_a_bad_environment_is_one_report_without_docker(

@@ -64,8 +64,11 @@ def throwaway_environments(
     *,
     context: str | None = None,
 ) -> Repo:
-    """Renamed copies of the environments named in `variables` (env name -> values to set), their
-    targets named <name><suffix>; `context`: deploy them to that Docker context instead."""
+    """Renamed copies of every environment (targets named <name><suffix>), with the values given in
+    `variables` (env name -> variable -> value) set; `context`: deploy them to that Docker context."""
+    unknown = sorted(set(variables) - set(known_environments(repo)))
+    if unknown:
+        raise ConfigError(f"no environment {unknown[0]!r} to copy; known: {', '.join(known_environments(repo))}")
     if not suffix.startswith("-") or not suffix[1:].replace("-", "").isalnum():
         raise ConfigError(f"a throwaway suffix looks like -bench or -it2, not {suffix!r}")
     # One folder per suffix and set of environments: runs side by side never share one.
@@ -73,7 +76,9 @@ def throwaway_environments(
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("*.yaml"):
         old.unlink()
-    for name, values in variables.items():
+    # Every environment is copied (renamed), not only those given values: what the services declare
+    # per environment (x-lmsops.replicas.<env>) is checked against the whole set, as for env/.
+    for name in known_environments(repo):
         source = repo.environments / f"{name}.yaml"
         data: Any = read_yaml(source, repo.display(source))
         if not isinstance(data, dict) or not isinstance(data.get("target"), dict):
@@ -85,7 +90,8 @@ def throwaway_environments(
             target["context"] = context
             target.pop("host", None)
         # Each value as YAML reads it, as if written in the file by hand (a port is a number).
-        data["variables"] = {**(data.get("variables") or {}), **{k: yaml.safe_load(v) for k, v in values.items()}}
+        values = {key: yaml.safe_load(value) for key, value in variables.get(name, {}).items()}
+        data["variables"] = {**(data.get("variables") or {}), **values}
         header = f"# Throwaway copy of {repo.display(source)} (lmsops.bench.throwaway); removed with the run.\n"
         (folder / f"{name}.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
     return replace(repo, env_root=folder)
