@@ -7,14 +7,18 @@ failing. `record.py` beside the data regenerates it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from lmsops.core.paths import Repo
 from lmsops.core.swarmapi import running_task
-from lmsops.targets.swarm import ServiceProgress, _observe, _read_stack
+from lmsops.environments.config import load_environment
+from lmsops.environments.model import model_services
+from lmsops.targets.swarm import ServiceProgress, SwarmTarget, _observe, _read_stack
 
 DATA = json.loads((Path(__file__).parent / "data" / "convergence" / "swarm.json").read_text())
 STACK, NAME = "lmsrec", "web"
@@ -111,3 +115,30 @@ def test_a_task_that_keeps_failing_is_never_done_and_its_error_is_kept() -> None
 def test_a_service_of_another_name_is_left_alone(moment: str) -> None:
     progress = observe(moment, ServiceProgress("other", DATA["image"], 1, frozenset(), {}))
     assert (progress.done, progress.failure, progress.running) == (False, "", 0)
+
+
+class RecordedWithLabels(Recorded):
+    def image_labels(self, ref: str) -> dict[str, str]:
+        return {"org.opencontainers.image.revision": "0123456789abcdef"}
+
+
+@pytest.mark.parametrize(
+    ("moment", "running", "health"),
+    [
+        ("converged", 2, "healthy"),
+        ("updated", 2, "healthy, last update completed"),
+        ("rollback_done", 2, "healthy, last update rollback_completed"),
+        ("restarting", 0, "degraded, last update updating"),
+    ],
+)
+def test_swarm_status_rows_from_the_recorded_stack(
+    project: Repo, tmp_path: Path, moment: str, running: int, health: str
+) -> None:
+    env = load_environment(project, "staging", model_services(project))
+    env = dataclasses.replace(
+        env, file=env.file.model_copy(update={"target": env.target.model_copy(update={"name": STACK})})
+    )
+    target = SwarmTarget(env, RecordedWithLabels(moment), tmp_path)  # type: ignore[arg-type]
+    [row] = target.status()
+    assert (row.service, row.desired, row.running, row.health) == (NAME, 2, running, health)
+    assert (row.image, row.revision) == (DATA["image"], "0123456789ab")
