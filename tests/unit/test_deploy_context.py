@@ -21,6 +21,7 @@ import pytest
 from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.core import proc
 from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy import apply as apply_module
@@ -146,3 +147,15 @@ def test_a_second_deploy_in_a_new_context_plans_again(
     for _ in range(2):
         apply_module.deploy(Context(clone, docker, Reporter(io.StringIO()), "offline"), "dev")
     assert (counted["plans"], counted["builds"]) == (2, 2)
+
+
+def test_a_secret_that_cannot_be_read_stops_the_deploy_before_any_build_or_push(
+    clone: Repo, counted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    docker = engine_free(monkeypatch)
+    with throwaway_secrets(clone):
+        monkeypatch.delenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD")
+        with pytest.raises(ConfigError, match="LMSOPS_STAGING_CATALOG_DB_PASSWORD is not set"):
+            apply_module.deploy(Context(clone, docker, Reporter(io.StringIO()), "offline"), "staging")
+    assert (counted["builds"], docker.builds, counted["targets"]) == (0, [], [])
+    assert load_record(clone, "127.0.0.1:5000") == {}, "nothing was pushed"

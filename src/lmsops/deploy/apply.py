@@ -18,7 +18,7 @@ from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import seconds
 from lmsops.environments.config import Environment, load_environment
-from lmsops.environments.model import model_services, resolve, work_dir
+from lmsops.environments.model import model_services, read_secrets, resolve, work_dir
 from lmsops.images.context import Context
 from lmsops.releases.history import Release, model_of, previous
 from lmsops.releases.publish import deployed_images, publish
@@ -59,6 +59,7 @@ def deploy(
     repo, report = ctx.repo, ctx.report
     env = load_environment(repo, env_name, model_services(repo))
     guard(repo, env, yes)
+    read_secrets(repo, env)  # a secret that cannot be read stops the deploy before any build or push
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
     report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")

@@ -163,6 +163,24 @@ def _require_digests(env: Environment, document: dict[str, Any], allowed: set[st
             )
 
 
+def read_secrets(repo: Repo, env: Environment) -> dict[str, str]:
+    """Every secret the Compose files use, read from its source (none for an environment that
+    generates them); one ConfigError naming every secret that cannot be read. Nothing is written:
+    deploy calls it before it builds or pushes anything."""
+    if env.generates_secrets:
+        return {}
+    problems: list[str] = []
+    values: dict[str, str] = {}
+    for name in secret_files(repo):
+        try:
+            values[name] = secret_value(env, name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return values
+
+
 def _secrets(repo: Repo, env: Environment, work: Path) -> Path:
     """The folder of this environment's secret files: generated (dev) or read from their sources."""
     names = secret_files(repo)
@@ -177,15 +195,7 @@ def _secrets(repo: Repo, env: Environment, work: Path) -> Path:
         generate_secrets(folder, names)
         return folder
     folder = work / "secrets"
-    problems: list[str] = []
-    values: dict[str, str] = {}
-    for name in names:
-        try:
-            values[name] = secret_value(env, name)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("\n".join(problems))
+    values = read_secrets(repo, env)
     folder.mkdir(parents=True, exist_ok=True)
     folder.chmod(0o700)
     for name, value in values.items():

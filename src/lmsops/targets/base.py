@@ -7,6 +7,7 @@ implements this protocol plus its tests (docs/architecture.md, "Adding a kind of
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -76,6 +77,25 @@ class Target(Protocol):
     def logs_command(self, service: str) -> str:
         """The command an operator runs to read a service's logs on this target."""
         ...
+
+
+class TargetFiles:
+    """What every kind shares: its environment, the adapter on its engine, and the last good model
+    kept beside its rendered files (.lmsops/env/<target>/last-good.yaml)."""
+
+    kind_name = "target"  # "Compose project", "Swarm stack": for progress lines
+
+    def __init__(self, env: Environment, engine: Docker, work: Path) -> None:
+        self.env, self.engine = env, engine
+        self._last_good = work / "last-good.yaml"
+
+    @property
+    def description(self) -> str:
+        return f"{self.kind_name} {self.env.target.name} on {engine_description(self.env)}"
+
+    def _keep_as_last_good(self, path: Path) -> None:
+        self._last_good.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, self._last_good)
 
 
 def revision_label(docker: Docker, image: str) -> str:

@@ -8,7 +8,6 @@ last model that deployed and passed every check is kept beside the rendered file
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.compose import compare_compose
-from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
-from lmsops.targets.base import Applied, ServiceStatus, engine_description, revision_label
+from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
 
 
 @dataclass(frozen=True)
@@ -106,16 +104,10 @@ def down_compose(docker: Docker, project: str, volumes: bool, report: Reporter) 
     )
 
 
-class ComposeTarget:
+class ComposeTarget(TargetFiles):
     """A Compose project on one engine (lmsops.targets.base.Target)."""
 
-    def __init__(self, env: Environment, engine: Docker, work: Path) -> None:
-        self.env, self.engine = env, engine
-        self._last_good = work / "last-good.yaml"
-
-    @property
-    def description(self) -> str:
-        return f"Compose project {self.env.target.name} on {engine_description(self.env)}"
+    kind_name = "Compose project"
 
     def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
         self.engine.require_engine()
@@ -125,8 +117,7 @@ class ComposeTarget:
         return Applied(changed, unchanged)
 
     def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
-        self._last_good.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, self._last_good)
+        self._keep_as_last_good(path)
         return None
 
     def status(self) -> list[ServiceStatus]:

@@ -10,7 +10,6 @@ SwarmTarget implements lmsops.targets.base.Target; its history lives in the swar
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +21,9 @@ from lmsops.core.progress import Reporter
 from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.swarm import compare_swarm
-from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
-from lmsops.targets.base import Applied, ServiceStatus, engine_description, revision_label
+from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -200,16 +198,10 @@ def down_swarm(docker: Docker, stack: str, volumes: bool, report: Reporter, time
     report.say(f"    {stack}: removed{kept}")
 
 
-class SwarmTarget:
+class SwarmTarget(TargetFiles):
     """A Swarm stack on a manager (lmsops.targets.base.Target)."""
 
-    def __init__(self, env: Environment, engine: Docker, work: Path) -> None:
-        self.env, self.engine = env, engine
-        self._last_good = work / "last-good.yaml"
-
-    @property
-    def description(self) -> str:
-        return f"Swarm stack {self.env.target.name} on {engine_description(self.env)}"
+    kind_name = "Swarm stack"
 
     def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
         self.engine.require_engine()
@@ -237,8 +229,7 @@ class SwarmTarget:
         return Applied(changed, unchanged)
 
     def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
-        self._last_good.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(path, self._last_good)
+        self._keep_as_last_good(path)
         release = record_release(self.engine, model, note)
         report.say(f"    release #{release.seq} recorded (nox -s history -- {self.env.name})")
         return release
