@@ -1,7 +1,8 @@
 """`nox -s deploy -- <env>`: validate, build once, apply, wait until the declared state runs.
 
-Nothing is changed when validation fails: the guard (confirmation, clean tree) and the target (its
-engine answers, a swarm manager) are checked before anything is built or pushed. A release that
+Nothing is changed when validation fails: the guard (confirmation, clean tree), every secret (read
+from its source) and the target (its engine answers, a swarm manager) are checked before anything is
+built or pushed. A release that
 does not become healthy is rolled back (Swarm: failure_action rollback per service; Compose: the
 last model that deployed cleanly) and reported as a failure naming the service. One deploy computes
 the image plan once and builds once (lmsops.images.context).
