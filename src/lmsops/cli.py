@@ -36,6 +36,7 @@ from lmsops.images.versions import load_versions
 from lmsops.releases.publish import publish
 from lmsops.releases.registry import registry_down, registry_up
 from lmsops.targets.factory import target_for
+from lmsops.targets.lock import LockPolicy
 from lmsops.targets.status import compare, down, status
 from lmsops.templates.stamp import compile_template_locks, new_service
 from lmsops.templates.update import update_services
@@ -121,7 +122,7 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 
 def cmd_deploy(args: argparse.Namespace) -> int:
-    deploy(_context(args), args.env, yes=args.yes, init_swarm=args.init_swarm)
+    deploy(_context(args), args.env, yes=args.yes, init_swarm=args.init_swarm, lock=_lock_policy(args))
     return 0
 
 
@@ -147,8 +148,23 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    down(find_repo(), Docker(), args.env, args.volumes, Reporter())
+    down(find_repo(), Docker(), args.env, args.volumes, Reporter(), _lock_policy(args))
     return 0
+
+
+def _lock_policy(args: argparse.Namespace) -> LockPolicy:
+    return LockPolicy(wait=args.lock_wait, break_lock=args.break_lock)
+
+
+def lock_flags(parser: argparse.ArgumentParser) -> None:
+    """The deploy lock's options, for every command that changes an environment."""
+    parser.add_argument(
+        "--lock-wait", type=float, default=LockPolicy.wait, metavar="SECONDS",
+        help=f"wait this long for a command holding the environment's deploy lock (default {LockPolicy.wait:.0f})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--break-lock", action="store_true", help="first remove a stale deploy lock (its holder is gone)"
+    )
 
 
 def _print_table(rows: Sequence[Sequence[str]]) -> None:
@@ -248,12 +264,12 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_promote(args: argparse.Namespace) -> int:
-    promote(_context(args), args.source, args.destination, yes=args.yes)
+    promote(_context(args), args.source, args.destination, yes=args.yes, lock=_lock_policy(args))
     return 0
 
 
 def cmd_rollback(args: argparse.Namespace) -> int:
-    rollback(_context(args), args.env, yes=args.yes)
+    rollback(_context(args), args.env, yes=args.yes, lock=_lock_policy(args))
     return 0
 
 
@@ -329,6 +345,7 @@ def parser() -> argparse.ArgumentParser:
     deploy_cmd.add_argument("env", help="an environment of env/")
     deploy_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
     deploy_cmd.add_argument("--init-swarm", action="store_true", help="make this engine a single-node swarm if needed")
+    lock_flags(deploy_cmd)
     source_flags(deploy_cmd)
     status_cmd = command("status", cmd_status, "show each service: replicas, health, image, revision")
     status_cmd.add_argument("env", help="an environment of env/")
@@ -337,6 +354,7 @@ def parser() -> argparse.ArgumentParser:
     down_cmd = command("down", cmd_down, "remove an environment (volumes kept unless --volumes)")
     down_cmd.add_argument("env", help="an environment of env/")
     down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
+    lock_flags(down_cmd)
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
     upgrade_cmd = command(
@@ -361,9 +379,11 @@ def parser() -> argparse.ArgumentParser:
     promote_cmd.add_argument("source", help="e.g. staging")
     promote_cmd.add_argument("destination", help="e.g. production")
     promote_cmd.add_argument("--yes", action="store_true", help="confirm a protected destination (production)")
+    lock_flags(promote_cmd)
     rollback_cmd = command("rollback", cmd_rollback, "redeploy the previous release of every service together")
     rollback_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
     rollback_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
+    lock_flags(rollback_cmd)
     registry_cmd = command("registry", cmd_registry, "start (up) or remove (down) lmsops's local registry on loopback")
     registry_cmd.add_argument("action", choices=["up", "down"])
     registry_cmd.add_argument("--address", help="HOST:PORT (default: the registries env/*.yaml deploy from)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import io
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -21,14 +22,15 @@ from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy, rollback
 from lmsops.deploy.promote import promote
-from lmsops.environments.config import known_environments
-from lmsops.environments.model import resolve
+from lmsops.environments.config import known_environments, load_environment
+from lmsops.environments.model import model_services, resolve
 from lmsops.images.build import Built
 from lmsops.images.context import Context
 from lmsops.releases.history import releases
 from lmsops.releases.publish import load_record
 from lmsops.targets.entrypoint import check_entry_point
-from lmsops.targets.factory import target_of
+from lmsops.targets.factory import target_for, target_of
+from lmsops.targets.lock import LockPolicy
 from lmsops.targets.status import compare, status
 from tests.integration.conftest import Renamed, environments_deployed, renamed
 from tests.integration.http import call
@@ -229,3 +231,92 @@ def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
         assert "catalog: env LMS_BY_HAND" in str(refused.value)
     finally:
         deploy(ctx(envs, docker), "staging")
+
+
+# --- the deploy lock: one command per environment at a time --------------------------------------
+
+
+class Said(Reporter):
+    """Progress lines kept, with an event set when a line contains `marker`."""
+
+    def __init__(self, marker: str = "\0") -> None:
+        self.out = io.StringIO()
+        super().__init__(self.out)
+        self.marker, self.seen = marker, threading.Event()
+
+    def say(self, text: str) -> None:
+        super().say(text)
+        if self.marker in text:
+            self.seen.set()
+
+
+@pytest.mark.parametrize("env", ["dev", "staging"])
+def test_a_deploy_under_another_holders_lock_is_refused_naming_the_holder_and_changes_nothing(
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult], env: str
+) -> None:
+    target = target_for(envs.repo, docker, load_environment(envs.repo, env, model_services(envs.repo)))
+    store = target.lock_store()
+    before = status(envs.repo, docker, env)
+    with target.locked("deploy", LockPolicy(), Reporter(io.StringIO())) as holder:
+        assert store.current() == holder, "the lock is visible in the target"
+        said = Said()
+        with pytest.raises(ConfigError) as refused:
+            deploy(Context(envs.repo, docker, said, "offline"), env, lock=LockPolicy(wait=0))
+    assert str(refused.value).startswith(f"{env} is locked by deploy by {holder.who} on {holder.host}")
+    assert "building" not in said.out.getvalue(), "refused before anything was built"
+    assert status(envs.repo, docker, env) == before
+    assert store.current() is None, "released by its holder"
+
+
+def test_a_second_deploy_waits_for_the_holder_then_deploys(
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
+) -> None:
+    target = target_for(envs.repo, docker, load_environment(envs.repo, "staging", model_services(envs.repo)))
+    before = releases(docker, "lms-staging-ie")
+    said = Said(marker="waiting for the deploy lock held by rollback by")
+    results: list[DeployResult | BaseException] = []
+
+    def second() -> None:
+        try:
+            results.append(deploy(Context(envs.repo, docker, said, "offline"), "staging", lock=LockPolicy(wait=120)))
+        except BaseException as error:  # reported by the assertions below, never lost with the thread
+            results.append(error)
+
+    thread = threading.Thread(target=second)
+    with target.locked("rollback", LockPolicy(), Reporter(io.StringIO())):
+        thread.start()
+        assert said.seen.wait(timeout=120), said.out.getvalue()
+        assert releases(docker, "lms-staging-ie") == before, "nothing recorded while the holder holds it"
+    thread.join(timeout=300)
+    assert len(results) == 1 and isinstance(results[0], DeployResult), (results, said.out.getvalue())
+    assert [release.seq for release in releases(docker, "lms-staging-ie")] == [r.seq for r in before] + [
+        before[-1].seq + 1
+    ]
+
+
+def test_two_deploys_started_at_once_take_turns_and_record_one_release_each(
+    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
+) -> None:
+    before = releases(docker, "lms-staging-ie")
+    start = threading.Barrier(2)
+    reporters = [Said(), Said()]
+    results: list[DeployResult | BaseException] = []
+
+    def one(said: Said) -> None:
+        try:
+            start.wait(timeout=30)
+            results.append(deploy(Context(envs.repo, docker, said, "offline"), "staging"))
+        except BaseException as error:  # reported by the assertions below, never lost with the thread
+            results.append(error)
+
+    threads = [threading.Thread(target=one, args=(said,)) for said in reporters]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    outputs = [said.out.getvalue() for said in reporters]
+    assert len(results) == 2 and all(isinstance(r, DeployResult) for r in results), (results, outputs)
+    history = releases(docker, "lms-staging-ie")
+    assert [release.seq for release in history] == [r.seq for r in before] + [before[-1].seq + 1, before[-1].seq + 2]
+    assert all(set(release.images) == {"catalog", "enrollment", "gateway", "postgres"} for release in history[-2:])
+    assert not docker.configs_with_label("org.lmsops.deploy-lock=lms-staging-ie"), "the lock is released"

@@ -12,7 +12,8 @@ from __future__ import annotations
 import hashlib
 import io
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from lmsops.images.discovery import select
 from lmsops.releases import publish as publish_module
 from lmsops.releases.publish import load_record
 from lmsops.targets.base import Applied
+from lmsops.targets.lock import LockPolicy
 from tests.unit.conftest import PROJECT
 from tests.unit.fakes import FakeDocker
 
@@ -61,12 +63,14 @@ class RecordingTarget:
     def __init__(self, env: Environment, engine: Docker) -> None:
         self.env, self.engine = env, engine
         self.applied: list[Model] = []
+        self.lock_held = False
         self.description = f"recording target {env.target.name}"
 
     def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
         return None
 
     def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
+        assert self.lock_held, "a deploy applies only under the environment's deploy lock"
         self.applied.append(model)
         return Applied(sorted(model.services), [])
 
@@ -75,6 +79,12 @@ class RecordingTarget:
 
     def logs_command(self, service: str) -> str:
         return f"logs of {service}"
+
+    @contextmanager
+    def locked(self, command: str, policy: LockPolicy, report: Reporter) -> Iterator[None]:
+        self.lock_held = True  # apply and accept run under the deploy lock
+        yield
+        self.lock_held = False
 
 
 @pytest.fixture

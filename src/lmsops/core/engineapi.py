@@ -4,6 +4,7 @@ lmsops.core.docker.Docker like lmsops.core.swarmapi."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
@@ -65,6 +66,21 @@ class EngineCalls:
         template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
         return self.run("inspect", "--format", template, name).stdout.split()
 
+    # -- volumes as records ----------------------------------------------------------------------
+    def volume_create(self: _Runs, name: str, labels: Mapping[str, str]) -> dict[str, str]:
+        """Create the named volume unless it exists; return the labels of the volume that now has the
+        name. The engine creates a name once: when it already existed, its first creator's labels
+        come back, not these (lmsops.targets.lock relies on that)."""
+        argv = ["volume", "create"]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}"]
+        self.run(*argv, name)
+        return volume_labels(self, name) or {}
+
+    def volume_labels(self: _Runs, name: str) -> dict[str, str] | None:
+        """The labels of the named volume; None when there is no such volume."""
+        return volume_labels(self, name)
+
     # -- swarm nodes ------------------------------------------------------------------------------
     def node_hostnames(self: _Runs) -> dict[str, str]:
         """Node ID -> hostname, for every node of the swarm this engine manages."""
@@ -73,3 +89,10 @@ class EngineCalls:
 
     def node_address(self: _Runs, node_id: str) -> str:
         return self.run("node", "inspect", "--format", "{{.Status.Addr}}", node_id).stdout.strip()
+
+
+def volume_labels(runner: _Runs, name: str) -> dict[str, str] | None:
+    found = runner.run("volume", "inspect", "--format", "{{json .Labels}}", name, check=False)
+    if found.returncode != 0:
+        return None
+    return dict(json.loads(found.stdout or "null") or {})

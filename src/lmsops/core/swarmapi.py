@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from lmsops.core import proc
+from lmsops.core.errors import CommandError
 
 STACK_LABEL = "com.docker.stack.namespace"
 
@@ -73,11 +75,25 @@ class SwarmCalls:
         ids = self.run("service", "ps", "--quiet", "--no-trunc", service, check=False).stdout.split()
         return _inspect_all(self, "inspect", ids)
 
-    def config_create(self: _Runs, name: str, labels: dict[str, str], data: bytes) -> None:
+    def config_create(self: _Runs, name: str, labels: dict[str, str], data: bytes, check: bool = True) -> bool:
+        """Create a Swarm config; False (with check=False) when one of that name exists already: the
+        swarm's store refuses a second one atomically, which the deploy lock relies on."""
         argv = ["config", "create"]
         for key, value in sorted(labels.items()):
             argv += ["--label", f"{key}={value}"]
-        self.run(*argv, name, "-", input_bytes=data)
+        result = self.run(*argv, name, "-", input_bytes=data, check=check)
+        if result.returncode == 0:
+            return True
+        if "already exists" in result.output:
+            return False
+        raise CommandError(result.argv, result.returncode, result.output)
+
+    def config_data(self: _Runs, name: str) -> bytes | None:
+        """The data of the Swarm config name; None when there is none."""
+        found = self.run("config", "inspect", "--format", "{{json .Spec.Data}}", name, check=False)
+        if found.returncode != 0:
+            return None
+        return base64.b64decode(json.loads(found.stdout))
 
     def configs_with_label(self: _Runs, label: str) -> list[dict[str, Any]]:
         """Every Swarm config carrying label (KEY or KEY=VALUE), inspected (Spec.Data is base64)."""

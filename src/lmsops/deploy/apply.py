@@ -25,6 +25,7 @@ from lmsops.releases.history import Release, model_of, previous
 from lmsops.releases.publish import deployed_images, publish
 from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_for
+from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ def deploy(
     init_swarm: bool = False,
     pinned: Mapping[str, str] | None = None,
     note: str = "",
+    lock: LockPolicy = DEFAULT_LOCK,
 ) -> DeployResult:
-    """Deploy env_name as its files declare (pinned: service -> image, set by promote only)."""
+    """Deploy env_name as its files declare (pinned: service -> image, set by promote only), holding
+    the environment's deploy lock from the first build to the recorded release."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
     env = load_environment(repo, env_name, model_services(repo))
@@ -63,19 +66,20 @@ def deploy(
     read_secrets(repo, env)  # a secret that cannot be read stops the deploy before any build or push
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
-    report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
-    ctx.build()
-    if env.target.registry:  # push what was just built, then deploy exactly the pushed digests
-        needed = deployed_images(repo, ctx.plan())
-        report.say(f"==> {env_name}: publishing the {len(needed)} images it runs to {env.target.registry}")
-        publish(ctx, env.target.registry, only=needed)
-    model = resolve(repo, ctx.docker, env_name, pinned, plan=ctx.plan())
-    path = model.path(repo)
-    path.write_text(model.text)
-    report.say(f"==> {env_name}: deploying {len(model.services)} services to {target.description}")
-    applied = target.apply(model, path, report)
-    check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
-    target.accept(model, path, note, report)  # passed every check: the last good release (history)
+    with target.locked(f"deploy ({note})" if note else "deploy", lock, report):
+        report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
+        ctx.build()
+        if env.target.registry:  # push what was just built, then deploy exactly the pushed digests
+            needed = deployed_images(repo, ctx.plan())
+            report.say(f"==> {env_name}: publishing the {len(needed)} images it runs to {env.target.registry}")
+            publish(ctx, env.target.registry, only=needed)
+        model = resolve(repo, ctx.docker, env_name, pinned, plan=ctx.plan())
+        path = model.path(repo)
+        path.write_text(model.text)
+        report.say(f"==> {env_name}: deploying {len(model.services)} services to {target.description}")
+        applied = target.apply(model, path, report)
+        check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
+        target.accept(model, path, note, report)  # passed every check: the last good release (history)
     if applied.changed:
         report.say(f"deploy: {env_name} converged in {seconds(started)}: updated {', '.join(applied.changed)}")
     else:
@@ -85,7 +89,7 @@ def deploy(
     return DeployResult(env_name, applied.changed, applied.unchanged)
 
 
-def rollback(ctx: Context, env_name: str, *, yes: bool = False) -> Release:
+def rollback(ctx: Context, env_name: str, *, yes: bool = False, lock: LockPolicy = DEFAULT_LOCK) -> Release:
     """Redeploy the previous release of every service of a Swarm environment together."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
@@ -93,17 +97,18 @@ def rollback(ctx: Context, env_name: str, *, yes: bool = False) -> Release:
     guard(repo, current.env, yes)
     target = target_for(repo, ctx.docker, current.env)
     target.prepare(report)
-    history = target.history()
-    back_to = previous(history, env_name)
-    report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")
-    model = model_of(back_to, current)
-    path = work_dir(repo, model.env) / "rollback.yaml"
-    path.write_text(model.text)
-    changed = target.apply(model, path, report).changed
-    check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
-    release = target.accept(model, path, f"rollback to #{back_to.seq}", report)
-    if release is None:  # unreachable: history() above refused a kind that records none
-        raise ConfigError(f"{env_name}: its target records no releases; nothing to roll back to")
+    with target.locked("rollback", lock, report):
+        history = target.history()
+        back_to = previous(history, env_name)
+        report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")
+        model = model_of(back_to, current)
+        path = work_dir(repo, model.env) / "rollback.yaml"
+        path.write_text(model.text)
+        changed = target.apply(model, path, report).changed
+        check_entry_point(model, report, timeout=model.env.file.deploy.timeout, logs=target.logs_command)
+        release = target.accept(model, path, f"rollback to #{back_to.seq}", report)
+        if release is None:  # unreachable: history() above refused a kind that records none
+            raise ConfigError(f"{env_name}: its target records no releases; nothing to roll back to")
     report.say(
         f"rollback: {env_name} runs release #{back_to.seq} again as #{release.seq} in {seconds(started)}"
         f" (updated: {', '.join(changed) or 'nothing'})"

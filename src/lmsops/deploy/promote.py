@@ -13,6 +13,7 @@ from lmsops.deploy.apply import DeployResult, deploy
 from lmsops.environments.model import resolve
 from lmsops.images.context import Context
 from lmsops.targets.factory import target_of
+from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
 
 
 def promote(
@@ -21,6 +22,7 @@ def promote(
     destination: str,
     *,
     yes: bool = False,
+    lock: LockPolicy = DEFAULT_LOCK,
 ) -> DeployResult:
     repo, docker, report = ctx.repo, ctx.docker, ctx.report
     model = resolve(repo, docker, source, plan=ctx.plan())
@@ -47,4 +49,4 @@ def promote(
     report.say(f"==> promote: {destination} gets the digests running in {source}:")
     for name, image in sorted(digests.items()):
         report.say(f"    {name}: {image}")
-    return deploy(ctx, destination, yes=yes, pinned=digests, note=f"promoted from {source}")
+    return deploy(ctx, destination, yes=yes, pinned=digests, note=f"promoted from {source}", lock=lock)

@@ -8,6 +8,7 @@ implements this protocol plus its tests (docs/architecture.md, "Adding a kind of
 from __future__ import annotations
 
 import shutil
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +20,7 @@ from lmsops.drift.compare import Difference
 from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
+from lmsops.targets.lock import Holder, LockPolicy, LockStore, held
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,14 @@ class Target(Protocol):
         """The command an operator runs to read a service's logs on this target."""
         ...
 
+    def lock_store(self) -> LockStore:
+        """Where this kind keeps an environment's deploy lock (lmsops.targets.lock)."""
+        ...
+
+    def locked(self, command: str, policy: LockPolicy, report: Reporter) -> AbstractContextManager[Holder]:
+        """Hold the environment's deploy lock (kept in the target) for a command that changes it."""
+        ...
+
 
 class TargetFiles:
     """What every kind shares: its environment, the adapter on its engine, and the last good model
@@ -92,6 +102,12 @@ class TargetFiles:
     @property
     def description(self) -> str:
         return f"{self.kind_name} {self.env.target.name} on {engine_description(self.env)}"
+
+    def lock_store(self) -> LockStore:
+        raise NotImplementedError  # each kind keeps its lock where its engine can make it atomic
+
+    def locked(self, command: str, policy: LockPolicy, report: Reporter) -> AbstractContextManager[Holder]:
+        return held(self.lock_store(), self.env.name, command, policy, report)
 
     def _keep_as_last_good(self, path: Path) -> None:
         self._last_good.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ from lmsops.drift.compose import compare_compose
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
+from lmsops.targets.lock import ComposeLock, LockStore
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class ComposeTarget(TargetFiles):
 
     def prepare(self, report: Reporter, *, init_swarm: bool = False) -> None:
         self.engine.require_engine()
+
+    def lock_store(self) -> LockStore:
+        return ComposeLock(self.engine, self.env.target.name)
 
     def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
         changed, unchanged = deploy_compose(self.engine, model, path, self._last_good, report)

@@ -10,6 +10,7 @@ from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import Model, model_services, resolve
 from lmsops.targets.base import ServiceStatus, Target
 from lmsops.targets.factory import target_for, target_of
+from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
 
 __all__ = ["ServiceStatus", "compare", "down", "drift_of", "environment", "status"]
 
@@ -28,8 +29,12 @@ def status(repo: Repo, docker: Docker, env_name: str) -> list[ServiceStatus]:
     return _ready(repo, docker, env_name).status()
 
 
-def down(repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter) -> None:
-    _ready(repo, docker, env_name).down(volumes, report)
+def down(
+    repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter, lock: LockPolicy = DEFAULT_LOCK
+) -> None:
+    target = _ready(repo, docker, env_name)
+    with target.locked("down", lock, report):  # never under a deploy that is still applying
+        target.down(volumes, report)
 
 
 def drift_of(docker: Docker, model: Model, images: Docker | None = None) -> list[Difference]:

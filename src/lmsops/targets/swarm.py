@@ -24,6 +24,7 @@ from lmsops.drift.swarm import compare_swarm
 from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
+from lmsops.targets.lock import LockStore, SwarmLock
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -227,6 +228,9 @@ class SwarmTarget(TargetFiles):
     def apply(self, model: Model, path: Path, report: Reporter) -> Applied:
         changed, unchanged = deploy_swarm(self.engine, model, path, report)
         return Applied(changed, unchanged)
+
+    def lock_store(self) -> LockStore:
+        return SwarmLock(self.engine, self.env.target.name)
 
     def accept(self, model: Model, path: Path, note: str, report: Reporter) -> Release | None:
         self._keep_as_last_good(path)
