@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from lmsops.core import proc
@@ -16,6 +17,9 @@ _GIT_HINT = "Install git; lmsops labels every image with the commit it was built
 class SourceInfo:
     revision: str
     source: str
+    # When that commit was made (UTC, ISO 8601); "" when uncommitted or dirty. An image's build time
+    # is this, not the wall clock: the same commit gives the same labels on every machine.
+    time: str = ""
 
 
 def source_info(root: Path, paths: list[Path]) -> SourceInfo:
@@ -25,18 +29,23 @@ def source_info(root: Path, paths: list[Path]) -> SourceInfo:
     that service a new revision and leaves every other image (and its tag) as it was.
     """
     rel = [str(p.relative_to(root)) for p in paths] or ["."]
-    last = proc.run(["git", "-C", str(root), "log", "-1", "--format=%H", "--", *rel], check=False, hint=_GIT_HINT)
-    revision = last.stdout.strip() if last.returncode == 0 and last.stdout.strip() else "uncommitted"
+    last = proc.run(["git", "-C", str(root), "log", "-1", "--format=%H %ct", "--", *rel], check=False, hint=_GIT_HINT)
+    found = last.stdout.split() if last.returncode == 0 else []
+    revision, time = (found[0], _utc(found[1])) if len(found) == 2 else ("uncommitted", "")
     status = proc.run(
         ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=all", "--", *rel],
         check=False,
         hint=_GIT_HINT,
     )
     if status.returncode == 0 and status.stdout.strip() and revision != "uncommitted":
-        revision += "-dirty"
+        revision, time = revision + "-dirty", ""
     origin = proc.run(["git", "-C", str(root), "remote", "get-url", "origin"], check=False)
     source = origin.stdout.strip() if origin.returncode == 0 and origin.stdout.strip() else root.as_uri()
-    return SourceInfo(revision, source)
+    return SourceInfo(revision, source, time)
+
+
+def _utc(epoch: str) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def dirty_files(root: Path) -> list[str]:

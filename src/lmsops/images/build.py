@@ -133,13 +133,20 @@ def _build_one(
         report.say(f"    {reference}: up to date")
         return Built(spec.name, reference, image_id, False, 0.0, docker.image_size(reference))
     report.say(f"==> building {reference} ({spec.kind}, FROM {references[spec.runtime_parent]}) ...")
-    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # The commit's time, so the same commit labels its images alike everywhere; the wall clock only
+    # for uncommitted work.
+    created = info.time or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     labels = _labels(spec, info, created, inputs, references, image_ids)
     if spec.kind == "service":
         with _WHEELHOUSE:
             ensure_wheelhouse(repo, spec.dockerfile.parent, report)
-        # Baked into the image for its /version endpoint; not part of the identity (time changes).
-        build_args |= {"BUILD_VERSION": spec.version, "BUILD_REVISION": info.revision, "BUILD_TIME": created}
+        # Baked into the image for its /version endpoint; not part of the identity (a dirty tree's time changes).
+        build_args |= {
+            "BUILD_VERSION": spec.version,
+            "BUILD_REVISION": info.revision,
+            "BUILD_TIME": created,
+            "SOURCE_DATE_EPOCH": _epoch(created),
+        }  # file times of the layers the Dockerfile normalises
     iidfile = repo.work / "iid" / f"{spec.name}.iid"
     iidfile.parent.mkdir(parents=True, exist_ok=True)
     output: list[str] = []  # all of it: a failure's reason can be anywhere, not only in the tail
@@ -169,6 +176,10 @@ def _build_one(
     elapsed = time.monotonic() - started
     report.say(f"<== {reference}: built in {elapsed:.1f} s ({megabytes(size)})")
     return Built(spec.name, reference, image_id, True, elapsed, size)
+
+
+def _epoch(iso: str) -> str:
+    return str(int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
