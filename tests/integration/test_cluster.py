@@ -24,7 +24,6 @@ from lmsops.core.progress import Reporter
 from lmsops.core.swarmapi import running_task
 from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
-from lmsops.releases.publish import load_record
 from lmsops.targets.status import compare, down
 from tests.integration.conftest import Renamed, renamed
 
@@ -99,10 +98,12 @@ def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
     placed = tasks_by_node(cluster.manager)
     assert len({node for hosts in placed.values() for node in hosts}) >= 2, placed
     assert len(set(placed["catalog"])) == 2 or len(set(placed["enrollment"])) == 2, placed
-    published = set(load_record(repo, "127.0.0.1:5000").values())
+    plan = {image.name: image.reference for image in Context(repo, docker).plan()}
     for service in cluster.manager.stack_services(STACK):
         image = service["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-        assert "@sha256:" in image and image in published, image
+        name = service["Spec"]["Name"].removeprefix(f"{STACK}_")
+        digest = docker.registry_digest(f"127.0.0.1:5000/{plan[name]}")  # what the registry holds for this commit
+        assert digest is not None and image.endswith(f"@{digest}"), image
     assert compare(cluster.envs.repo, docker, "staging") == []
     for path in ("/catalog/readyz", "/enrollment/readyz", "/healthz"):
         assert through_gateway(cluster, path) == 200, path

@@ -27,7 +27,6 @@ from lmsops.environments.model import model_services, resolve
 from lmsops.images.build import Built
 from lmsops.images.context import Context
 from lmsops.releases.history import releases
-from lmsops.releases.publish import load_record
 from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_for, target_of
 from lmsops.targets.lock import LockPolicy
@@ -178,10 +177,11 @@ def service_env(docker: Docker, service: str) -> dict[str, str]:
 def test_swarm_services_run_the_pushed_digests(
     docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
 ) -> None:
-    published = load_record(envs.repo, "127.0.0.1:5000")
+    plan = {image.name: image.reference for image in Context(envs.repo, docker).plan()}
     for row in status(envs.repo, docker, "staging"):
         assert "@sha256:" in row.image, row
-        assert row.image in published.values(), f"{row.service} runs {row.image}, which was not pushed"
+        digest = docker.registry_digest(f"127.0.0.1:5000/{plan[row.service]}")  # asked of the registry itself
+        assert digest is not None and row.image.endswith(f"@{digest}"), f"{row.service} runs {row.image}"
 
 
 def test_history_records_each_deploy_and_rollback_brings_back_the_previous_release(

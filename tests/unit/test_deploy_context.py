@@ -34,7 +34,6 @@ from lmsops.images.bootstrap import BootstrapResult
 from lmsops.images.context import Context
 from lmsops.images.discovery import select
 from lmsops.releases import publish as publish_module
-from lmsops.releases.publish import load_record
 from lmsops.targets.base import Applied
 from lmsops.targets.lock import LockPolicy
 from tests.unit.conftest import PROJECT
@@ -54,7 +53,18 @@ class EngineFreeDocker(FakeDocker):
         return Docker().compose(project, files, env_file, *args, check=check)
 
     def push(self, reference: str) -> str:
-        return "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+        digest = "sha256:" + hashlib.sha256(reference.encode()).hexdigest()
+        self.registry[reference] = digest
+        return digest
+
+    def registry_digest(self, reference: str) -> str | None:
+        return self.registry.get(reference)
+
+    @property
+    def registry(self) -> dict[str, str]:  # the registry's tags -> digests (empty at first)
+        if not hasattr(self, "_registry"):
+            self._registry: dict[str, str] = {}
+        return self._registry
 
 
 class RecordingTarget:
@@ -144,9 +154,9 @@ def test_one_deploy_plans_once_and_builds_once(
     [model] = target.applied
     assert sorted(result.changed) == sorted(model.services) == ["catalog", "enrollment", "gateway", "postgres"]
     if env == "staging":  # deployed by the digests just pushed, which the same plan named
-        published = load_record(clone, "127.0.0.1:5000")
+        pushed = {ref.rsplit(":", 1)[0] + "@" + digest for ref, digest in docker.registry.items()}
         images = {str(spec["image"]) for spec in model.document["services"].values()}
-        assert images and images <= set(published.values())
+        assert images and images == pushed
 
 
 def test_a_second_deploy_in_a_new_context_plans_again(
@@ -168,4 +178,23 @@ def test_a_secret_that_cannot_be_read_stops_the_deploy_before_any_build_or_push(
         with pytest.raises(ConfigError, match="LMSOPS_STAGING_CATALOG_DB_PASSWORD is not set"):
             apply_module.deploy(Context(clone, docker, Reporter(io.StringIO()), "offline"), "staging")
     assert (counted["builds"], docker.builds, counted["targets"]) == (0, [], [])
-    assert load_record(clone, "127.0.0.1:5000") == {}, "nothing was pushed"
+    assert docker.registry == {}, "nothing was pushed"
+
+
+def test_a_deploy_from_a_registry_that_holds_every_image_builds_and_pushes_nothing(
+    clone: Repo, counted: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another machine published this commit: the registry's digests are used as they are."""
+    docker = engine_free(monkeypatch)
+    with throwaway_secrets(clone):
+        apply_module.deploy(Context(clone, docker, Reporter(io.StringIO()), "offline"), "staging")
+        first_builds, held = len(docker.builds), dict(docker.registry)
+        pushes: list[str] = []
+        monkeypatch.setattr(docker, "push", pushes.append)
+        fresh = engine_free(monkeypatch)  # an engine that holds no image of this commit
+        fresh._registry = held
+        apply_module.deploy(Context(clone, fresh, Reporter(io.StringIO()), "offline"), "staging")
+    assert first_builds > 0 and fresh.builds == [] and pushes == []
+    [_, target] = counted["targets"]
+    images = {str(spec["image"]) for spec in target.applied[0].document["services"].values()}
+    assert images == {ref.rsplit(":", 1)[0] + "@" + digest for ref, digest in held.items()}

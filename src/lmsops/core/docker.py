@@ -253,6 +253,22 @@ class Docker(EngineCalls, SwarmCalls):
             raise CommandError(["docker", "push", reference], 0, f"no digest in the output of docker push:\n{output}")
         return match.group(1)
 
+    def registry_digest(self, reference: str) -> str | None:
+        """The digest the registry holds for reference (REGISTRY/NAMESPACE/NAME:TAG), asked of the
+        registry itself with the credentials of `docker login`; None when it has no such tag. A
+        registry that cannot be reached is an error, never "not there" (that would rebuild and push)."""
+        registry = reference.split("/", 1)[0]
+        plain_http = ["--insecure"] if registry.split(":")[0] in {"127.0.0.1", "localhost"} else []
+        found = self.run("manifest", "inspect", *plain_http, "--verbose", reference, check=False)
+        if found.returncode != 0:
+            if "no such manifest" in found.output:
+                return None
+            raise CommandError(found.argv, found.returncode, found.output, f"is the registry {registry} reachable?")
+        data = json.loads(found.stdout)
+        if isinstance(data, list):  # a multi-platform index: lmsops pushes one platform per tag
+            raise CommandError(found.argv, 0, f"{reference} is a multi-platform index; lmsops expects one image")
+        return str(data["Descriptor"]["digest"])
+
     def run_once(
         self,
         image: str,

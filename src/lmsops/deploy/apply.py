@@ -20,9 +20,10 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import seconds
 from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import model_services, read_secrets, resolve, work_dir
+from lmsops.environments.stack import deployed_images
 from lmsops.images.context import Context
 from lmsops.releases.history import Release, model_of, previous
-from lmsops.releases.publish import deployed_images, publish
+from lmsops.releases.publish import publish
 from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_for
 from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
@@ -67,12 +68,13 @@ def deploy(
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
     with target.locked(f"deploy ({note})" if note else "deploy", lock, report):
-        report.say(f"==> {env_name}: building the images of this commit (built once, the same in every environment)")
-        ctx.build()
-        if env.target.registry:  # push what was just built, then deploy exactly the pushed digests
-            needed = deployed_images(repo, ctx.plan())
-            report.say(f"==> {env_name}: publishing the {len(needed)} images it runs to {env.target.registry}")
+        if env.target.registry:  # the registry holds the images: build and push only what it lacks
+            needed = deployed_images(repo, [image.name for image in ctx.plan()])
+            report.say(f"==> {env_name}: the {len(needed)} images it runs, from {env.target.registry}")
             publish(ctx, env.target.registry, only=needed)
+        else:
+            report.say(f"==> {env_name}: building the images of this commit (built once, the same everywhere)")
+            ctx.build()
         model = resolve(repo, ctx.docker, env_name, pinned, plan=ctx.plan())
         path = model.path(repo)
         path.write_text(model.text)

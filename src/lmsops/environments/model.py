@@ -28,6 +28,7 @@ from lmsops.environments.stack import (
     EXTENSION,
     compose_files,
     declared_replicas,
+    deployed_images,
     gateway_routes,
     generate_secrets,
     image_variable,
@@ -36,7 +37,6 @@ from lmsops.environments.stack import (
 )
 from lmsops.images.plan import PlannedImage, plan_images
 from lmsops.images.versions import load_versions
-from lmsops.releases.publish import load_record
 
 # Every Swarm service carries the commit it was deployed from and a hash of the resolved model.
 COMMIT_LABEL = "org.lmsops.release.commit"
@@ -108,9 +108,8 @@ def resolve(
     defaults = _render_defaults(repo, env, files, services, work / "defaults.yaml")
     rendered = _render_service_settings(repo, env, services, work / "services.yaml")
     references = {image.name: image.reference for image in images}
-    if env.target.registry:  # deploys from a registry run the published digests, never a tag
-        published = load_record(repo, env.target.registry)
-        references = {name: published.get(reference, reference) for name, reference in references.items()}
+    if env.target.registry:  # deploys from a registry run the digests it holds, never a tag
+        references |= registry_references(repo, docker, env.target.registry, images)
     references |= dict(pinned or {})
     values = (
         env.values
@@ -143,6 +142,22 @@ def resolve(
             service.setdefault("deploy", {}).setdefault("labels", {}).update(stamp)
     text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
     return Model(env, all_files, env_file, images, document, text)
+
+
+def registry_references(repo: Repo, docker: Docker, registry: str, images: list[PlannedImage]) -> dict[str, str]:
+    """For each image the Compose files run, its digest reference in registry, asked of the registry
+    itself (the same from every machine: no local record). An image the registry lacks is left out
+    (the model then refuses it, naming it)."""
+    found: dict[str, str] = {}
+    deployed = deployed_images(repo, [image.name for image in images])
+    for image in images:
+        if image.name not in deployed:
+            continue
+        remote = f"{registry}/{image.reference}"
+        digest = docker.registry_digest(remote)
+        if digest is not None:
+            found[image.name] = f"{remote.rsplit(':', 1)[0]}@{digest}"
+    return found
 
 
 def _release_labels(repo: Repo, document: dict[str, Any]) -> dict[str, str]:

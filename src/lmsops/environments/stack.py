@@ -163,3 +163,12 @@ def write_env_file(path: Path, values: Mapping[str, str]) -> Path:
         lines.append(f"{key}={value}")
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def deployed_images(repo: Repo, names: Iterable[str]) -> set[str]:
+    """Of the image names given, those the Compose files and overlays run (`${LMS_<NAME>_IMAGE...}`):
+    what an environment needs in its registry. Bases that only serve to build (python, python-build)
+    and the tools' own images are not among them."""
+    files = [*compose_files(repo), *sorted((repo.root / "stacks").glob("*.yaml"))]
+    text = "\n".join(path.read_text(encoding="utf-8") for path in files)
+    return {name for name in names if re.search(r"\$\{" + image_variable(name) + r"\b", text)}
