@@ -221,6 +221,18 @@ def test_empty_values_of_any_shape_mean_not_set_and_maps_are_compared_key_by_key
     assert [(d.path, d.declared, d.running) for d in found] == [("A.C", 2, 3), ("A.D", None, 4)]
 
 
+def test_a_section_set_on_one_side_only_is_reported_field_by_field() -> None:
+    """A healthcheck removed by hand (null in the engine's document), or one added where none is declared."""
+    check = {"Test": ["CMD", "true"], "Interval": 5_000_000_000}
+    removed = compare({"Healthcheck": check}, {"Healthcheck": None})
+    assert [(d.path, d.declared, d.running) for d in removed] == [
+        ("Healthcheck.Interval", 5_000_000_000, None),
+        ("Healthcheck.Test", ["CMD", "true"], None),
+    ]
+    added = compare({"Healthcheck": ""}, {"Healthcheck": check})
+    assert [(d.path, d.declared, d.running) for d in added] == [(d.path, d.running, d.declared) for d in removed]
+
+
 def test_a_rule_pattern_is_literal_but_for_its_stars() -> None:
     assert matches("Config.Labels[com.docker.compose.version]", "Config.Labels[com.docker.compose.version]")
     assert not matches("Config.Labels[com.docker.compose.version]", "Config.Labels[c]")

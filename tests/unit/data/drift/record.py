@@ -3,7 +3,9 @@
 Deploy first (`nox -s deploy -- dev` and `nox -s deploy -- staging`, the LMSOPS_STAGING_* secrets
 exported), then run `.nox/unit-target-engine/bin/python tests/unit/data/drift/record.py` from the
 repository root. It writes, per environment, what lmsops renders as declared and what the engine
-reports as running; secret values never appear in either (Swarm specs carry secret names only).
+reports as running; secret values never appear in either (Swarm specs carry secret names only). It
+also writes the engine's own version document (version.json), which the unit tests' fake engine
+serves to the docker client (tests/unit/test_drift_render.py).
 """
 
 from __future__ import annotations
@@ -51,7 +53,13 @@ def record_compose(docker: Docker, env: str) -> None:
     _write("compose.json", {"rendered": rendered.specs, "running": running, "images": images, "engine": engine})
 
 
+def record_version(docker: Docker) -> None:
+    """What GET /version answers (read only: nothing needs to be deployed)."""
+    _write("version.json", docker.server_version())
+
+
 if __name__ == "__main__":
     engine = Docker()
+    record_version(engine)
     record_compose(engine, sys.argv[1] if len(sys.argv) > 1 else "dev")
     record_swarm(engine, sys.argv[2] if len(sys.argv) > 2 else "staging")
