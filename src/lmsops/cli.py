@@ -152,6 +152,17 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def _seconds(text: str) -> float:
+    """A number of seconds, 0 or more (argparse type: a bad value is its one-line usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not (0 <= value < float("inf")):  # also refuses nan, which would wait forever
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds (0 or more)")
+    return value
+
+
 def _lock_policy(args: argparse.Namespace) -> LockPolicy:
     return LockPolicy(wait=args.lock_wait, break_lock=args.break_lock)
 
@@ -159,7 +170,7 @@ def _lock_policy(args: argparse.Namespace) -> LockPolicy:
 def lock_flags(parser: argparse.ArgumentParser) -> None:
     """The deploy lock's options, for every command that changes an environment."""
     parser.add_argument(
-        "--lock-wait", type=float, default=LockPolicy.wait, metavar="SECONDS",
+        "--lock-wait", type=_seconds, default=LockPolicy.wait, metavar="SECONDS",
         help=f"wait this long for a command holding the environment's deploy lock (default {LockPolicy.wait:.0f})",
     )  # fmt: skip
     parser.add_argument(
@@ -200,8 +211,9 @@ def cmd_upgrade_base(args: argparse.Namespace) -> int:
     if args.all == bool(args.image):
         raise ConfigError("give IMAGE VERSION (e.g. python 3.11-2), or --all to refresh every base")
     upgrade_base(
-        find_repo(), Docker(), Reporter(verbose=args.verbose), args.image, args.version, args.package, not args.no_tests
-    )
+        find_repo(), Docker(), Reporter(verbose=args.verbose), args.image, args.version, args.package,
+        not args.no_tests, mode=_mode(args),
+    )  # fmt: skip
     return 0
 
 

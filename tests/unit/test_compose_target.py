@@ -6,6 +6,7 @@ recreated, the status rows, and what `down` runs."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +90,13 @@ def test_the_containers_are_read_from_compose_ps_by_project_name_only() -> None:
     ]
     assert engine.calls == [("ps", "--all", "--format", "json")]
     assert engine.files == [[]], "works when the files that made the project are gone"
+
+
+def test_compose_before_2_21_printing_one_json_array_is_read_the_same() -> None:
+    """Compose v2 before 2.21 prints `ps --format json` as one array; require_compose accepts any v2."""
+    rows = [json.loads(line) for line in ps("up").splitlines() if line.startswith("{")]
+    as_array = json.dumps(rows) + "\n"
+    assert compose_ps(ComposeEngine(as_array), PROJECT) == compose_ps(ComposeEngine(ps("up")), PROJECT) != []
 
 
 def test_compose_ps_rows_are_sorted_by_service_and_lines_that_are_not_json_are_skipped() -> None:

@@ -105,11 +105,10 @@ def test_an_engine_that_cannot_serve_is_one_prerequisite_error_with_the_install_
     assert str(failed.value).endswith(docker_module.INSTALL_ENGINE_HINT)
 
 
-@pytest.mark.xfail(strict=True, reason="bug: require_engine() does not pass self.env, so it asks the local engine")
 def test_require_engine_asks_the_engine_of_the_targets_host(engine: ScriptedEngine) -> None:
     """prepare() of a target with `host:` checks that its engine answers; it must ask that engine.
 
-    require_compose() passes env=self.env, require_engine() does not (lmsops/core/docker.py)."""
+    (require_engine() used to ask the local engine: it ran without the adapter's DOCKER_HOST.)"""
     engine.answer("version", stdout="24.0.7\n")
     Docker().for_target(None, "ssh://deploy@manager").require_engine()
     assert (engine.calls[0].env or {}).get("DOCKER_HOST") == "ssh://deploy@manager"

@@ -161,8 +161,7 @@ def test_a_swarm_model_the_client_rejects_stops_the_rendering_with_the_clients_m
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """And the fake engine leaves nothing behind (its socket's folder), even when the rendering fails."""
-    scratch = tmp_path / "tmp"
-    scratch.mkdir()
+    scratch = Path(tempfile.mkdtemp(prefix="lmsops-t-", dir="/tmp"))  # short: a socket's path has 108 bytes
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     declared = model("swarm", {"services": {"web": {"image": WEB_IMAGE, "by_hand": 1}}}, tmp_path / "model")
     images = engine()
@@ -171,6 +170,7 @@ def test_a_swarm_model_the_client_rejects_stops_the_rendering_with_the_clients_m
     [host] = images.hosts
     assert str(host).startswith(f"unix://{scratch}/")
     assert list(scratch.iterdir()) == []
+    scratch.rmdir()
 
 
 class NewerClient(RecordedEngine):

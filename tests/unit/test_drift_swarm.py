@@ -190,3 +190,19 @@ def test_a_secrets_value_in_a_plain_variable_is_named_without_its_value(
     assert found(differences[1:]) == [
         ("catalog", "environment", "env LMS_DEBUG_DSN", "(no secret in a plain variable)", "a secret's value")
     ]
+    assert all(SECRET not in f"{d.declared} {d.running}" for d in differences), "the report never shows the value"
+
+
+def test_a_secret_inside_a_longer_value_is_found_and_masked_in_every_difference(
+    tmp_path: Path, rendered_with: list[Any]
+) -> None:
+    """A DSN that embeds the password is a secret in a plain variable too; drift's report (terminals,
+    CI logs) shows where it is, never the value."""
+    stack = Stack()
+    dsn = f"postgresql://catalog:{SECRET}@postgres/catalog"
+    stack.specs["catalog"]["TaskTemplate"]["ContainerSpec"]["Env"].append(f"LMS_DEBUG_DSN={dsn}")
+    differences = drift(tmp_path, stack)
+    assert [d.field for d in differences] == ["env LMS_DEBUG_DSN", "env LMS_DEBUG_DSN"]
+    assert differences[0].running == "LMS_DEBUG_DSN=postgresql://catalog:<a secret's value>@postgres/catalog"
+    assert differences[1].running == "a secret's value"
+    assert all(SECRET not in f"{d.declared} {d.running}" for d in differences)

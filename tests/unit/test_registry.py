@@ -57,15 +57,18 @@ def http_error(code: int) -> urllib.error.HTTPError:
         ("127.0.0.1:5000", ("127.0.0.1", 5000)),
         ("ghcr.io:443", ("ghcr.io", 443)),
         ("localhost:5001", ("localhost", 5001)),
+        ("ghcr.io/lms", ("ghcr.io", 443)),
+        ("registry.example.org:8443/team/lms", ("registry.example.org", 8443)),
     ],
 )
 def test_an_address_is_host_and_port(address: str, parts: tuple[str, int]) -> None:
     assert split_address(address) == parts
 
 
-@pytest.mark.parametrize("address", ["127.0.0.1", ":5000", "registry:http", "registry:"])
+@pytest.mark.parametrize("address", ["127.0.0.1", "localhost/lms", ":5000", "registry:http", "registry:"])
 def test_an_address_without_host_and_numeric_port_is_refused_with_an_example(address: str) -> None:
-    with pytest.raises(ConfigError, match=f"registry '{address}': give HOST:PORT, e.g. 127.0.0.1:5000 or ghcr.io:443"):
+    example = "give HOST\\[:PORT\\]\\[/PATH\\], e.g. 127.0.0.1:5000 or ghcr.io/<org>"
+    with pytest.raises(ConfigError, match=f"registry '{address}': {example}"):
         split_address(address)
 
 
@@ -100,15 +103,11 @@ def test_a_registry_answers_with_200_or_a_request_to_log_in(
     assert answers("127.0.0.1:5000") is answering
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ConfigError,
-    reason="bug: environments/config.py (Target.registry) and docs admit `ghcr.io/<org>`; split_address refuses it",
-)
 def test_a_registry_with_a_namespace_as_the_docs_suggest_is_probed(monkeypatch: pytest.MonkeyPatch) -> None:
     """env/staging.yaml: 'a real one: ghcr.io/<org>'; environments.config's pattern admits HOST[:PORT][/PATH]."""
-    probe(monkeypatch, 200)
+    probed = probe(monkeypatch, 200)
     assert answers("ghcr.io/lms") is True
+    assert [url for url, _timeout in probed.asked] == ["https://ghcr.io:443/v2/"]
 
 
 # -- registry_up / registry_down -------------------------------------------------------------------

@@ -149,6 +149,36 @@ def test_a_task_that_keeps_restarting_times_out_naming_the_task_error(
     assert clock.now == 11, "given the whole timeout, and not a reading more"
 
 
+def test_a_timeout_never_blames_a_task_that_failed_before_this_deploy(
+    project: Repo, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Swarm keeps failed tasks in its history; the error of one from an earlier deploy is not this one's."""
+    still_updating = moment("rollback_done")
+    for service in still_updating["services"]:
+        service["UpdateStatus"] = {"State": "updating", "Message": "update in progress"}
+    deploy = run(project, tmp_path, clock, [(0, moment("rollback_done")), (1, still_updating)], timeout=10)
+    with pytest.raises(DeployError) as failed:
+        deploy.apply()
+    assert "web did not converge within 10 s" in str(failed.value)
+    assert "last task error" not in str(failed.value) and TASK_ERROR_137 not in str(failed.value)
+
+
+def test_a_paused_update_is_reported_as_paused_not_as_a_rollback(
+    project: Repo, tmp_path: Path, clock: FakeClock
+) -> None:
+    """A paused update may leave tasks on the new, failing version: "the previous version keeps serving"
+    would be false."""
+    paused = moment("updating")
+    for service in paused["services"]:
+        service["UpdateStatus"] = {"State": "paused", "Message": "update paused due to failure of task x"}
+    deploy = run(project, tmp_path, clock, [(0, moment("converged")), (1, paused)])
+    with pytest.raises(DeployError) as failed:
+        deploy.apply()
+    message = str(failed.value)
+    assert message.startswith("staging: web failed to update: Swarm paused it (paused): update paused due to")
+    assert f"docker service ps {STACK}_web" in message and "keeps serving" not in message
+
+
 def test_a_timeout_without_any_failed_task_says_how_many_tasks_run(
     project: Repo, tmp_path: Path, clock: FakeClock
 ) -> None:

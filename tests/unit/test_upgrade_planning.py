@@ -80,6 +80,19 @@ def test_plan_changes_checks_the_request(repo: Repo) -> None:
     ]  # fmt: skip
 
 
+def test_extra_packages_are_added_to_those_declared(repo: Repo) -> None:
+    """--package adds to the base's declared packages (never drops one, no duplicates); a new package
+    alone is a change even at the same version, the same packages at the same version are not."""
+    apply(repo, [BaseChange("python", "3.11-1", ["less"])])
+    versions = load_versions(repo)
+    [change] = plan_changes(versions, "python", "3.11-1", ["curl", "less"])
+    assert (change.name, change.version, change.packages) == ("python", "3.11-1", ["less", "curl"])
+    [bump] = plan_changes(versions, "python", "3.11-2", None)
+    assert bump.packages is None, "no --package: the declared packages are left as they are"
+    with pytest.raises(ConfigError, match=r"python is already at 3\.11-1; give a new version"):
+        plan_changes(versions, "python", "3.11-1", ["less"])
+
+
 def test_a_service_change_affects_that_service_only(tracked: Repo) -> None:
     (tracked.services / "catalog" / "app" / "main.py").write_text("print('changed')\n")
     assert affected_images(tracked, load_versions(tracked), "HEAD") == ["catalog"]

@@ -175,7 +175,9 @@ def bench(repo: Repo, docker: Docker, report: Reporter) -> Path:
     at = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = repo.work / "reports" / f"bench-{at}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    data = {"at": at, "machine": machine, "rows": [asdict(row) | {"ratio": row.ratio} for row in rows]}
+    # No baseline: no ratio, written as null (JSON has no NaN; strict parsers refuse the bare token).
+    data = {"at": at, "machine": machine,
+            "rows": [asdict(row) | {"ratio": row.ratio if row.baseline else None} for row in rows]}  # fmt: skip
     out.write_text(json.dumps(data, indent=2) + "\n")
     report.say(f"bench: written to {repo.display(out)}")
     return out

@@ -62,7 +62,8 @@ class Docker(EngineCalls, SwarmCalls):
     def require_engine(self) -> str:
         """Return the engine version, or raise one clear PrerequisiteError."""
         try:
-            result = proc.run(self._argv(["version", "--format", "{{.Server.Version}}"]), check=False, timeout=30)
+            argv = self._argv(["version", "--format", "{{.Server.Version}}"])
+            result = proc.run(argv, check=False, timeout=30, env=self.env)  # the target's engine (DOCKER_HOST)
         except PrerequisiteError as exc:
             raise PrerequisiteError(f"the docker CLI was not found on PATH. {INSTALL_ENGINE_HINT}") from exc
         except CommandError as exc:

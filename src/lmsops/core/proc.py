@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,18 +110,27 @@ def stream(
 def pipe(
     producer: Sequence[str], consumer: Sequence[str], *, hint: str = "", env: Mapping[str, str] | None = None
 ) -> Result:
-    """Run `producer | consumer` without a shell; both must succeed."""
-    try:
-        first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError as exc:
-        raise PrerequisiteError(f"'{producer[0]}' is not installed or not on PATH. {hint}".strip()) from exc
-    try:
-        second = subprocess.run(list(consumer), stdin=first.stdout, capture_output=True, check=False)
-    finally:
-        if first.stdout is not None:
-            first.stdout.close()
-    first_err = first.stderr.read().decode("utf-8", "replace") if first.stderr else ""
-    first_rc = first.wait()
+    """Run `producer | consumer` without a shell (both with env); both must succeed."""
+    full_env = {**os.environ, **env} if env else None
+    # The producer's stderr goes to a file, not a pipe: a pipe read only at the end would block a
+    # producer that writes more than a pipe holds (tar's warnings) while the consumer waits for it.
+    with tempfile.TemporaryFile() as first_errors:
+        try:
+            first = subprocess.Popen(list(producer), stdout=subprocess.PIPE, stderr=first_errors, env=full_env)
+        except FileNotFoundError as exc:
+            raise PrerequisiteError(f"'{producer[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+        try:
+            second = subprocess.run(list(consumer), stdin=first.stdout, capture_output=True, check=False, env=full_env)
+        except FileNotFoundError as exc:
+            first.kill()
+            first.wait()
+            raise PrerequisiteError(f"'{consumer[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+        finally:
+            if first.stdout is not None:
+                first.stdout.close()
+        first_rc = first.wait()
+        first_errors.seek(0)
+        first_err = first_errors.read().decode("utf-8", "replace")
     if first_rc != 0:
         raise CommandError(producer, first_rc, first_err, hint)
     result = Result(

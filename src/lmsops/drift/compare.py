@@ -107,26 +107,39 @@ class Difference:
 class Recorder:
     """Collects differences for one service (or container) of one environment."""
 
-    def __init__(self, env: str, service: str) -> None:
+    def __init__(self, env: str, service: str, secrets: Iterable[str] = ()) -> None:
         self.env, self.service = env, service
         self.found: list[Difference] = []
+        # A report goes to terminals and CI logs: a secret's value never appears in it, whatever
+        # field it turned up in (a variable set by hand, a command line, a label).
+        self._secrets = sorted({value for value in secrets if len(value) >= MIN_SECRET}, key=len, reverse=True)
 
     def check(self, category: str, field: str, declared: object, running: object) -> None:
         if declared != running:
             self.add(category, field, declared, running)
 
     def add(self, category: str, field: str, declared: object, running: object, path: str = "") -> None:
-        self.found.append(Difference(self.env, self.service, category, field, show(declared), show(running), path))
+        declared_text, running_text = self._masked(show(declared)), self._masked(show(running))
+        self.found.append(Difference(self.env, self.service, category, field, declared_text, running_text, path))
+
+    def _masked(self, text: str) -> str:
+        for value in self._secrets:
+            text = text.replace(value, "<a secret's value>")
+        return text
 
     def fields(self, differences: Iterable[FieldDifference], prefix: str = "") -> None:
         for d in differences:
             self.add(category_of(d.path), prefix + field_name(d.path), d.declared, d.running, d.path)
 
 
+MIN_SECRET = 6  # shorter values would match by chance
+
+
 def check_no_secret_in_plain_variables(rec: Recorder, running_env: Mapping[str, str], secrets: Iterable[str]) -> None:
-    values = {value for value in secrets if len(value) >= 6}
+    """A secret's value anywhere in a plain variable (alone, or inside a DSN) is drift, whatever declares it."""
+    values = {value for value in secrets if len(value) >= MIN_SECRET}
     for key, value in sorted(running_env.items()):
-        if value in values:
+        if any(secret in value for secret in values):
             rec.add("environment", f"env {key}", "(no secret in a plain variable)", "a secret's value")
 
 

@@ -99,17 +99,17 @@ def compare_compose(docker: Docker, model: Model, revisions: dict[str, str]) -> 
     for container in docker.inspect_containers(f"{PROJECT_LABEL}={model.project}"):
         by_service.setdefault(container["Config"]["Labels"].get(SERVICE_LABEL, "?"), []).append(container)
     declared_services = set(model.services)
+    secrets = secret_values(model)
     found: list[Difference] = []
     for service in sorted(set(by_service) - declared_services):
-        rec = Recorder(env, service)
+        rec = Recorder(env, service, secrets)
         rec.add("presence", "service", "(not declared)", f"{len(by_service[service])} container(s)")
         found += rec.found
     logging_driver, runtime, cgroup_version = docker.engine_defaults()
     engine = {"logging_driver": logging_driver, "runtime": runtime, "cgroup_version": cgroup_version}
-    secrets = secret_values(model)
     declared_by_name = {name.lstrip("/"): body for name, body in rendered.specs.items()}
     for service in sorted(declared_services):
-        rec = Recorder(env, service)
+        rec = Recorder(env, service, secrets)
         containers = by_service.get(service, [])
         names = sorted(n for n, b in declared_by_name.items() if (b.get("Labels") or {}).get(SERVICE_LABEL) == service)
         running = {str(c["Name"]).lstrip("/"): c for c in containers}

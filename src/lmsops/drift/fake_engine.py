@@ -253,9 +253,13 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 @contextmanager
 def fake_engine(facts: EngineFacts) -> Iterator[tuple[str, Recording]]:
     """Serve a fake engine on a fresh unix socket; yield (DOCKER_HOST value, the recording)."""
-    folder = Path(tempfile.mkdtemp(prefix="lmsops-render-"))  # short: socket paths are limited to 108 bytes
+    # Socket paths are limited to 108 bytes: under a long TMPDIR, /tmp.
+    temp = tempfile.gettempdir() if len(tempfile.gettempdir()) <= 60 else "/tmp"  # noqa: S108
+    folder = Path(tempfile.mkdtemp(prefix="lmsops-render-", dir=temp))
     server = _Server(str(folder / "engine.sock"), facts)
-    thread = threading.Thread(target=server.serve_forever, name="lmsops-fake-engine", daemon=True)
+    # shutdown() waits for the serving loop's next poll: 0.5 s by default, half of every render.
+    serve = lambda: server.serve_forever(poll_interval=0.05)  # noqa: E731
+    thread = threading.Thread(target=serve, name="lmsops-fake-engine", daemon=True)
     thread.start()
     try:
         yield f"unix://{folder / 'engine.sock'}", server.recording

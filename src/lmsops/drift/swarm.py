@@ -69,16 +69,16 @@ def compare_swarm(docker: Docker, model: Model, revisions: dict[str, str], image
     env, stack = model.env.name, model.project
     rendered = render_swarm(images, model, model_file(model)).specs
     services = {str(s["Spec"]["Name"]).removeprefix(f"{stack}_"): s for s in docker.stack_services(stack)}
+    secrets = secret_values(model)
     found: list[Difference] = []
     for name in sorted(set(services) - set(rendered)):
-        rec = Recorder(env, name)
+        rec = Recorder(env, name, secrets)
         rec.add("presence", "service", "(not declared)", "running in the stack")
         found += rec.found
     network_ids = {n["Target"] for s in services.values() for n in s["Spec"]["TaskTemplate"].get("Networks") or []}
     context = {"networks": docker.network_names(sorted(network_ids))}
-    secrets = secret_values(model)
     for name, declared in sorted(rendered.items()):
-        rec = Recorder(env, name)
+        rec = Recorder(env, name, secrets)
         service = services.get(name)
         if service is None:
             rec.add("presence", "service", "running", "not in the stack")

@@ -91,15 +91,18 @@ def outdated(repo: Repo, docker: Docker, check_debian: bool = True) -> OutdatedR
     versions = load_versions(repo)
     planned = {image.name: image for image in plan_images(repo, versions)}
     statuses = []
+    built_bases: dict[str, str] = {}  # base -> the image of it that is built: as declared, else the newest
     for spec in discover(repo, versions):
         parent = spec.runtime_parent
         declared = versions.version_of(parent)
         reference = planned[spec.name].reference if docker.image_id(planned[spec.name].reference) else ""
         reference = reference or _newest(docker, versions, spec.name)
         statuses.append(_status(docker, versions, spec.name, parent, declared, reference, planned))
+        if spec.kind == "base" and reference:
+            built_bases[spec.name] = reference
     report = OutdatedReport(statuses)
     if check_debian:
-        report.updates = _debian_updates(docker, versions, planned)
+        report.updates = _debian_updates(docker, versions, built_bases)
         report.debian_checked = True
     return report
 
@@ -134,13 +137,11 @@ def _status(
     return ImageStatus(name, parent, declared, built_on, reference, status)
 
 
-def _debian_updates(
-    docker: Docker, versions: Versions, planned: dict[str, PlannedImage]
-) -> dict[str, list[DebianUpdate]]:
-    """Per base image (and the OS root): installed packages with a newer version in Debian."""
-    images = {OS_NAME: versions.os.reference} | {
-        name: image.reference for name, image in planned.items() if image.spec.kind == "base"
-    }
+def _debian_updates(docker: Docker, versions: Versions, built_bases: dict[str, str]) -> dict[str, list[DebianUpdate]]:
+    """Per base image (and the OS root): installed packages with a newer version in Debian. A base is
+    read from the image of it that is built (versions.yaml may declare one not built yet: reading that
+    found no package and called the base up to date)."""
+    images = {OS_NAME: versions.os.reference} | built_bases
     installed = {name: debian_packages(docker, reference) for name, reference in images.items()}
     wanted = sorted({f"{pkg} {version}" for packages in installed.values() for pkg, version in packages.items()})
     mirror = versions.os.mirror.rstrip("/")

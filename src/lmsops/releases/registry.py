@@ -25,9 +25,16 @@ IMAGE = "registry"
 
 
 def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
+    """Host and port of a registry address HOST[:PORT][/PATH] (ghcr.io/<org>: port 443, as Docker has
+    it); a loopback registry names its port (lmsops starts its own there)."""
+    hostport = address.split("/", 1)[0]
+    host, colon, port = hostport.rpartition(":")
+    if not colon:
+        host, port = hostport, "443"
+        if host == "localhost" or host.startswith("127."):
+            host = ""
     if not host or not port.isdigit():
-        raise ConfigError(f"registry {address!r}: give HOST:PORT, e.g. 127.0.0.1:5000 or ghcr.io:443")
+        raise ConfigError(f"registry {address!r}: give HOST[:PORT][/PATH], e.g. 127.0.0.1:5000 or ghcr.io/<org>")
     return host, int(port)
 
 
@@ -45,7 +52,8 @@ def answers(address: str, timeout: float = 2.0) -> bool:
     """Does a registry (the distribution API) answer at address?"""
     scheme = "http" if is_loopback(address) else "https"
     try:
-        with urllib.request.urlopen(f"{scheme}://{address}/v2/", timeout=timeout) as response:  # noqa: S310
+        host, port = split_address(address)
+        with urllib.request.urlopen(f"{scheme}://{host}:{port}/v2/", timeout=timeout) as response:  # noqa: S310
             return int(response.status) in (200, 401)
     except urllib.error.HTTPError as exc:
         return exc.code == 401  # a registry that wants a login still answers

@@ -34,14 +34,17 @@ class ComposeService:
 def compose_ps(docker: Docker, project: str) -> list[ComposeService]:
     # Only the project name: works even when the files that made it are gone.
     result = docker.compose(project, [], None, "ps", "--all", "--format", "json", check=False)
-    rows = []
+    items: list[dict[str, str]] = []
     for line in result.stdout.splitlines():
-        if not line.strip().startswith("{"):
-            continue
-        item = json.loads(line)
-        rows.append(
-            ComposeService(item["Service"], item["ID"], item["State"], item.get("Health") or "-", item["Image"])
-        )
+        text = line.strip()
+        if text.startswith("{"):  # Compose 2.21 and later: one object per line
+            items.append(json.loads(text))
+        elif text.startswith("["):  # before 2.21: one array
+            items += json.loads(text)
+    rows = [
+        ComposeService(item["Service"], item["ID"], item["State"], item.get("Health") or "-", item["Image"])
+        for item in items
+    ]
     return sorted(rows, key=lambda row: row.service)
 
 

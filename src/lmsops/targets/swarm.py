@@ -42,6 +42,7 @@ class ServiceProgress:
     failure: str = ""
     last_error: str = ""
     running: int = field(default=0)
+    failed_before: frozenset[str] = frozenset()  # tasks that had failed before this deploy: not its errors
 
 
 def image_of(task_or_spec: dict[str, Any]) -> str:
@@ -63,7 +64,10 @@ def _observe(
     if service is None:
         return
     own = tasks.get(str(service.get("ID", "")), [])
-    failed = [t for t in own if t.get("Status", {}).get("State") in {"failed", "rejected"}]
+    failed = [
+        t for t in own
+        if t.get("Status", {}).get("State") in {"failed", "rejected"} and str(t.get("ID")) not in progress.failed_before
+    ]  # fmt: skip
     if failed:  # read before a failure returns: the task's own error is what the message needs
         latest = max(failed, key=lambda t: str(t.get("UpdatedAt", "")))
         status = latest.get("Status", {})
@@ -72,7 +76,14 @@ def _observe(
     state = str(update.get("State", ""))
     ours = update != progress.update_before
     if ours and state in FAILED_UPDATE and state not in IN_PROGRESS:
-        progress.failure = f"Swarm rolled it back ({state}): {update.get('Message', '')}".strip()
+        message = str(update.get("Message", "")).strip()
+        if state == "rollback_completed":
+            progress.failure = f"Swarm rolled it back ({state}): {message}"
+        else:  # paused: some tasks may run the new spec, some the old; nobody decided yet
+            progress.failure = (
+                f"Swarm paused it ({state}): {message}; some tasks may run the new version: "
+                f"see `docker service ps {stack}_{progress.name}`, then deploy again or roll back"
+            )
         return
     running = [t for t in own if running_task(t) and same_image(progress.image, image_of(t))]
     running_ids = frozenset(str(t["ID"]) for t in running)
@@ -117,6 +128,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
             int(spec.get("deploy", {}).get("replicas", 1)),
             _running_tasks(tasks.get(str(current.get(f"{stack}_{name}", {}).get("ID", "")), [])),
             current.get(f"{stack}_{name}", {}).get("UpdateStatus") or {},
+            failed_before=_failed_tasks(tasks.get(str(current.get(f"{stack}_{name}", {}).get("ID", "")), [])),
         )
         for name, spec in sorted(model.document["services"].items())
     ]
@@ -132,9 +144,13 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
             _observe(services, tasks, stack, progress)
             if progress.failure:
                 cause = f" (last task error: {progress.last_error})" if progress.last_error else ""
+                kept = (
+                    "; the previous version keeps serving"
+                    if progress.failure.startswith("Swarm rolled it back")
+                    else ""
+                )
                 raise DeployError(
-                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}{cause}; "
-                    "the previous version keeps serving"
+                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}{cause}{kept}"
                 )
             if progress.done:
                 pending.remove(progress)
@@ -170,6 +186,10 @@ def _repair_images(docker: Docker, stack: str, watched: list[ServiceProgress], r
 
 def _running_tasks(tasks: list[dict[str, Any]]) -> frozenset[str]:
     return frozenset(str(t["ID"]) for t in tasks if running_task(t))
+
+
+def _failed_tasks(tasks: list[dict[str, Any]]) -> frozenset[str]:
+    return frozenset(str(t["ID"]) for t in tasks if t.get("Status", {}).get("State") in {"failed", "rejected"})
 
 
 def _remove_unused_secrets(docker: Docker, model: Model) -> None:

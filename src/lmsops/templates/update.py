@@ -216,7 +216,7 @@ def _template_tree(repo: Repo, commit: str) -> str:
 def _conflicted(folder: Path, conflict: Conflict) -> list[str]:
     found = []
     for path in sorted(folder.rglob("*")):
-        if not path.is_file() or ".lmsops" in path.parts:
+        if not path.is_file() or ".lmsops" in path.relative_to(folder).parts:  # lmsops's work files below
             continue
         if conflict == "rej":
             conflicted = path.suffix == ".rej"
