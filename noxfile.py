@@ -16,7 +16,6 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 DEV_LOCK = "requirements/dev.lock"
-NOX_LOCK = "requirements/nox.lock"
 # The engine's coverage gate (lines, unit tests only): overall, and for the delicate logic (drift, convergence).
 COVERAGE_OVERALL = "85"
 COVERAGE_DELICATE = "90"
@@ -235,10 +234,4 @@ def update_services(session: nox.Session) -> None:
 @nox.session(default=False)
 def lock(session: nox.Session) -> None:
     """Recompile every hash-locked requirements file (-- FOLDER... for some services/libs only)."""
-    install(session)
-    if not session.posargs:
-        compile_ = ("uv", "pip", "compile", "--quiet", "--generate-hashes", "--python-version", "3.11")
-        session.run(*compile_, "requirements/nox.in", "-o", NOX_LOCK)
-        session.run(*compile_, "requirements/compose.in", "-o", "requirements/compose.lock")
-        session.run(*compile_, "pyproject.toml", "--extra", "dev", "-o", DEV_LOCK)
-    session.run("python", "-m", "lmsops", "lock", *session.posargs)
+    lmsops(session, "lock")

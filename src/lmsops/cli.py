@@ -28,7 +28,7 @@ from lmsops.images.bootstrap import Mode, bootstrap
 from lmsops.images.build import build
 from lmsops.images.context import Context
 from lmsops.images.discovery import discover
-from lmsops.images.locks import compile_locks
+from lmsops.images.locks import compile_locks, compile_tool_locks
 from lmsops.images.outdated import outdated, render
 from lmsops.images.plan import plan_images
 from lmsops.images.upgrade import upgrade_base
@@ -185,7 +185,8 @@ def _print_table(rows: Sequence[Sequence[str]]) -> None:
 def cmd_lock(args: argparse.Namespace) -> int:
     repo, report = find_repo(), Reporter()
     written = compile_locks(repo, args.folders, report)
-    if not args.folders:  # the service template's locks too: a new service starts from them
+    if not args.folders:  # the tools' locks, and the service template's: a new service starts from them
+        written += compile_tool_locks(repo, report)
         written += compile_template_locks(repo, report)
     print(f"lock: {len(written)} lock file(s) written")
     return 0

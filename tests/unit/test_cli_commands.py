@@ -543,22 +543,24 @@ def test_a_lock_wait_that_is_not_a_number_of_seconds_is_a_usage_error(
 # -- the repository: lock, new-service, update-services, upgrade-base, outdated, hadolint -------
 
 
-def test_lock_without_folders_also_locks_the_service_template(
+def test_lock_without_folders_also_locks_the_tools_and_the_service_template(
     at_repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
     locks = patch(monkeypatch, "compile_locks", [Path("a.lock"), Path("b.lock")])
+    tools = patch(monkeypatch, "compile_tool_locks", [Path("requirements/dev.lock")])
     template = patch(monkeypatch, "compile_template_locks", [Path("t.lock")])
     outcome = lmsops(capsys, "lock")
-    assert (locks.call.args[:2], template.call.args[0]) == ((at_repo, []), at_repo)
-    assert outcome.out.splitlines()[-1] == "lock: 3 lock file(s) written"
+    assert (locks.call.args[:2], tools.call.args[0], template.call.args[0]) == ((at_repo, []), at_repo, at_repo)
+    assert outcome.out.splitlines()[-1] == "lock: 4 lock file(s) written"
 
 
 def test_lock_of_named_folders_locks_only_those(at_repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: Capsys) -> None:
     locks = patch(monkeypatch, "compile_locks", [Path("services/catalog/requirements.lock")])
+    tools = patch(monkeypatch, "compile_tool_locks", [])
     template = patch(monkeypatch, "compile_template_locks", [])
     outcome = lmsops(capsys, "lock", "catalog", "lms-runtime")
     assert locks.call.args[1] == ["catalog", "lms-runtime"]
-    assert template.calls == []
+    assert template.calls == [] and tools.calls == []
     assert outcome.out.splitlines()[-1] == "lock: 1 lock file(s) written"
 
 

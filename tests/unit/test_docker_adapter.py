@@ -330,6 +330,34 @@ def test_push_returns_the_digest_the_registry_reported(engine: ScriptedEngine) -
     assert engine.verbs == [["push", "127.0.0.1:5000/lmsops/catalog:1"]]
 
 
+def test_the_registry_is_asked_for_a_tags_digest_over_plain_http_on_loopback_only(engine: ScriptedEngine) -> None:
+    """`docker manifest inspect` (docker login's credentials); --insecure only for lmsops's loopback registry."""
+    manifest = {"Ref": "r", "Descriptor": {"digest": DIGEST, "size": 1362}}
+    engine.answer("manifest", "inspect", stdout=json.dumps(manifest))
+    assert Docker().registry_digest("127.0.0.1:5000/lmsops/catalog:1") == DIGEST
+    assert Docker().registry_digest("ghcr.io/lms/lmsops/catalog:1") == DIGEST
+    assert engine.verbs == [
+        ["manifest", "inspect", "--insecure", "--verbose", "127.0.0.1:5000/lmsops/catalog:1"],
+        ["manifest", "inspect", "--verbose", "ghcr.io/lms/lmsops/catalog:1"],
+    ]
+
+
+def test_a_tag_the_registry_lacks_is_none_and_an_unreachable_registry_is_an_error(engine: ScriptedEngine) -> None:
+    """"Not there" builds and pushes; a registry that does not answer must never be taken for that."""
+    engine.answer("manifest", "inspect", stderr="no such manifest: 127.0.0.1:5000/lmsops/catalog:1\n", returncode=1)
+    refused = 'failed to configure transport: error pinging v2 registry: Get "https://127.0.0.1:5999/v2/": refused'
+    engine.answer("manifest", "inspect", stderr=refused, returncode=1)
+    assert Docker().registry_digest("127.0.0.1:5000/lmsops/catalog:1") is None
+    with pytest.raises(CommandError, match=r"is the registry 127\.0\.0\.1:5999 reachable"):
+        Docker().registry_digest("127.0.0.1:5999/lmsops/catalog:1")
+
+
+def test_a_multi_platform_index_is_refused(engine: ScriptedEngine) -> None:
+    engine.answer("manifest", "inspect", stdout=json.dumps([{"Descriptor": {"digest": DIGEST}}]))
+    with pytest.raises(CommandError, match="multi-platform index"):
+        Docker().registry_digest("ghcr.io/lms/lmsops/catalog:1")
+
+
 def test_a_push_without_a_digest_is_a_command_error_showing_the_output(engine: ScriptedEngine) -> None:
     engine.answer("push", stdout="abc: Layer already exists\n")
     with pytest.raises(CommandError) as failed:

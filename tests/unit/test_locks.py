@@ -10,7 +10,7 @@ import pytest
 from lmsops.core import proc
 from lmsops.core.errors import CommandError, ConfigError
 from lmsops.core.paths import Repo
-from lmsops.images.locks import compile_locks, lock_inputs
+from lmsops.images.locks import compile_locks, compile_tool_locks, lock_inputs
 from tests.unit.conftest import write
 from tests.unit.image_fakes import Call, FakeRunner, reply, reporter
 
@@ -92,3 +92,26 @@ def test_without_uv_the_lock_session_is_named(monkeypatch: pytest.MonkeyPatch, f
     monkeypatch.setattr(proc, "tool", lambda name: None)
     with pytest.raises(ConfigError, match=r"uv is not installed here; run `nox -s lock`"):
         compile_locks(folders, ["lms-runtime"], reporter()[0])
+
+
+def test_the_tools_locks_are_compiled_the_same_way_as_every_other_lock(
+    monkeypatch: pytest.MonkeyPatch, repo: Repo
+) -> None:
+    """nox's own lock, the Compose plugin's and the sessions' (pyproject.toml's dev extra): one command
+    with the same flags as the services' locks (the noxfile used to compile them with others)."""
+    monkeypatch.setattr(proc, "tool", lambda name: UV if name == "uv" else None)
+    uv = FakeRunner(monkeypatch, lambda call: reply(call) if call.argv[0] == UV else None)
+    report, out = reporter()
+
+    written = compile_tool_locks(repo, report)
+
+    targets = ["requirements/nox.lock", "requirements/compose.lock", "requirements/dev.lock"]
+    assert relative(repo, written) == targets
+    common = [UV, "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
+              "--custom-compile-command", "nox -s lock"]  # fmt: skip
+    assert [call.argv for call in uv.calls] == [
+        [*common, "requirements/nox.in", "--output-file", "requirements/nox.lock"],
+        [*common, "requirements/compose.in", "--output-file", "requirements/compose.lock"],
+        [*common, "pyproject.toml", "--extra", "dev", "--output-file", "requirements/dev.lock"],
+    ]
+    assert out.getvalue().splitlines() == [f"    {target}: locked" for target in targets]

@@ -38,12 +38,14 @@ def _uv() -> str:
     return found
 
 
-def lock_file(source: Path, target: Path, cwd: Path) -> None:
-    """uv pip compile source into target (paths in its comments relative to cwd)."""
+def lock_file(source: Path, target: Path, cwd: Path, extra: str | None = None) -> None:
+    """uv pip compile source (a requirements .in, or pyproject.toml with one of its extras) into target
+    (paths in its comments relative to cwd). The one way every lock of the repository is compiled."""
     rel_source, rel_target = str(source.relative_to(cwd)), str(target.relative_to(cwd))
     proc.run(
         [_uv(), "pip", "compile", "--quiet", "--generate-hashes", "--universal", "--python-version", "3.11",
-         "--custom-compile-command", COMPILE_COMMAND, rel_source, "--output-file", rel_target],
+         "--custom-compile-command", COMPILE_COMMAND, rel_source, *(["--extra", extra] if extra else []),
+         "--output-file", rel_target],
         cwd=cwd,
         hint=f"uv could not resolve {rel_source}",
     )  # fmt: skip
@@ -56,4 +58,22 @@ def compile_locks(repo: Repo, names: list[str], report: Reporter) -> list[Path]:
         lock_file(source, target, repo.root)
         report.say(f"    {repo.display(target)}: locked")
         written.append(target)
+    return written
+
+
+# The tools' own locks: nox for .ci/run, the Compose plugin's wheel, and everything the sessions use
+# (pyproject.toml's dev extra).
+TOOL_LOCKS = (
+    ("requirements/nox.in", None, "requirements/nox.lock"),
+    ("requirements/compose.in", None, "requirements/compose.lock"),
+    ("pyproject.toml", "dev", "requirements/dev.lock"),
+)
+
+
+def compile_tool_locks(repo: Repo, report: Reporter) -> list[Path]:
+    written = []
+    for source, extra, target in TOOL_LOCKS:
+        lock_file(repo.root / source, repo.root / target, repo.root, extra)
+        report.say(f"    {target}: locked")
+        written.append(repo.root / target)
     return written
