@@ -343,7 +343,7 @@ def test_the_registry_is_asked_for_a_tags_digest_over_plain_http_on_loopback_onl
 
 
 def test_a_tag_the_registry_lacks_is_none_and_an_unreachable_registry_is_an_error(engine: ScriptedEngine) -> None:
-    """"Not there" builds and pushes; a registry that does not answer must never be taken for that."""
+    """ "Not there" builds and pushes; a registry that does not answer must never be taken for that."""
     engine.answer("manifest", "inspect", stderr="no such manifest: 127.0.0.1:5000/lmsops/catalog:1\n", returncode=1)
     refused = 'failed to configure transport: error pinging v2 registry: Get "https://127.0.0.1:5999/v2/": refused'
     engine.answer("manifest", "inspect", stderr=refused, returncode=1)

@@ -83,7 +83,7 @@ def test_a_new_base_version_rebuilds_what_builds_on_it_tests_it_and_reports(
 ) -> None:
     """python 3.11-2 with the extra package less: versions.yaml declares it, python and what builds on
     it (python-build, catalog) are rebuilt with less installed, postgres and gateway are not; the
-    engine's unit tests, catalog's own unit tests and dev's conformance run; the report has it all."""
+    catalog's own unit tests and dev's conformance run; the report has it all."""
     _, runner = runs
     old_python = docker.images[load_versions(platform).reference("python")]["Id"]
     since = len(docker.builds)
@@ -105,7 +105,6 @@ def test_a_new_base_version_rebuilds_what_builds_on_it_tests_it_and_reports(
     catalog = platform.services / "catalog"
     venv = platform.work / "venvs" / "catalog"
     assert [(call.argv, call.cwd) for call in runner.calls if "pytest" in call.argv] == [
-        ([sys.executable, "-m", "pytest", "tests/unit", "-q", "-p", "no:cacheprovider"], platform.root),
         ([str(venv / "bin" / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"], catalog),
         ([sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev", "-q", "-p", "no:cacheprovider"],
          platform.root),
@@ -118,7 +117,6 @@ def test_a_new_base_version_rebuilds_what_builds_on_it_tests_it_and_reports(
          str(catalog / "requirements-dev.lock")],
     ]  # fmt: skip
     assert [(test.name, test.passed, test.summary) for test in result.tests] == [
-        ("engine unit tests", True, "5 passed in 0.41s"),
         ("catalog unit tests", True, "5 passed in 0.41s"),
         ("conformance of dev", True, "5 passed in 0.41s"),
     ]
@@ -151,7 +149,7 @@ def test_a_base_nothing_builds_on_is_rebuilt_alone_and_a_service_venv_is_reused(
     since = len(docker.builds)
     result = upgrade_base(platform, docker, reporter()[0], "postgres", "15-2")
     assert rebuilt_names(docker, since) == ["postgres"] and result.rebuilt == ["postgres"]
-    assert [test.name for test in result.tests] == ["engine unit tests", "conformance of dev"]
+    assert [test.name for test in result.tests] == ["conformance of dev"]
 
     upgrade_base(platform, docker, reporter()[0], "python", "3.11-2")
     upgrade_base(platform, docker, reporter()[0], "python", "3.11-3")
@@ -200,10 +198,10 @@ def test_failed_tests_put_versions_yaml_back_and_the_report_says_so(
         f"Details: .lmsops/reports/{written.name}"
     )
     assert platform.versions_file.read_bytes() == original
-    assert len([call for call in runner.calls if "pytest" in call.argv]) == 3
+    assert len([call for call in runner.calls if "pytest" in call.argv]) == 2
     text = written.read_text()
     assert "- catalog unit tests: FAILED (1 failed, 3 passed in 0.52s)\n" in text
-    assert "- engine unit tests: passed (5 passed in 0.41s)\n" in text
+    assert "- conformance of dev: passed (5 passed in 0.41s)\n" in text
     assert text.endswith("versions.yaml was put back: the upgrade failed.\n")
     assert "catalog unit tests: FAILED (1 failed, 3 passed in 0.52s)" in out.getvalue()
 

@@ -5,7 +5,7 @@
    build number of the OS root and of every base, so each is rebuilt from today's Debian packages;
 3. the images whose identity changed are rebuilt: the base and everything built on it (the graph
    comes from the Dockerfiles), nothing else;
-4. the engine's unit tests, the unit tests of every affected service and the conformance suite of
+4. the unit tests of every affected service and the conformance suite of
    dev run against the new images;
 5. a report lists, per rebuilt image, old and new base digest and size, Debian and Python package
    changes, and the test results (.lmsops/reports/).
@@ -150,7 +150,9 @@ def upgrade_base(
 
 
 def _tests(repo: Repo, versions: Versions, rebuilt: list[str], report: Reporter) -> list[TestRun]:
-    runs = [_pytest(repo, "engine unit tests", [sys.executable, "-m", "pytest", "tests/unit"], repo.root, report)]
+    """What a new base can break: the unit tests of every rebuilt service, then dev's conformance on the
+    new images. (Not the engine's unit tests: the engine runs on the host, and they never start an image.)"""
+    runs: list[TestRun] = []
     services = {spec.name: spec for spec in discover(repo, versions) if spec.kind == "service"}
     for name in rebuilt:
         folder = repo.services / name
