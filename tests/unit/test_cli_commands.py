@@ -753,7 +753,8 @@ def test_registry_up_starts_each_registry_the_environments_name_once(
     at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
     staging = at_project.environments / "staging.yaml"
-    staging.write_text(staging.read_text().replace('registry: "127.0.0.1:5000"', 'registry: "127.0.0.1:5001"'))
+    declared = 'registry: "${LMSOPS_REGISTRY:-127.0.0.1:5000}"'
+    staging.write_text(staging.read_text().replace(declared, 'registry: "127.0.0.1:5001"'))
     up = patch(monkeypatch, "registry_up")
     lmsops(capsys, "registry", "up")
     assert [call.args[1] for call in up.calls] == ["127.0.0.1:5000", "127.0.0.1:5001"]
@@ -764,7 +765,7 @@ def test_registry_up_when_no_environment_names_a_registry_asks_for_one(
 ) -> None:
     for name in ("staging", "production"):
         path = at_project.environments / f"{name}.yaml"
-        path.write_text(path.read_text().replace('registry: "127.0.0.1:5000"', ""))
+        path.write_text(path.read_text().replace('registry: "${LMSOPS_REGISTRY:-127.0.0.1:5000}"', ""))
     up = patch(monkeypatch, "registry_up")
     outcome = lmsops(capsys, "registry", "up")
     assert outcome.code == 2

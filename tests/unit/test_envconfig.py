@@ -147,3 +147,33 @@ def test_cli_config_of_a_bad_environment_is_one_report_without_docker(
     err = capsys.readouterr().err
     assert err.count("lmsops: error: unknown environment 'prod'") == 2
     assert "Traceback" not in err
+
+
+def test_where_an_environment_runs_can_come_from_the_pipelines_environment(
+    project: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """target.host / context / registry may name an environment variable (a CI secret): `${NAME}`,
+    `${NAME:-default}`; empty means the local engine."""
+    edit(
+        project,
+        "staging",
+        {"target.host": "${LMSOPS_STAGING_DOCKER_HOST:-}", "target.registry": "${REG:-127.0.0.1:5000}"},
+    )
+    monkeypatch.delenv("LMSOPS_STAGING_DOCKER_HOST", raising=False)
+    monkeypatch.delenv("REG", raising=False)
+    local = load_environment(project, "staging", model_services(project)).target
+    assert (local.host, local.context, local.registry) == (None, None, "127.0.0.1:5000")
+    monkeypatch.setenv("LMSOPS_STAGING_DOCKER_HOST", "ssh://deploy@staging-manager")
+    monkeypatch.setenv("REG", "ghcr.io/lms")
+    remote = load_environment(project, "staging", model_services(project)).target
+    assert (remote.host, remote.registry) == ("ssh://deploy@staging-manager", "ghcr.io/lms")
+
+
+def test_a_required_environment_variable_that_is_not_set_is_named(
+    project: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edit(project, "production", {"target.host": "${LMSOPS_PRODUCTION_DOCKER_HOST}"})
+    monkeypatch.delenv("LMSOPS_PRODUCTION_DOCKER_HOST", raising=False)
+    message = problems(project, "production")
+    assert message.startswith("env/production.yaml: 1 problem(s):")
+    assert "target.host: ${LMSOPS_PRODUCTION_DOCKER_HOST} is not set in the environment" in message

@@ -42,7 +42,7 @@ def format_validation_error(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: {exc.error_count()} problem(s):"]
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = error["msg"]
+        message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
         if error["type"] == "extra_forbidden":
             message = "unknown key (check its spelling; extra keys are not allowed)"
         lines.append(f"  - {key}: {message}")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
@@ -28,6 +28,19 @@ RESERVED = re.compile(r"^LMS_(ENV|SECRETS_DIR|GATEWAY_ROUTES|ENDPOINT_MODE|PUBLI
 SECRET_LOOKING = re.compile(r"PASSWORD|SECRET|TOKEN|PRIVATE|API_?KEY", re.I)
 
 
+_ENV_REFERENCE = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _expand(match: re.Match[str]) -> str:
+    name, default = match.group(1), match.group(2)
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if default is None:
+        raise ValueError(f"${{{name}}} is not set in the environment; export it, or write ${{{name}:-}} for a default")
+    return default
+
+
 class Target(Strict):
     kind: Literal["compose", "swarm"]
     name: StackName = Field(description="Compose project or Swarm stack name")
@@ -39,6 +52,16 @@ class Target(Strict):
     registry: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")] | None = (
         Field(default=None, description="HOST:PORT the environment deploys from, by digest (`nox -s publish`)")
     )
+
+    @field_validator("context", "host", "registry", mode="before")
+    @classmethod
+    def _from_the_environment(cls, value: object) -> object:
+        """`${NAME}` / `${NAME:-default}` from the operator's (or CI's) environment: where an environment
+        runs is often a secret of the pipeline, not a line of the repository. Empty: the local engine."""
+        if not isinstance(value, str):
+            return value
+        expanded = _ENV_REFERENCE.sub(_expand, value)
+        return expanded or None
 
     @model_validator(mode="after")
     def _one_address(self) -> Target:
