@@ -176,8 +176,8 @@ def scripted_engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
 class FakeClock:
     """time.monotonic and time.sleep for a module that polls: sleeping advances the clock at once."""
 
-    def __init__(self) -> None:
-        self.now = 1000.0
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
         self.sleeps: list[float] = []
 
     def monotonic(self) -> float:

@@ -19,6 +19,7 @@ from lmsops.core.labels import REVISION
 from lmsops.core.paths import Repo
 from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import Model, model_services
+from tests.unit.adapter_fakes import FakeClock as AdapterClock
 
 DATA = Path(__file__).parent / "data" / "convergence"
 SWARM = json.loads((DATA / "swarm.json").read_text())
@@ -29,19 +30,12 @@ IMAGE = str(SWARM["image"])
 Reading = dict[str, list[dict[str, Any]]]  # {"services": [...], "tasks": [...]}: one reading of a stack
 
 
-class FakeClock:
-    """Stands in for the `time` module of the module under test: sleep() only moves the clock on."""
+class FakeClock(AdapterClock):
+    """Stands in for the `time` module of the module under test: sleep() only moves the clock on;
+    it starts at 0 (the recorded timelines are given in seconds from the deploy's start)."""
 
     def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
+        super().__init__(start=0.0)
 
 
 # -- environments and models -----------------------------------------------------------------------
@@ -93,7 +87,24 @@ def together(*readings: Reading) -> Reading:
 NOTHING: Reading = {"services": [], "tasks": []}
 
 
-class SwarmEngine(Docker):
+class _FakeEngine(Docker):
+    """What both fake engines answer alike: aimed at any target (itself), reachable unless told not."""
+
+    calls: list[tuple[str, ...]]
+    reachable: bool
+
+    def for_target(self, context: str | None, host: str | None) -> Docker:
+        self.calls.append(("for_target", str(context), str(host)))
+        return self
+
+    def require_engine(self) -> str:
+        self.calls.append(("require_engine",))
+        if not self.reachable:
+            raise PrerequisiteError("the Docker engine is not reachable (fake)")
+        return "20.10.24"
+
+
+class SwarmEngine(_FakeEngine):
     """A swarm manager whose stack reads as the timeline says at the fake clock's time: entries
     (from_second, reading), the last one started is what the engine answers."""
 
@@ -115,15 +126,6 @@ class SwarmEngine(Docker):
         return started[-1] if started else NOTHING
 
     # what the Swarm target asks of the adapter
-    def for_target(self, context: str | None, host: str | None) -> Docker:
-        self.calls.append(("for_target", str(context), str(host)))
-        return self
-
-    def require_engine(self) -> str:
-        self.calls.append(("require_engine",))
-        if not self.reachable:
-            raise PrerequisiteError("the Docker engine is not reachable (fake)")
-        return "20.10.24"
 
     def swarm_state(self) -> tuple[str, bool]:
         return self.swarm
@@ -211,7 +213,7 @@ def compose_rows(name: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in str(COMPOSE[name]["ps"]).splitlines() if line.strip()]
 
 
-class ComposeEngine(Docker):
+class ComposeEngine(_FakeEngine):
     """An engine running the Compose project lmsreccompose: `ps` prints what the last `up` left
     (recorded moments), each `up` takes the next outcome of `ups` (returncode, stderr, ps)."""
 
@@ -225,16 +227,6 @@ class ComposeEngine(Docker):
         self.images: dict[str, dict[str, str]] = {}
         self.volumes: dict[str, dict[str, str]] = {}  # name -> labels (the deploy lock is one)
         self.volumes_at: dict[tuple[str, ...], list[str]] = {}  # compose argv -> the volumes that existed then
-
-    def for_target(self, context: str | None, host: str | None) -> Docker:
-        self.calls.append(("for_target", str(context), str(host)))
-        return self
-
-    def require_engine(self) -> str:
-        self.calls.append(("require_engine",))
-        if not self.reachable:
-            raise PrerequisiteError("the Docker engine is not reachable (fake)")
-        return "20.10.24"
 
     def compose(
         self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
