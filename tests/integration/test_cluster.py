@@ -7,6 +7,8 @@ on the node that runs it, over the cluster's own Docker network.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -14,6 +16,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +110,59 @@ def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
     assert compare(cluster.envs.repo, docker, "staging") == []
     for path in ("/catalog/readyz", "/enrollment/readyz", "/healthz"):
         assert through_gateway(cluster, path) == 200, path
+
+
+def running_tasks(manager: Docker) -> set[str]:
+    return {
+        str(task["ID"])
+        for service in manager.stack_services(STACK)
+        for task in manager.service_tasks(str(service["Spec"]["Name"]))
+        if running_task(task)
+    }
+
+
+def test_a_second_machine_needs_no_local_state_and_builds_nothing(
+    repo: Repo, docker: Docker, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Engine A (the host) built, published and deployed staging. Now a fresh clone (no .lmsops/) with
+    every docker call going to engine B, the cluster's manager, whose image store never built anything
+    (DOCKER_CONTEXT): config, status, history and drift work from the registry and the swarm alone;
+    deploy builds and pushes nothing and restarts no task; rollback works."""
+    clone = tmp_path / "second"
+    subprocess.run(["git", "clone", "--quiet", str(repo.root), str(clone)], check=True)
+    for env_file in cluster.envs.repo.environments.glob("*.yaml"):  # staging renamed -cl, on the cluster
+        shutil.copyfile(env_file, clone / "env" / env_file.name)
+    assert not (clone / ".lmsops").exists()
+    b_images_before = set(cluster.manager.image_tags())
+    before = running_tasks(cluster.manager)
+
+    def lmsops(*args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "DOCKER_CONTEXT": CONTEXT, "PYTHONPATH": str(clone / "src")}
+        return subprocess.run([sys.executable, "-m", "lmsops", *args], cwd=clone, env=env,
+                              capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+
+    config = lmsops("config", "staging")
+    assert config.returncode == 0, config.stderr
+    running = {str(s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]) for s in cluster.manager.stack_services(STACK)}
+    assert running and all(image in config.stdout for image in running), "the digests come from the registry"
+    status = lmsops("status", "staging")
+    assert status.returncode == 0 and status.stdout.count("healthy") == 4, status.stdout + status.stderr
+    history = lmsops("history", "staging")
+    assert history.returncode == 0 and history.stdout.startswith("#"), history.stdout + history.stderr
+    drift = lmsops("drift", "staging")
+    assert drift.returncode == 0, drift.stdout + drift.stderr
+
+    deploy = lmsops("deploy", "staging")
+
+    assert deploy.returncode == 0, deploy.stdout + deploy.stderr
+    assert "4 of 4 image(s) already there: nothing to build or push" in deploy.stdout, deploy.stdout
+    assert "==> building" not in deploy.stdout and "nothing changed, no task restarted" in deploy.stdout
+    assert running_tasks(cluster.manager) == before, "no task was restarted"
+    assert not {t for t in set(cluster.manager.image_tags()) - b_images_before if t.startswith("lmsops/")}
+
+    rolled = lmsops("rollback", "staging")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert "rollback: staging runs release #" in rolled.stdout
 
 
 def test_the_conformance_suite_passes_on_the_cluster(repo: Repo, cluster: Cluster) -> None:
