@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,6 +11,16 @@ import pytest
 from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo, find_repo
+
+# Where environments run and where images are shared come from these variables (env/*.yaml,
+# images/build.py). The tests deploy to this machine's engine and lmsops's loopback registry, whatever
+# the shell that started them points at; a test that wants one sets it itself.
+_PLACEMENT = re.compile(r"^LMSOPS_(REGISTRY|[A-Z]+_DOCKER_HOST)$")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in [name for name in os.environ if _PLACEMENT.match(name)]:
+        del os.environ[name]
 
 
 @pytest.fixture(scope="session")

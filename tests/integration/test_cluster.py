@@ -27,6 +27,7 @@ from lmsops.core.progress import Reporter
 from lmsops.core.swarmapi import running_task
 from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
+from lmsops.releases.publish import publish
 from lmsops.targets.status import compare, down
 from tests.integration.conftest import Renamed, renamed
 
@@ -163,6 +164,30 @@ def test_a_second_machine_needs_no_local_state_and_builds_nothing(
     rolled = lmsops("rollback", "staging")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     assert "rollback: staging runs release #" in rolled.stdout
+
+
+def test_bases_and_images_travel_through_the_registry_instead_of_being_rebuilt(
+    repo: Repo, docker: Docker, cluster: Cluster, tmp_path: Path
+) -> None:
+    """Engine A publishes the catalog and the bases it builds on; engine B (the cluster manager, which
+    never built anything) with LMSOPS_REGISTRY set builds the catalog by pulling all three: no
+    debootstrap, no docker build, the same image ids as on A."""
+    wanted = {"python", "python-build", "catalog"}
+    ctx = Context(repo, docker, Reporter(), "offline")
+    publish(ctx, "127.0.0.1:5000", only=wanted)
+    references = {image.name: image.reference for image in ctx.plan() if image.name in wanted}
+    env = {**os.environ, "DOCKER_CONTEXT": CONTEXT, "LMSOPS_REGISTRY": "127.0.0.1:5000"}
+    try:
+        built = subprocess.run([sys.executable, "-m", "lmsops", "build", "catalog", "--offline"], cwd=repo.root,
+                               env=env, capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+        assert built.returncode == 0, built.stdout + built.stderr
+        for name, reference in references.items():
+            assert f"<== {reference}: pulled from 127.0.0.1:5000" in built.stdout, built.stdout
+            assert cluster.manager.image_id(reference) == docker.image_id(reference), f"{name}: the same image"
+        assert "==> building" not in built.stdout and "bootstrapping" not in built.stdout, built.stdout
+    finally:  # B's image store as the fixture made it (the deployed digests stay)
+        for reference in references.values():
+            cluster.manager.remove_image(reference)
 
 
 def test_the_conformance_suite_passes_on_the_cluster(repo: Repo, cluster: Cluster) -> None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import re
+from typing import Any
 
 import pytest
 
@@ -108,3 +109,75 @@ def test_a_failed_builds_reason_is_found_anywhere_in_its_output() -> None:
     ]
     assert failure_reasons(output) == ["E: Unable to locate package nope"]
     assert failure_reasons(["all fine", "Step 1/2"]) == []
+
+
+class SharingDocker(FakeDocker):
+    """A second machine's engine: empty, beside a registry that holds what another machine built."""
+
+    def __init__(self, registry: dict[str, dict[str, Any]]) -> None:
+        super().__init__()
+        self.registry = registry
+        self.pulled: list[str] = []
+
+    def registry_digest(self, reference: str) -> str | None:
+        return "sha256:" + "d" * 64 if reference in self.registry else None
+
+    def pull(self, ref: str) -> None:
+        self.pulled.append(ref)
+        self.images[ref] = self.registry[ref]
+
+
+def shared_by_a_first_machine(
+    repo: Repo, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, dict[str, Any]]:
+    """What a first machine built, as the registry holds it (127.0.0.1:5000/<reference>)."""
+    monkeypatch.delenv("LMSOPS_REGISTRY", raising=False)
+    results, _ = run(repo, docker)
+    return {f"127.0.0.1:5000/{r.reference}": docker.images[r.reference] for r in results}
+
+
+def test_with_a_shared_registry_a_second_machine_pulls_instead_of_building_or_bootstrapping(
+    repo: Repo, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = shared_by_a_first_machine(repo, docker, monkeypatch)
+    second = SharingDocker(registry)
+    monkeypatch.setenv("LMSOPS_REGISTRY", "127.0.0.1:5000")
+    monkeypatch.setattr(build_module, "bootstrap", lambda *_: pytest.fail("nothing is left to build: no OS root"))
+
+    results, out = run(repo, second)
+
+    assert second.builds == [] and sorted(second.pulled) == sorted(registry)
+    assert not any(r.built for r in results)
+    for result in results:
+        assert f"<== {result.reference}: pulled from 127.0.0.1:5000" in out
+        assert second.images[result.reference]["Id"] == docker.images[result.reference]["Id"]
+    assert "lmsops/python:3.11-1" in second.images, "a base's version tag comes with it"
+
+
+def test_what_the_registry_lacks_is_built_on_what_it_holds(
+    repo: Repo, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = shared_by_a_first_machine(repo, docker, monkeypatch)
+    postgres = next(key for key in registry if "/lmsops/postgres:" in key)
+    del registry[postgres]
+    second = SharingDocker(registry)
+    os_id = second.add_image("debian:bookworm-slim")
+    root = BootstrapResult("debian:bookworm-slim", os_id, "debootstrap", changed=False)
+    monkeypatch.setattr(build_module, "bootstrap", lambda *_: root)
+    monkeypatch.setenv("LMSOPS_REGISTRY", "127.0.0.1:5000")
+
+    results, _ = run(repo, second)
+
+    assert [b["tags"][0].split(":")[0] for b in second.builds] == ["lmsops/postgres"]
+    assert len(second.pulled) == 2 and [r.name for r in results if r.built] == ["postgres"]
+
+
+def test_an_image_in_the_registry_from_other_inputs_is_refused(
+    repo: Repo, docker: FakeDocker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry = shared_by_a_first_machine(repo, docker, monkeypatch)
+    python = next(key for key in registry if "/lmsops/python:" in key)
+    registry[python] = {**registry[python], "Config": {"Labels": {"org.lmsops.inputs": "someone-elses"}}}
+    monkeypatch.setenv("LMSOPS_REGISTRY", "127.0.0.1:5000")
+    with pytest.raises(BuildError, match=r"127\.0\.0\.1:5000/lmsops/python:.* is not built from this tree's inputs"):
+        run(repo, SharingDocker(registry))

@@ -7,6 +7,7 @@ carries that hash, nothing is built and lmsops says "up to date".
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -60,10 +61,13 @@ def build(
         planned = plan_images(repo, versions, names)
     docker.require()
     started = time.monotonic()
-    os_root = bootstrap(repo, docker, versions, mode, report)
-    image_ids = {OS_NAME: os_root.image_id}
-    references = {OS_NAME: os_root.reference}
-    results = _build_all(repo, docker, planned, image_ids, references, report)
+    registry = shared_registry()
+    image_ids: dict[str, str] = {}
+    references: dict[str, str] = {}
+    if registry is None or not all(_local_or_shared(docker, registry, image) for image in planned):
+        os_root = bootstrap(repo, docker, versions, mode, report)  # something is left to build on it
+        image_ids[OS_NAME], references[OS_NAME] = os_root.image_id, os_root.reference
+    results = _build_all(repo, docker, planned, image_ids, references, report, registry)
     done = sum(1 for r in results if r.built)
     report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
     return results
@@ -74,6 +78,18 @@ PARALLEL_BUILDS = 3
 _WHEELHOUSE = threading.Lock()  # one pip download at a time into the shared wheel cache
 
 
+def shared_registry() -> str | None:
+    """LMSOPS_REGISTRY: the registry where images of this repository are shared (a CI job, a second
+    machine). An image it holds under the content tag is pulled instead of built; unset, none."""
+    return os.environ.get("LMSOPS_REGISTRY") or None
+
+
+def _local_or_shared(docker: Docker, registry: str, image: PlannedImage) -> bool:
+    if docker.image_labels(image.reference).get(INPUTS_LABEL) == image.identity:
+        return True
+    return docker.registry_digest(f"{registry}/{image.reference}") is not None
+
+
 def _build_all(
     repo: Repo,
     docker: Docker,
@@ -81,6 +97,7 @@ def _build_all(
     image_ids: dict[str, str],
     references: dict[str, str],
     report: Reporter,
+    registry: str | None = None,
 ) -> list[Built]:
     """Build every planned image as soon as the images it builds FROM are done, several at once.
     After a failure nothing new starts; the builds under way finish, then the first error is raised."""
@@ -97,7 +114,8 @@ def _build_all(
             ]  # fmt: skip
             for image in ready if not errors else []:
                 pending.remove(image)
-                running[pool.submit(_build_one, repo, docker, image, dict(image_ids), dict(references), report)] = image
+                job = pool.submit(_build_one, repo, docker, image, dict(image_ids), dict(references), report, registry)
+                running[job] = image
             if not running:
                 break
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -122,6 +140,7 @@ def _build_one(
     image_ids: dict[str, str],
     references: dict[str, str],
     report: Reporter,
+    registry: str | None = None,
 ) -> Built:
     spec, info, inputs, reference = image.spec, image.source, image.identity, image.reference
     build_args = dict(image.build_args)
@@ -132,6 +151,8 @@ def _build_one(
             docker.tag(reference, image.alias)
         report.say(f"    {reference}: up to date")
         return Built(spec.name, reference, image_id, False, 0.0, docker.image_size(reference))
+    if registry is not None and docker.registry_digest(f"{registry}/{reference}") is not None:
+        return _pull_shared(docker, image, registry, report, started)
     report.say(f"==> building {reference} ({spec.kind}, FROM {references[spec.runtime_parent]}) ...")
     # The commit's time, so the same commit labels its images alike everywhere; the wall clock only
     # for uncommitted work.
@@ -180,6 +201,20 @@ def _build_one(
 
 def _epoch(iso: str) -> str:
     return str(int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()))
+
+
+def _pull_shared(docker: Docker, image: PlannedImage, registry: str, report: Reporter, started: float) -> Built:
+    """The image as another machine built it from the same inputs: pulled, tagged, checked."""
+    reference, remote = image.reference, f"{registry}/{image.reference}"
+    docker.pull(remote)
+    docker.tag(remote, reference)
+    if image.alias:
+        docker.tag(reference, image.alias)
+    if docker.image_labels(reference).get(INPUTS_LABEL) != image.identity:
+        raise BuildError(f"{remote} is not built from this tree's inputs ({INPUTS_LABEL}); remove that tag")
+    report.say(f"<== {reference}: pulled from {registry} ({seconds(started)})")
+    return Built(image.name, reference, docker.image_id(reference) or "", False, time.monotonic() - started,
+                 docker.image_size(reference))  # fmt: skip
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
