@@ -40,6 +40,7 @@ class Built:
     built: bool
     seconds: float
     size: int
+    pulled: bool = False  # from the shared registry (LMSOPS_REGISTRY), not built here
 
 
 class BuildError(LmsopsError):
@@ -68,8 +69,12 @@ def build(
         os_root = bootstrap(repo, docker, versions, mode, report)  # something is left to build on it
         image_ids[OS_NAME], references[OS_NAME] = os_root.image_id, os_root.reference
     results = _build_all(repo, docker, planned, image_ids, references, report, registry)
-    done = sum(1 for r in results if r.built)
-    report.say(f"build: {len(results)} image(s), {done} built, {len(results) - done} up to date, in {seconds(started)}")
+    done, pulled = sum(1 for r in results if r.built), sum(1 for r in results if r.pulled)
+    from_registry = f", {pulled} pulled from {registry}" if pulled else ""
+    report.say(
+        f"build: {len(results)} image(s), {done} built{from_registry}, {len(results) - done - pulled} up to date, "
+        f"in {seconds(started)}"
+    )
     return results
 
 
@@ -214,7 +219,7 @@ def _pull_shared(docker: Docker, image: PlannedImage, registry: str, report: Rep
         raise BuildError(f"{remote} is not built from this tree's inputs ({INPUTS_LABEL}); remove that tag")
     report.say(f"<== {reference}: pulled from {registry} ({seconds(started)})")
     return Built(image.name, reference, docker.image_id(reference) or "", False, time.monotonic() - started,
-                 docker.image_size(reference))  # fmt: skip
+                 docker.image_size(reference), pulled=True)  # fmt: skip
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")

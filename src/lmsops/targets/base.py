@@ -8,6 +8,7 @@ implements this protocol plus its tests (docs/architecture.md, "Adding a kind of
 from __future__ import annotations
 
 import shutil
+from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ class Target(Protocol):
         ...
 
 
-class TargetFiles:
+class TargetFiles(ABC):
     """What every kind shares: its environment, the adapter on its engine, and the last good model
     kept beside its rendered files (.lmsops/env/<target>/last-good.yaml)."""
 
@@ -103,8 +104,9 @@ class TargetFiles:
     def description(self) -> str:
         return f"{self.kind_name} {self.env.target.name} on {engine_description(self.env)}"
 
+    @abstractmethod
     def lock_store(self) -> LockStore:
-        raise NotImplementedError  # each kind keeps its lock where its engine can make it atomic
+        """Each kind keeps its lock where its engine makes taking it atomic (lmsops.targets.lock)."""
 
     def locked(self, command: str, policy: LockPolicy, report: Reporter) -> AbstractContextManager[Holder]:
         return held(self.lock_store(), self.env.name, command, policy, report)
