@@ -5,6 +5,7 @@ scripted, the HTTP probe faked and the clock fake (no waiting)."""
 from __future__ import annotations
 
 import io
+import json
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from email.message import Message
 
 import pytest
 
+from lmsops.core import progress
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
@@ -120,7 +122,9 @@ def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
 
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    return fake_clock(monkeypatch, registry)
+    fake = fake_clock(monkeypatch, registry)
+    monkeypatch.setattr(progress, "time", fake)  # the durations it reports (progress.seconds)
+    return fake
 
 
 def test_a_registry_that_answers_is_used_as_it_is(
@@ -145,42 +149,83 @@ def test_a_remote_registry_that_does_not_answer_is_refused_not_started(
     assert (engine.calls, ctx.built_only) == ([], [])
 
 
+def container(state: str, health: str | None) -> str:
+    """What `docker container inspect --format {{json .}}` says of a container's state."""
+    return json.dumps({"State": {"Status": state, **({"Health": {"Status": health}} if health else {})}})
+
+
 def test_a_free_loopback_port_gets_lmsops_own_registry_built_started_and_waited_for(
     monkeypatch: pytest.MonkeyPatch, engine: ScriptedEngine, clock: FakeClock, project: Repo
 ) -> None:
     refused = urllib.error.URLError("connection refused")
-    asked = probe(monkeypatch, refused, refused, refused, 200)
+    asked = probe(monkeypatch, refused, 200)
+    for health in ("starting", "starting", "healthy"):
+        engine.answer("container", "inspect", stdout=container("running", health))
     report, out = reporter()
     ctx = StubContext(project, Docker(), report)
     registry_up(ctx, "127.0.0.1:5001")
     assert ctx.built_only == [["registry"]], "its image and the bases it builds FROM, nothing else"
     assert engine.verbs == [
         ["rm", "--force", "--volumes", "lmsops-registry"],
-        ["run", "--detach", "--name", "lmsops-registry", "--publish", "127.0.0.1:5001:5000",
-         "--volume", "lmsops-registry:/var/lib/docker-registry", "--restart", "unless-stopped",
+        ["run", "--detach", "--name", "lmsops-registry", "--read-only", "--cap-drop", "ALL",
+         "--security-opt", "no-new-privileges", "--memory", "256m", "--cpus", "1", "--pids-limit", "128",
+         "--restart", "on-failure:5", "--publish", "127.0.0.1:5001:5000",
+         "--volume", "lmsops-registry:/var/lib/docker-registry",
          "--label", "org.lmsops.registry=127.0.0.1:5001", "--pull", "never", "lmsops/registry:stub"],
+        *[["container", "inspect", "--format", "{{json .}}", "lmsops-registry"]] * 3,
     ]  # fmt: skip
-    assert [timeout for _url, timeout in asked.asked] == [2.0, 1.0, 1.0, 1.0]
-    assert clock.sleeps == [0.3, 0.3]
-    assert out.getvalue().startswith(
-        "    registry 127.0.0.1:5001: started (lmsops-registry, data on volume lmsops-registry)"
-    )
+    assert [timeout for _url, timeout in asked.asked] == [2.0, 1.0], "asked over the port once healthy"
+    assert clock.sleeps == [0.5, 0.5]
+    assert out.getvalue().splitlines() == [
+        "    registry 127.0.0.1:5001: lmsops-registry created, waiting for its healthcheck (GET /v2/)",
+        "    registry 127.0.0.1:5001: started (lmsops-registry, data on volume lmsops-registry) in 1.0 s",
+    ]
 
 
-def test_a_started_registry_that_never_answers_fails_after_30_s_with_its_logs(
+def test_a_healthy_registry_is_waited_for_until_its_published_port_answers(
+    monkeypatch: pytest.MonkeyPatch, engine: ScriptedEngine, clock: FakeClock, project: Repo
+) -> None:
+    refused = urllib.error.URLError("connection refused")
+    asked = probe(monkeypatch, refused, refused, 200)
+    engine.answer("container", "inspect", stdout=container("running", "healthy"))
+    registry_up(StubContext(project, Docker(), reporter()[0]), "127.0.0.1:5001")
+    assert (len(asked.asked), clock.sleeps) == (3, [0.5])
+
+
+def test_a_started_registry_that_never_becomes_healthy_fails_after_30_s_in_one_line(
     monkeypatch: pytest.MonkeyPatch, engine: ScriptedEngine, clock: FakeClock, project: Repo
 ) -> None:
     probe(monkeypatch, urllib.error.URLError("connection refused"))
-    engine.answer("logs", stdout="panic: open /var/lib/docker-registry: permission denied\n")
+    engine.answer("container", "inspect", stdout=container("running", "starting"))
     ctx = StubContext(project, Docker(), reporter()[0])
     with pytest.raises(PrerequisiteError) as failed:
         registry_up(ctx, "localhost:5000")
     assert str(failed.value) == (
-        "the local registry did not answer on localhost:5000 within 30 s:\n"
-        "panic: open /var/lib/docker-registry: permission denied"
+        "the local registry container lmsops-registry is not healthy on localhost:5000 after 30.5 s "
+        "(running, starting); see `docker logs lmsops-registry`"
     )
-    assert engine.verbs[-1] == ["logs", "--tail", "5", "lmsops-registry"]
-    assert 30 <= sum(clock.sleeps) < 30.6, "waited 30 s, polling every 0.3 s"
+    assert 30 <= sum(clock.sleeps) < 30.6, "waited 30 s, polling every 0.5 s"
+
+
+@pytest.mark.parametrize(
+    ("state", "health", "shown"),
+    [("exited", "unhealthy", "exited, unhealthy"), ("restarting", "unhealthy", "restarting, unhealthy"),
+     ("dead", None, "dead")],
+)  # fmt: skip
+def test_a_registry_that_exits_or_turns_unhealthy_fails_at_once(
+    monkeypatch: pytest.MonkeyPatch,
+    engine: ScriptedEngine,
+    clock: FakeClock,
+    project: Repo,
+    state: str,
+    health: str | None,
+    shown: str,
+) -> None:
+    probe(monkeypatch, urllib.error.URLError("connection refused"))
+    engine.answer("container", "inspect", stdout=container(state, health))
+    with pytest.raises(PrerequisiteError, match=rf"after 0\.0 s \({shown}\); see `docker logs lmsops-registry`$"):
+        registry_up(StubContext(project, Docker(), reporter()[0]), "127.0.0.1:5000")
+    assert clock.sleeps == []
 
 
 def test_without_a_registry_image_in_versions_yaml_nothing_is_started(
