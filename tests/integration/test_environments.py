@@ -78,7 +78,7 @@ def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
     """The check that ends every deploy, against the real gateway: a route to a service that is not there."""
     model = resolve(envs.repo, docker, "staging")
     document = copy.deepcopy(model.document)
-    environment = document["services"]["gateway"]["environment"]
+    environment = document["services"]["gateway-routes"]["environment"]
     environment["LMS_GATEWAY_ROUTES"] += " missing=missing:8000"
     with pytest.raises(DeployError) as failure:
         check_entry_point(

@@ -36,9 +36,15 @@ def model(repo: Repo, env_name: str, gateway: dict[str, Any], context: str | Non
 ROUTED = {"environment": {"LMS_GATEWAY_ROUTES": "catalog=catalog:8001 enrollment=enrollment:8002"}}
 
 
-def test_the_routes_are_read_from_the_gateway_of_the_resolved_model(project: Repo) -> None:
+def test_the_routes_are_read_from_the_route_table_of_the_resolved_model(project: Repo) -> None:
     assert routed_services(model(project, "dev", ROUTED)) == ["catalog", "enrollment"]
     assert routed_services(model(project, "dev", {})) == []
+
+
+def test_the_route_table_is_found_on_whichever_service_holds_it(project: Repo) -> None:
+    served = model(project, "dev", {"environment": {"LMS_GATEWAY_ROUTES_FROM": "gateway-routes:8080"}})
+    served.document["services"]["gateway-routes"] = ROUTED
+    assert routed_services(served) == ["catalog", "enrollment"]
 
 
 @pytest.mark.parametrize(

@@ -39,7 +39,11 @@ def render(repo: Repo, env_name: str, tmp_path: Path) -> dict[str, Any]:
 
 def test_swarm_settings_come_from_the_environment_and_reach_every_service(project: Repo, tmp_path: Path) -> None:
     services = render(project, "staging", tmp_path)
-    assert set(services) == {"catalog", "enrollment", "gateway", "postgres"}
+    assert set(services) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
+    # the route table's holder: small, and updated start-first like every stateless service
+    routes = services["gateway-routes"]["deploy"]
+    assert routes["replicas"] == 1 and routes["update_config"]["order"] == "start-first"
+    assert routes["resources"]["limits"] == {"cpus": "0.1", "memory": "32M", "pids": 64}
     catalog = services["catalog"]["deploy"]
     assert catalog["replicas"] == 2 and catalog["endpoint_mode"] == "dnsrr"
     assert catalog["update_config"]["order"] == "start-first"

@@ -306,9 +306,12 @@ class Docker(EngineCalls, SwarmCalls):
         entrypoint: str | None = None,
         network: str | None = None,
         input_bytes: bytes | None = None,
+        options: Sequence[str] = (),
+        pull: str = "never",
     ) -> proc.Result:
-        """Run a container to completion and remove it; the result is returned, not checked."""
-        argv = ["run", "--rm", "--pull", "never", *(["--interactive"] if input_bytes is not None else [])]
+        """Run a container to completion and remove it; the result is returned, not checked.
+        options: more `docker run` flags (limits, --read-only, ...); pull: never, missing or always."""
+        argv = ["run", "--rm", "--pull", pull, *(["--interactive"] if input_bytes is not None else []), *options]
         for key, value in sorted((env or {}).items()):
             argv += ["--env", f"{key}={value}"]
         if entrypoint is not None:

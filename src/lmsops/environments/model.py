@@ -54,6 +54,7 @@ class Model:
     images: list[PlannedImage]
     document: dict[str, Any]
     text: str  # the resolved model as YAML: byte-identical for identical inputs
+    secrets_dir: Path | None = None  # this environment's secret files (for provisioning databases)
 
     @property
     def project(self) -> str:
@@ -141,7 +142,7 @@ def resolve(
         for service in document["services"].values():
             service.setdefault("deploy", {}).setdefault("labels", {}).update(stamp)
     text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
-    return Model(env, all_files, env_file, images, document, text)
+    return Model(env, all_files, env_file, images, document, text, secrets_dir)
 
 
 def registry_references(repo: Repo, docker: Docker, registry: str, images: list[PlannedImage]) -> dict[str, str]:

@@ -21,7 +21,7 @@ FRAGMENT = "compose.yaml"
 EXTENSION = "x-lmsops"
 DEFAULT_SERVICE_PORT = 8000
 # Services of the shared file that are infrastructure, not routed by the gateway.
-_NOT_ROUTED = {"gateway", "postgres"}
+_NOT_ROUTED = {"gateway", "gateway-routes", "postgres"}
 _SECRET_FILE = re.compile(r"^\$\{LMS_SECRETS_DIR[^}]*\}/(?P<name>[a-z0-9][a-z0-9._-]*)$")
 
 

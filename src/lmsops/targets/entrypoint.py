@@ -37,11 +37,13 @@ class Answer:
 
 
 def routed_services(model: Model) -> list[str]:
-    """The names in the gateway's LMS_GATEWAY_ROUTES ("name=host:port ...") of the resolved model."""
-    gateway = model.document.get("services", {}).get(GATEWAY) or {}
-    environment = gateway.get("environment") or {}
-    routes = str(environment.get("LMS_GATEWAY_ROUTES") or "")
-    return [route.split("=", 1)[0] for route in routes.split()]
+    """The names in the route table of the resolved model: LMS_GATEWAY_ROUTES ("name=host:port ...")
+    of the service that holds it (gateway-routes, which serves it to the gateway)."""
+    names: list[str] = []
+    for service in (model.document.get("services") or {}).values():
+        routes = str((service.get("environment") or {}).get("LMS_GATEWAY_ROUTES") or "")
+        names += [route.split("=", 1)[0] for route in routes.split() if route.split("=", 1)[0] not in names]
+    return names
 
 
 def local_gateway_url(model: Model) -> str | None:

@@ -24,6 +24,7 @@ from lmsops.drift.swarm import compare_swarm
 from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
+from lmsops.targets.databases import provision_databases
 from lmsops.targets.lock import LockStore, SwarmLock
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
@@ -134,6 +135,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     ]
     docker.stack_deploy(stack, path)
     _repair_images(docker, stack, watched, report)
+    provision_databases(docker, model, report, timeout=model.env.file.deploy.timeout)
     deadline = time.monotonic() + model.env.file.deploy.timeout
     started = time.monotonic()
     pending = list(watched)
