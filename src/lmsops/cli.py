@@ -148,7 +148,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    down(find_repo(), Docker(), args.env, args.volumes, Reporter(), _lock_policy(args))
+    down(find_repo(), Docker(), args.env, args.volumes, Reporter(), _lock_policy(args), yes=args.yes)
     return 0
 
 
@@ -366,7 +366,10 @@ def parser() -> argparse.ArgumentParser:
     drift_cmd.add_argument("env", help="an environment of env/")
     down_cmd = command("down", cmd_down, "remove an environment (volumes kept unless --volumes)")
     down_cmd.add_argument("env", help="an environment of env/")
-    down_cmd.add_argument("--volumes", action="store_true", help="also remove its volumes (its data)")
+    down_cmd.add_argument(
+        "--volumes", action="store_true", help="also remove its volumes (its data) and, on Swarm, its release history"
+    )
+    down_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
     lock_flags(down_cmd)
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")

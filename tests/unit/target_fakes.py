@@ -254,6 +254,10 @@ class ComposeEngine(_FakeEngine):
     def volume_labels(self, name: str) -> dict[str, str] | None:
         return dict(self.volumes[name]) if name in self.volumes else None
 
+    def volumes_with_label(self, label: str) -> list[str]:
+        key, _, value = label.partition("=")
+        return sorted(name for name, labels in self.volumes.items() if labels.get(key) == value)
+
     def volume_rm(self, names: Sequence[str]) -> proc.Result:
         for name in names:
             self.volumes.pop(name, None)

@@ -426,10 +426,14 @@ def test_drift_with_differences_shows_them_in_full_and_exits_one(
     ]
 
 
-@pytest.mark.parametrize(("flags", "volumes"), [([], False), (["--volumes"], True)])
+@pytest.mark.parametrize(
+    ("flags", "volumes", "yes"),
+    [([], False, False), (["--volumes"], True, False), (["--volumes", "--yes"], True, True)],
+)
 def test_down_keeps_volumes_unless_asked(
     flags: list[str],
     volumes: bool,
+    yes: bool,
     at_repo: Repo,
     docker: EngineDocker,
     monkeypatch: pytest.MonkeyPatch,
@@ -439,6 +443,7 @@ def test_down_keeps_volumes_unless_asked(
     assert lmsops(capsys, "down", "staging", *flags).code == 0
     repo, engine, env, given_volumes, _report, lock = down.call.args
     assert (repo, engine, env, given_volumes, lock) == (at_repo, docker, "staging", volumes, LockPolicy())
+    assert down.call.kwargs == {"yes": yes}
 
 
 def release(seq: int, note: str = "") -> Release:

@@ -73,6 +73,11 @@ class Target(Protocol):
 
     def down(self, volumes: bool, report: Reporter) -> None: ...
 
+    def removal_plan(self, volumes: bool) -> list[str]:
+        """What down(volumes) deletes besides containers and networks, one line each ("volume NAME");
+        read only, so that it can be shown before anything is removed."""
+        ...
+
     def history(self) -> list[Release]:
         """The recorded releases, oldest first; ConfigError where the kind keeps none."""
         ...

@@ -159,6 +159,11 @@ class ComposeTarget(TargetFiles):
     def down(self, volumes: bool, report: Reporter) -> None:
         down_compose(self.engine, self.env.target.name, volumes, report)
 
+    def removal_plan(self, volumes: bool) -> list[str]:
+        # `compose down --volumes` by project name removes the volumes labelled with the project.
+        label = f"com.docker.compose.project={self.env.target.name}"
+        return [f"volume {name}" for name in self.engine.volumes_with_label(label)] if volumes else []
+
     def history(self) -> list[Release]:
         raise ConfigError(f"{self.env.name} is a Compose environment; the deploy history is kept for Swarm stacks")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lmsops.core.docker import Docker
+from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference
@@ -12,7 +13,7 @@ from lmsops.targets.base import ServiceStatus, Target
 from lmsops.targets.factory import target_for, target_of
 from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
 
-__all__ = ["ServiceStatus", "compare", "down", "drift_of", "environment", "status"]
+__all__ = ["ServiceStatus", "compare", "down", "drift_of", "environment", "require_confirmation", "status"]
 
 
 def environment(repo: Repo, env_name: str) -> Environment:
@@ -29,11 +30,36 @@ def status(repo: Repo, docker: Docker, env_name: str) -> list[ServiceStatus]:
     return _ready(repo, docker, env_name).status()
 
 
+def require_confirmation(env: Environment, yes: bool, doing: str, command: str) -> None:
+    """Environments marked `target.confirm: true` (production) change only with --yes: refused in
+    one line naming the command to type, before any docker call."""
+    if env.target.confirm and not yes:
+        raise ConfigError(f"{doing} {env.name} needs an explicit confirmation: {command} --yes")
+
+
 def down(
-    repo: Repo, docker: Docker, env_name: str, volumes: bool, report: Reporter, lock: LockPolicy = DEFAULT_LOCK
+    repo: Repo,
+    docker: Docker,
+    env_name: str,
+    volumes: bool,
+    report: Reporter,
+    lock: LockPolicy = DEFAULT_LOCK,
+    *,
+    yes: bool = False,
 ) -> None:
-    target = _ready(repo, docker, env_name)
+    """Remove an environment; first what goes with it besides its containers is listed (volumes,
+    secrets, release history). A confirm: true environment needs yes."""
+    env = environment(repo, env_name)
+    flags = " --volumes" if volumes else ""
+    require_confirmation(env, yes, "removing", f"nox -s down -- {env_name}{flags}")
+    target = target_for(repo, docker, env)
+    target.engine.require_engine()
     with target.locked("down", lock, report):  # never under a deploy that is still applying
+        plan = target.removal_plan(volumes)
+        if plan:
+            report.say(f"==> {env_name}: removing {target.description}, and with it:")
+            for line in plan:
+                report.say(f"    {line}")
         target.down(volumes, report)
 
 

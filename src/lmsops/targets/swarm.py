@@ -282,6 +282,17 @@ class SwarmTarget(TargetFiles):
     def down(self, volumes: bool, report: Reporter) -> None:
         down_swarm(self.engine, self.env.target.name, volumes, report)
 
+    def removal_plan(self, volumes: bool) -> list[str]:
+        # What down_swarm removes: `docker stack rm` the stack's secrets (always), and --volumes its
+        # volumes and its release history.
+        stack = self.env.target.name
+        plan = [f"secret {name}" for name in self.engine.stack_secrets(stack)]
+        if volumes:
+            plan += [f"volume {name}" for name in self.engine.volumes_with_label(f"com.docker.stack.namespace={stack}")]
+            history = self.engine.configs_with_label(f"{RELEASE_LABEL}={stack}")
+            plan += [f"config {config['Spec']['Name']} (release history)" for config in history]
+        return plan
+
     def history(self) -> list[Release]:
         return releases(self.engine, self.env.target.name)
 
