@@ -165,6 +165,12 @@ def bench(session: nox.Session) -> None:
     lmsops(session, "bench")
 
 
+@nox.session(default=False, tags=["env"])
+def resilience(session: nox.Session) -> None:
+    """Updates and faults under load on a throwaway copy of ENV: nox -s resilience -- ENV [SCENARIO...]."""
+    lmsops(session, "resilience")
+
+
 @nox.session(default=False)
 def images(session: nox.Session) -> None:
     """List every image, the base it builds FROM, and its size."""

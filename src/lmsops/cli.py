@@ -35,6 +35,9 @@ from lmsops.images.upgrade import upgrade_base
 from lmsops.images.versions import load_versions
 from lmsops.releases.publish import publish
 from lmsops.releases.registry import registry_down, registry_up
+from lmsops.resilience.load import LoadShape
+from lmsops.resilience.run import resilience
+from lmsops.resilience.scenarios import ALL as SCENARIO_NAMES
 from lmsops.targets.factory import target_for
 from lmsops.targets.lock import LockPolicy
 from lmsops.targets.status import compare, down, status
@@ -291,6 +294,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_resilience(args: argparse.Namespace) -> int:
+    shape = LoadShape(clients=args.clients, per_client_rate=args.rate)
+    reports = resilience(find_repo(), Docker(), args.env, args.scenarios, Reporter(), shape, init_swarm=args.init_swarm)
+    return 0 if reports else 1
+
+
 def cmd_hadolint(args: argparse.Namespace) -> int:
     repo = find_repo()
     dockerfiles = sorted([*repo.base_images.glob("*/Dockerfile"), *repo.services.glob("*/Dockerfile")])
@@ -423,6 +432,14 @@ def parser() -> argparse.ArgumentParser:
         "--conflict", choices=["inline", "rej"], default="inline", help="conflict markers in the files, or .rej files"
     )
     command("bench", cmd_bench, "image sizes and no-op build time, as ratios against their baselines")
+    resilience_cmd = command(
+        "resilience", cmd_resilience, "updates and faults under load, on a throwaway copy of an environment"
+    )
+    resilience_cmd.add_argument("env", help="the environment to copy: dev, staging, production")
+    resilience_cmd.add_argument("scenarios", nargs="*", help=f"scenarios (default: all): {', '.join(SCENARIO_NAMES)}")
+    resilience_cmd.add_argument("--clients", type=int, default=4, help="concurrent clients (default 4)")
+    resilience_cmd.add_argument("--init-swarm", action="store_true", help="make this engine a single-node swarm")
+    resilience_cmd.add_argument("--rate", type=float, default=20.0, help="requests per second per client (default 20)")
     command("hadolint", cmd_hadolint, "lint every Dockerfile of base-images/ and services/ with hadolint")
     return top
 
