@@ -45,3 +45,17 @@ def test_an_unreadable_secret_file_is_named(tmp_path: Path) -> None:
     missing = tmp_path / "nope"
     with pytest.raises(SettingsError, match=f"LMS_DATABASE_PASSWORD_FILE: cannot read {missing}"):
         load_settings(Settings, {**BASE, "LMS_DATABASE_PASSWORD_FILE": str(missing)})
+
+
+def test_the_drain_defaults_to_three_seconds_and_may_be_turned_off() -> None:
+    assert load_settings(Settings, BASE).drain_seconds == 3.0
+    assert load_settings(Settings, {**BASE, "LMS_DRAIN_SECONDS": "0"}).drain_seconds == 0.0
+
+
+@pytest.mark.parametrize("value", ["-1", "inf", "soon"])
+def test_a_drain_that_is_not_a_finite_number_of_seconds_is_refused(value: str) -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(Settings, {**BASE, "LMS_DRAIN_SECONDS": value})
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("LMS_DRAIN_SECONDS: ")

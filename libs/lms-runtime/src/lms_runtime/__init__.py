@@ -3,7 +3,8 @@
 - settings from LMS_* variables, validated at start; secrets from files (LMS_<NAME>_FILE)
 - JSON logs on stdout with a request id
 - /healthz (alive), /readyz (dependencies reachable), /version (what was built, from which commit)
-- graceful shutdown on SIGTERM: in-flight requests complete
+- graceful shutdown on SIGTERM: a drain (still serving, /readyz 503), then in-flight requests complete
+- 503 "the database is unavailable" when the database is, never a 500 or a hang
 """
 
 from lms_runtime.app import ReadinessCheck, create_app

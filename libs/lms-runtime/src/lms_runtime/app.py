@@ -12,6 +12,7 @@ from fastapi import APIRouter, FastAPI
 from fastapi.responses import JSONResponse
 
 from lms_runtime import buildinfo
+from lms_runtime.drain import CloseWhileDraining, Drain
 from lms_runtime.logs import RequestIdMiddleware
 
 # A readiness check raises (any exception) when its dependency is not reachable.
@@ -28,17 +29,21 @@ async def _run_check(check: ReadinessCheck) -> None:
         await asyncio.wait_for(asyncio.to_thread(check), READINESS_TIMEOUT_SECONDS)
 
 
-def contract_router(service: str, readiness: Mapping[str, ReadinessCheck]) -> APIRouter:
+def contract_router(service: str, readiness: Mapping[str, ReadinessCheck], drain: Drain | None = None) -> APIRouter:
     router = APIRouter(tags=["runtime"])
+    drain = Drain() if drain is None else drain  # a router on its own never drains
 
     @router.get("/healthz")
     async def healthz() -> dict[str, str]:
-        """Alive: the process answers. Never checks dependencies (a restart would not fix them)."""
+        """Alive: the process answers. Never checks dependencies (a restart would not fix them); still
+        200 while draining (a failing health check would get the task killed before it drained)."""
         return {"status": "ok"}
 
     @router.get("/readyz")
     async def readyz() -> JSONResponse:
-        """Ready: every dependency answers; 503 with what failed otherwise."""
+        """Ready: every dependency answers; 503 with what failed otherwise, or while draining."""
+        if drain.draining:  # shutting down: send nothing new here (lms_runtime.drain)
+            return JSONResponse({"status": "draining", "checks": {}}, status_code=503)
         results: dict[str, str] = {}
         for name, check in readiness.items():
             try:
@@ -66,7 +71,10 @@ def create_app(
     startup: Callable[[], None] | None = None,
     shutdown: Callable[[], None] | None = None,
 ) -> FastAPI:
-    """A service app: its routers plus the runtime contract; startup runs before the first request."""
+    """A service app: its routers plus the runtime contract; startup runs before the first request.
+
+    app.state.drain is set while the server drains on SIGTERM (lms_runtime.drain). Database errors
+    that a retry may fix (the database restarting, the pool exhausted) answer 503 (lms_runtime.db)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -79,8 +87,16 @@ def create_app(
         log.info("stopped")
 
     app = FastAPI(title=service, version=buildinfo.read(service)["version"], lifespan=lifespan)
+    app.state.drain = drain = Drain()
+    app.add_middleware(CloseWhileDraining, drain=drain)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(contract_router(service, readiness or {}))
+    try:
+        from lms_runtime.db import add_database_unavailable_handler
+    except ImportError:  # a service without a database: lms-runtime[db] (SQLAlchemy) not installed
+        pass
+    else:
+        add_database_unavailable_handler(app)
+    app.include_router(contract_router(service, readiness or {}, drain))
     for router in routers:
         app.include_router(router)
     return app

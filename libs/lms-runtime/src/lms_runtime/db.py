@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
 from sqlalchemy import select as select_rows
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -26,6 +28,13 @@ from sqlalchemy.types import TypeDecorator
 Migration = tuple[str, Callable[[Connection], None]]
 MIGRATIONS_TABLE = "lms_schema_migrations"
 POOL_SIZE = 8  # per worker process: 2 workers x 2 replicas x 2 services stay well under max_connections 100
+# A request waits at most this long for a free pooled connection, then answers 503 (below): under a
+# burst or while PostgreSQL restarts it fails fast and visibly instead of holding its gateway
+# connection. With connect_timeout (3 s) a request that needs the database answers within ~10 s at
+# worst, well inside the gateway's proxy_read_timeout (30 s).
+POOL_TIMEOUT_SECONDS = 5
+CONNECT_TIMEOUT_SECONDS = 3
+DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
 log = logging.getLogger("lms.db")
 
 
@@ -44,8 +53,8 @@ def make_engine(url: str, password: SecretStr | None = None) -> Engine:
         parsed,
         pool_size=POOL_SIZE,
         max_overflow=0,
-        pool_timeout=10,
-        connect_args={"connect_timeout": 3},
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
     event.listen(engine, "checkout", refuse_closed_connection)
     return engine
@@ -69,6 +78,51 @@ def refuse_closed_connection(dbapi_connection: object, _record: object, _proxy: 
     poller.register(fileno(), select.POLLIN | select.POLLPRI)
     if poller.poll(0):
         raise DisconnectionError("the database closed this idle connection (a restart?)")
+
+
+def is_database_unavailable(exc: BaseException) -> bool:
+    """The database cannot be reached or went away (a restart, a failover), or the pool stayed
+    exhausted: errors a retry a moment later may not meet, unlike a constraint violation or a bug."""
+    if isinstance(exc, OperationalError | PoolTimeoutError):
+        return True
+    # A disconnect SQLAlchemy noticed (it invalidated the connection), or a driver-level
+    # OperationalError that reached SQLAlchemy under another class.
+    return isinstance(exc, DBAPIError) and (exc.connection_invalidated or _is_driver_operational(exc.orig))
+
+
+def _is_driver_operational(orig: BaseException | None) -> bool:
+    try:
+        import psycopg
+    except ImportError:  # SQLite only (unit tests)
+        return False
+    return isinstance(orig, psycopg.OperationalError)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    if not is_database_unavailable(exc):
+        raise exc  # any other database error stays a 500 with its traceback: it is a bug
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    reason = (str(cause).splitlines() or [""])[0][:200]
+    # One line, no traceback: the outage is the news, not where each request met it. The request id
+    # comes with it (lms_runtime.logs).
+    log.warning(
+        "database unavailable (%s: %s): %s %s answered 503",
+        type(cause).__name__,
+        reason,
+        request.method,
+        request.url.path,
+    )
+    return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"})
+
+
+def add_database_unavailable_handler(app: FastAPI) -> None:
+    """Database errors that a retry may fix answer 503 with a JSON detail, never a 500 or a hang.
+
+    Nothing is left half-written: a request writes in one transaction (get_session), rolled back
+    when it fails. The service recovers by itself once the database is back: the pool replaces the
+    connections the restart closed (refuse_closed_connection)."""
+    app.add_exception_handler(DBAPIError, _database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
 
 
 def ping(engine: Engine) -> None:
@@ -148,7 +202,13 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, from the factory the service put in app.state.sessions."""
+    """One session per request, from the factory the service put in app.state.sessions.
+
+    One transaction per request: the session begins one at its first statement, and the services'
+    endpoints commit once, when everything is written. A request that fails before that commit
+    (the database gone mid-request) leaves nothing applied: closing the session rolls back. A
+    connection lost during the COMMIT itself leaves the outcome unknown to the service, but never
+    half-applied."""
     factory: sessionmaker[Session] = request.app.state.sessions
     with factory() as session:
         yield session

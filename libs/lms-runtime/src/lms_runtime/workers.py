@@ -7,10 +7,10 @@ client's delayed ACK (measured: /healthz at ~44 ms p50 instead of ~5 ms).
 
 Here the supervisor binds one TCP socket per worker on the service's port (SO_REUSEPORT: the
 kernel spreads new connections over them), forks the workers before any app, thread or database
-connection exists, and stays their parent: SIGTERM and SIGINT go to every worker (each drains its
-in-flight requests, as a single uvicorn does). A worker that exits on its own stops the others and
-the service exits with that worker's code: Docker's restart policy sees one failed service, never
-a service that serves with part of its workers.
+connection exists, and stays their parent: SIGTERM and SIGINT go to every worker (each drains, then
+lets its in-flight requests finish, as a single process does: lms_runtime.drain). A worker that
+exits on its own stops the others and the service exits with that worker's code: Docker's restart
+policy sees one failed service, never a service that serves with part of its workers.
 """
 
 from __future__ import annotations
