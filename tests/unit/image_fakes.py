@@ -205,6 +205,8 @@ class ImageDocker(FakeDocker):
         entrypoint: str | None = None,
         network: str | None = None,
         input_bytes: bytes | None = None,
+        options: Sequence[str] = (),
+        pull: str = "never",
     ) -> proc.Result:
         self.runs.append({"image": image, "entrypoint": entrypoint, "network": network, "args": list(args)})
         argv = ["docker", "run", "--rm", image, *args]

@@ -27,6 +27,7 @@ from lmsops.releases.publish import publish
 from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_for
 from lmsops.targets.lock import DEFAULT_LOCK, LockPolicy
+from lmsops.targets.status import require_confirmation
 
 
 @dataclass(frozen=True)
@@ -40,8 +41,7 @@ def guard(repo: Repo, env: Environment, yes: bool) -> None:
     """Environments marked confirm: true need --yes and a clean git tree (what runs is what is committed)."""
     if not env.target.confirm:
         return
-    if not yes:
-        raise ConfigError(f"deploying {env.name} needs an explicit confirmation: nox -s deploy -- {env.name} --yes")
+    require_confirmation(env, yes, "deploying", f"nox -s deploy -- {env.name}")
     dirty = gitinfo.dirty_files(repo.root)
     if dirty:
         shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
