@@ -114,6 +114,29 @@ def test_a_connection_closed_without_an_answer_is_a_connection_error(lms: FakeLm
     assert [o.kind for o in result.outcomes] == ["connection error"] * 6
     assert all(o.body.startswith("RemoteProtocolError") for o in result.outcomes)
     assert result.acknowledged == []
+    # Reads were sent again once (as browsers do after a keep-alive close), writes never: the mix
+    # of six requests for one client is write, read, read, read, read, write.
+    assert result.client_retries == 4
+    assert lms.posted() == 2  # each write sent once
+
+
+def test_a_read_closed_once_without_an_answer_succeeds_when_sent_again(lms: FakeLms) -> None:
+    original = lms.answer
+    closed: list[str] = []
+
+    def close_the_first_read_only(method: str, target: str, raw: bytes) -> tuple[int, object] | None:
+        if method == "GET" and not closed:
+            closed.append(target)
+            lms.mode = "close"  # no answer, this once
+        answer = original(method, target, raw)
+        lms.mode = "ok"
+        return answer
+
+    lms.answer = close_the_first_read_only  # type: ignore[method-assign]
+    result = run_to_end([lms.url], LoadShape(clients=1, per_client_rate=1000.0, max_requests=3))
+
+    assert [o.kind for o in result.outcomes] == ["ok", "ok", "ok"]
+    assert result.client_retries == 1 and len(closed) == 1
 
 
 def test_an_answer_later_than_the_timeout_is_a_timeout(lms: FakeLms, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import httpx
 
 MODULES_PER_COURSE = 3  # a course is created with its modules in one transaction: all or none
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 REQUEST_TIMEOUT = 10.0  # seconds: a request that takes longer counts as a timeout
 CONNECT_TIMEOUT = 3.0
 
@@ -51,6 +52,7 @@ class LoadResult:
     outcomes: list[Outcome] = field(default_factory=list)
     acknowledged: list[Created] = field(default_factory=list)
     attempted_codes: list[str] = field(default_factory=list)  # every course code a POST was sent for
+    client_retries: int = 0  # idempotent requests sent again after a keep-alive close (see Load._send)
 
     def between(self, start: float, end: float) -> list[Outcome]:
         return [o for o in self.outcomes if start <= o.sent <= end]
@@ -153,6 +155,19 @@ class Load:
         path, route = reads[step % len(reads)]
         await self._request(client, "GET", path, None, None, route)
 
+    async def _send(self, client: httpx.AsyncClient, method: str, url: str, body: object) -> httpx.Response:
+        """One request, as browsers and HTTP libraries send it: an idempotent request whose reused
+        keep-alive connection was closed before any answer is sent again once, on a new connection
+        (RFC 9112, 9.3.1). Such a close happens when the gateway reloads while the request was on its
+        way. Counted apart (client_retries), never hidden; a write is never sent twice."""
+        try:
+            return await client.request(method, url, json=body)
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError):
+            if method not in IDEMPOTENT:
+                raise
+            self.result.client_retries += 1
+            return await client.request(method, url, json=body)
+
     async def _request(
         self,
         client: httpx.AsyncClient,
@@ -167,7 +182,7 @@ class Load:
         error: BaseException | None = None
         for base in self.bases:  # several nodes: the next one when this one refuses (a load balancer's job)
             try:
-                response = await client.request(method, base + path, json=body)
+                response = await self._send(client, method, base + path, body)
                 error = None
                 break
             except httpx.ConnectError as exc:  # nothing was sent: safe to try the next node for any method

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -11,9 +12,7 @@ from pathlib import Path
 
 from lmsops.core.paths import Repo
 from lmsops.core.table import table_lines
-from lmsops.resilience.load import Outcome
-
-IDEMPOTENT = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE"}
+from lmsops.resilience.load import IDEMPOTENT, Outcome
 
 
 @dataclass
@@ -34,6 +33,7 @@ class ScenarioReport:
     restarted: list[str]  # services the scenario's deploy replaced (empty for faults)
     note: str = ""
     sample_failures: list[str] = field(default_factory=list)
+    client_retries: int = 0  # idempotent requests the client sent again after a keep-alive close
 
     @property
     def failed_total(self) -> int:
@@ -51,6 +51,7 @@ def summarise(
     half_applied: int,
     restarted: list[str],
     note: str = "",
+    client_retries: int = 0,
 ) -> ScenarioReport:
     latencies = sorted(o.latency * 1000 for o in outcomes) or [0.0]
     failed = [o for o in outcomes if o.kind != "ok"]
@@ -64,7 +65,7 @@ def summarise(
         failed_reads=sum(1 for o in failed if o.method in IDEMPOTENT),
         failed_writes=sum(1 for o in failed if o.method not in IDEMPOTENT),
         p50_ms=round(statistics.median(latencies), 1),
-        p99_ms=round(latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))], 1),
+        p99_ms=round(latencies[max(0, math.ceil(len(latencies) * 0.99) - 1)], 1),  # nearest rank
         max_ms=round(latencies[-1], 1),
         recovery_s=None if recovery_s is None else round(recovery_s, 1),
         lost_writes=lost_writes,
@@ -72,6 +73,7 @@ def summarise(
         restarted=restarted,
         note=note,
         sample_failures=samples,
+        client_retries=client_retries,
     )
 
 

@@ -211,6 +211,7 @@ def _finish(session: Session, scenario: Scenario, result: LoadResult, recovery: 
     summary = summarise(
         scenario.name, scenario.summary, scenario.goal, result.outcomes,
         recovery_s=recovery, lost_writes=lost, half_applied=half, restarted=act.restarted, note=act.note,
+        client_retries=result.client_retries,
     )  # fmt: skip
     failed = ", ".join(f"{n} {kind}" for kind, n in summary.failed.items()) or "none"
     session.report.say(
@@ -226,18 +227,20 @@ def _check_writes(bases: list[str], result: LoadResult) -> tuple[int, int]:
     with httpx.Client(timeout=10, trust_env=False) as client:
 
         def get(path: str) -> httpx.Response:
-            last: Exception | None = None
-            for _attempt in range(20):  # the environment recovered; a 503 here would be a finding's echo
+            """A read-back answer that is not a server error: 200, or 404 for what is not there."""
+            last = "no answer"
+            for _attempt in range(20):  # the environment recovered; a 5xx now is transient, retried
                 for base in bases:
                     try:
                         answer = client.get(base + path)
                     except httpx.HTTPError as exc:
-                        last = exc
+                        last = f"{type(exc).__name__}: {exc}"
                         continue
-                    if answer.status_code != 503:
+                    if answer.status_code < 500:
                         return answer
+                    last = f"status {answer.status_code}: {answer.text[:120]}"
                 time.sleep(0.5)
-            raise ResilienceError(f"resilience: reading back {path} failed: {last!r}")
+            raise ResilienceError(f"resilience: reading back {path} failed 20 times; last: {last}")
 
         lost = 0
         for created in result.acknowledged:
@@ -250,7 +253,10 @@ def _check_writes(bases: list[str], result: LoadResult) -> tuple[int, int]:
         attempted = set(result.attempted_codes)
         half, offset = 0, 0
         while attempted:
-            page = get(f"/catalog/courses?limit=100&offset={offset}").json()
+            answer = get(f"/catalog/courses?limit=100&offset={offset}")
+            if answer.status_code != 200:
+                raise ResilienceError(f"resilience: listing courses answered {answer.status_code}: {answer.text[:120]}")
+            page = answer.json()
             for course in page["items"]:
                 if course["code"] in attempted and len(course["modules"]) != MODULES_PER_COURSE:
                     half += 1
