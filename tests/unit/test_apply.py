@@ -5,6 +5,7 @@ plans and builds is tests/unit/test_deploy_context.py's."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -192,3 +193,19 @@ def test_rollback_on_a_target_that_records_no_release_is_an_error(stage: Stage) 
     stage.scripted("staging", releases=[release(1, "v1"), release(2, "v2")], accepted_release=None)
     with pytest.raises(ConfigError, match=r"^staging: its target records no releases; nothing to roll back to$"):
         apply_module.rollback(StubContext(stage.project, FakeDocker(), reporter()[0]), "staging")
+
+
+def test_throwaway_secrets_kept_give_the_next_block_the_same_values(
+    project: Repo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LMSOPS_STAGING_POSTGRES_PASSWORD", raising=False)
+    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "set-by-the-operator")
+    kept: dict[str, str] = {}
+    with throwaway_secrets(project, kept):
+        first = os.environ["LMSOPS_STAGING_POSTGRES_PASSWORD"]
+        assert os.environ["LMSOPS_STAGING_CATALOG_DB_PASSWORD"] == "set-by-the-operator"
+    assert "LMSOPS_STAGING_POSTGRES_PASSWORD" not in os.environ
+    with throwaway_secrets(project, kept):
+        assert os.environ["LMSOPS_STAGING_POSTGRES_PASSWORD"] == first
+    with throwaway_secrets(project):
+        assert os.environ["LMSOPS_STAGING_POSTGRES_PASSWORD"] != first

@@ -261,7 +261,7 @@ def test_nothing_written_nothing_read(lms: FakeLms, sleeps: list[float]) -> None
 
 def test_seed_creates_the_course_the_enrollments_refer_to(lms: FakeLms) -> None:
     with refused() as dead:
-        prefix, seed = run._seed([dead, lms.url])
+        prefix, seed = run.seed_course([dead, lms.url])
 
     assert re.fullmatch(r"rz[0-9a-f]{6}-", prefix)
     assert lms.courses[seed]["code"] == f"{prefix}seed"
@@ -270,12 +270,12 @@ def test_seed_creates_the_course_the_enrollments_refer_to(lms: FakeLms) -> None:
 def test_seed_refused_by_the_lms(lms: FakeLms) -> None:
     lms.mode = "503"
     with pytest.raises(ResilienceError, match=r"creating the seed course answered 503: .*database unavailable"):
-        run._seed([lms.url])
+        run.seed_course([lms.url])
 
 
 def test_seed_with_no_gateway_answering() -> None:
     with refused() as dead, pytest.raises(ResilienceError, match=r"no gateway answered at http://127\.0\.0\.1:"):
-        run._seed([dead])
+        run.seed_course([dead])
 
 
 @dataclass

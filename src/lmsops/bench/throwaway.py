@@ -44,11 +44,14 @@ def secret_variables(repo: Repo) -> set[str]:
 
 
 @contextmanager
-def throwaway_secrets(repo: Repo) -> Iterator[None]:
-    """Random values for the secret variables that are not set, for as long as the block runs."""
+def throwaway_secrets(repo: Repo, keep: dict[str, str] | None = None) -> Iterator[None]:
+    """Random values for the secret variables that are not set, for as long as the block runs.
+    keep: where the values made are kept, so the next block gets the same ones (a changed secret
+    would replace the services that use it)."""
+    made = keep if keep is not None else {}
     saved = {name: os.environ.get(name) for name in secret_variables(repo)}
     for name in saved:
-        os.environ.setdefault(name, secrets.token_urlsafe(18))
+        os.environ.setdefault(name, made.setdefault(name, secrets.token_urlsafe(18)))
     try:
         yield
     finally:

@@ -136,7 +136,7 @@ def _on_this_engine(
     reports = []
     with _deployed(session, report):
         session.bases = gateway_bases(session.model())
-        prefix, seed = _seed(session.bases)
+        prefix, seed = seed_course(session.bases)
         for scenario in chosen:
             reports.append(_measure(session, scenario, prefix, seed, shape))
     return reports
@@ -154,9 +154,9 @@ def _on_the_cluster(clone: Repo, docker: Docker, env_name: str, report: Reporter
         session = Session(copy, docker, env_name, report, Reporter(StringIO()))
         with _deployed(session, report):
             session.bases = [f"http://{node.address}:{port}" for node in nodes]
-            prefix, seed = _seed(session.bases)
+            prefix, seed = seed_course(session.bases)
             manager = docker.for_target(CONTEXT, None)
-            return _measure_node_loss(session, manager, nodes, prefix, seed, shape)
+            return measure_node_loss(session, manager, nodes, prefix, seed, shape)
     finally:
         cluster_down(clone, docker, Reporter(StringIO()))
 
@@ -167,7 +167,7 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _seed(bases: list[str]) -> tuple[str, int]:
+def seed_course(bases: list[str]) -> tuple[str, int]:
     """The run's course-code prefix and a course every enrollment of the load refers to."""
     prefix = f"rz{secrets.token_hex(3)}-"
     for base in bases:
@@ -266,7 +266,7 @@ def _check_writes(bases: list[str], result: LoadResult) -> tuple[int, int]:
     return lost, half
 
 
-def _measure_node_loss(
+def measure_node_loss(
     session: Session, manager: Docker, nodes: list[Node], prefix: str, seed: int, shape: LoadShape
 ) -> ScenarioReport:
     report, stack = session.report, session.model().project

@@ -8,18 +8,15 @@ and restart PostgreSQL. The same files, images and commands as a real deploy; re
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from lmsops.bench.throwaway import secret_variables
+from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo
@@ -88,22 +85,10 @@ class Session:
         data.setdefault("variables", {})[name] = value
         self.env_file.write_text(yaml.safe_dump(data, sort_keys=False))
 
-    @contextmanager
-    def secret_values(self) -> Iterator[None]:
-        """Throwaway values for the secrets, the same for the whole run (a changed value would
-        replace the services that use it); a service added by a scenario gets its own."""
-        for name in secret_variables(self.repo):
-            self._secrets.setdefault(name, secrets.token_urlsafe(18))
-        saved = {name: os.environ.get(name) for name in self._secrets}
-        os.environ.update(self._secrets)
-        try:
-            yield
-        finally:
-            for name, value in saved.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+    def secret_values(self) -> AbstractContextManager[None]:
+        """Values for the secrets, the same for the whole run: those already set (a test's), else
+        throwaway ones kept for the next deploy; a service added by a scenario gets its own."""
+        return throwaway_secrets(self.repo, self._secrets)
 
 
 def gateway_bases(model: Model) -> list[str]:
