@@ -203,7 +203,7 @@ def test_throwaway_secrets_kept_give_the_next_block_the_same_values(
     kept: dict[str, str] = {}
     with throwaway_secrets(project, kept):
         first = os.environ["LMSOPS_STAGING_POSTGRES_PASSWORD"]
-        assert os.environ["LMSOPS_STAGING_CATALOG_DB_PASSWORD"] == "set-by-the-operator"
+        assert os.environ["LMSOPS_STAGING_CATALOG_DB_PASSWORD"] == "set-by-the-operator"  # noqa: S105 - a test value
     assert "LMSOPS_STAGING_POSTGRES_PASSWORD" not in os.environ
     with throwaway_secrets(project, kept):
         assert os.environ["LMSOPS_STAGING_POSTGRES_PASSWORD"] == first

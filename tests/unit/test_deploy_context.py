@@ -152,7 +152,11 @@ def test_one_deploy_plans_once_and_builds_once(
     assert len(built_tags) == len(set(built_tags)), "an image was built twice"
     [target] = counted["targets"]
     [model] = target.applied
-    assert sorted(result.changed) == sorted(model.services) == ["catalog", "enrollment", "gateway", "gateway-routes", "postgres"]
+    assert (
+        sorted(result.changed)
+        == sorted(model.services)
+        == ["catalog", "enrollment", "gateway", "gateway-routes", "postgres"]
+    )
     if env == "staging":  # deployed by the digests just pushed, which the same plan named
         pushed = {ref.rsplit(":", 1)[0] + "@" + digest for ref, digest in docker.registry.items()}
         images = {str(spec["image"]) for spec in model.document["services"].values()}
