@@ -1,4 +1,4 @@
-"""Staging on a real multi-node Swarm: three Docker-in-Docker nodes on this machine (lmsops cluster).
+"""Staging on a real multi-node Swarm: four Docker-in-Docker nodes on this machine (lmsops cluster).
 
 The nodes pull the pushed digests from lmsops's loopback registry; the host reaches the gateway
 on the node that runs it, over the cluster's own Docker network.
@@ -28,7 +28,7 @@ from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
 from lmsops.releases.publish import publish
 from lmsops.resilience.load import LoadShape
-from lmsops.resilience.run import measure_node_loss, seed_course
+from lmsops.resilience.run import CLUSTER_NODES, measure_node_loss, seed_course
 from lmsops.resilience.session import Session
 from lmsops.targets.status import compare, down
 from tests.integration.conftest import Renamed, renamed
@@ -50,7 +50,7 @@ class Cluster:
 def cluster(repo: Repo, docker: Docker, swarm_secrets: None) -> Iterator[Cluster]:
     """The loopback registry the nodes pull from is prepared for the whole run (tests/engine_state.py)."""
     cluster_down(repo, docker, Reporter())  # what an interrupted earlier run left
-    nodes = cluster_up(Context(repo, docker, Reporter(), "offline"), nodes=3)
+    nodes = cluster_up(Context(repo, docker, Reporter(), "offline"), nodes=CLUSTER_NODES)
     envs = renamed("-cl", ["staging"], context=CONTEXT)
     try:
         deploy(Context(envs.repo, docker, Reporter(), "offline"), "staging")
@@ -149,7 +149,7 @@ def test_a_second_machine_needs_no_local_state_and_builds_nothing(
     running = {str(s["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]) for s in cluster.manager.stack_services(STACK)}
     assert running and all(image in config.stdout for image in running), "the digests come from the registry"
     status = lmsops("status", "staging")
-    assert status.returncode == 0 and status.stdout.count("healthy") == 4, status.stdout + status.stderr
+    assert status.returncode == 0 and status.stdout.count("healthy") == 5, status.stdout + status.stderr
     history = lmsops("history", "staging")
     assert history.returncode == 0 and history.stdout.startswith("#"), history.stdout + history.stderr
     drift = lmsops("drift", "staging")

@@ -62,7 +62,7 @@ def test_three_environments_run_side_by_side_on_the_same_images(
     image_ids = set()
     for env in ENVIRONMENTS:
         rows = {row.service: row for row in status(envs.repo, docker, env)}
-        assert set(rows) == {"catalog", "enrollment", "gateway", "postgres"}
+        assert set(rows) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
         assert all(row.running == row.desired for row in rows.values()), rows
         status_code, body = call("GET", f"{envs.gateway(env)}/catalog/readyz")
         assert (status_code, body.get("status")) == (200, "ready"), (env, body)
@@ -97,7 +97,7 @@ def test_deploying_again_with_nothing_changed_restarts_nothing(
     tasks_before = {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")}
     again = deploy(ctx(envs, docker), "staging")
     assert again.changed == []
-    assert sorted(again.unchanged) == ["catalog", "enrollment", "gateway", "postgres"]
+    assert sorted(again.unchanged) == ["catalog", "enrollment", "gateway", "gateway-routes", "postgres"]
     assert {s["ID"] for s in docker.service_tasks("lms-staging-ie_catalog")} == tasks_before
 
 
@@ -206,7 +206,7 @@ def test_history_records_each_deploy_and_rollback_brings_back_the_previous_relea
         head = run_git(envs.repo, "rev-parse", "HEAD")
         for release in (earlier, debug_release, back):
             assert release.commit.startswith(head) and release.by and release.at
-            assert set(release.images) == {"catalog", "enrollment", "gateway", "postgres"}
+            assert set(release.images) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
             assert all("@sha256:" in image for image in release.images.values())
         for service in ("catalog", "enrollment"):
             assert service_env(docker, f"lms-staging-ie_{service}")["LMS_LOG_LEVEL"] == "info"
@@ -319,5 +319,8 @@ def test_two_deploys_started_at_once_take_turns_and_record_one_release_each(
     assert len(results) == 2 and all(isinstance(r, DeployResult) for r in results), (results, outputs)
     history = releases(docker, "lms-staging-ie")
     assert [release.seq for release in history] == [r.seq for r in before] + [before[-1].seq + 1, before[-1].seq + 2]
-    assert all(set(release.images) == {"catalog", "enrollment", "gateway", "postgres"} for release in history[-2:])
+    assert all(
+        set(release.images) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
+        for release in history[-2:]
+    )
     assert not docker.configs_with_label("org.lmsops.deploy-lock=lms-staging-ie"), "the lock is released"

@@ -112,3 +112,12 @@ def test_production_needs_yes_and_a_clean_tree(tmp_path: Path) -> None:
         guard(repo, production, yes=True)  # type: ignore[arg-type]
     staging = SimpleNamespace(name="staging", target=SimpleNamespace(confirm=False))
     guard(repo, staging, yes=False)  # type: ignore[arg-type]
+
+
+def test_postgres_holds_the_database_passwords_on_compose_only(project: Repo, tmp_path: Path) -> None:
+    """Compose (dev): PostgreSQL provisions at start, so a plain `docker compose up` works. Swarm:
+    lmsops provisions on the running server, and PostgreSQL never restarts for a new service."""
+    dev = render(project, "dev", tmp_path)
+    assert dev["postgres"]["secrets"] == ["catalog-db-password", "enrollment-db-password"]
+    staging = render(project, "staging", tmp_path)
+    assert "secrets" not in staging["postgres"]

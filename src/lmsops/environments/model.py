@@ -27,6 +27,7 @@ from lmsops.environments.config import Environment, known_environments, load_env
 from lmsops.environments.stack import (
     EXTENSION,
     compose_files,
+    database_secrets,
     declared_replicas,
     deployed_images,
     gateway_routes,
@@ -43,7 +44,8 @@ COMMIT_LABEL = "org.lmsops.release.commit"
 CONFIG_LABEL = "org.lmsops.release.config"
 SERVICE_DEFAULTS = "x-lmsops-service"
 STATELESS_DEFAULTS = "x-lmsops-stateless"
-STATEFUL = {"postgres"}
+DATABASE_SERVER = "postgres"
+STATEFUL = {DATABASE_SERVER}
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,10 @@ def _render_service_settings(repo: Repo, env: Environment, services: set[str], o
             settings["deploy"] = _deploy(env, name, declared.get(name, {}).get(env.name))
         if env.file.source_mounts and env.target.kind == "compose" and (repo.services / name / "app").is_dir():
             settings["volumes"] = [f"{repo.services / name / 'app'}:/srv/app:ro"]
+        if name == DATABASE_SERVER and env.target.kind == "compose":
+            # Compose: PostgreSQL provisions every service's role and database at start from these
+            # (lmsops.targets.databases says why; Swarm provisions them live instead).
+            settings["secrets"] = sorted(database_secrets(secret_files(repo)).values())
         if settings:
             rendered[name] = settings
     return _render(repo, env, "per-service settings", rendered, out)

@@ -22,6 +22,8 @@ EXTENSION = "x-lmsops"
 DEFAULT_SERVICE_PORT = 8000
 # Services of the shared file that are infrastructure, not routed by the gateway.
 _NOT_ROUTED = {"gateway", "gateway-routes", "postgres"}
+# A service's database password: `<service>-db-password` (its role and database are `<service>`).
+_DATABASE_SECRET = re.compile(r"^(?P<service>[a-z][a-z0-9-]*)-db-password$")
 _SECRET_FILE = re.compile(r"^\$\{LMS_SECRETS_DIR[^}]*\}/(?P<name>[a-z0-9][a-z0-9._-]*)$")
 
 
@@ -138,6 +140,12 @@ def secret_files(repo: Repo) -> list[str]:
                 )
             names.add(match["name"])
     return sorted(names)
+
+
+def database_secrets(names: Iterable[str]) -> dict[str, str]:
+    """service -> its database password secret, for the secrets among names that are one."""
+    matches = (_DATABASE_SECRET.match(str(name)) for name in names)
+    return {match["service"]: match.group(0) for match in matches if match}
 
 
 def generate_secrets(folder: Path, names: Iterable[str]) -> list[str]:

@@ -87,6 +87,7 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lmsops-load", daemon=True)
         self._counter = itertools.count(1)
+        self._preferred = 0  # the base that answered last
         self.error: BaseException | None = None
 
     def __enter__(self) -> Load:
@@ -180,12 +181,17 @@ class Load:
         sent = time.monotonic()
         response: httpx.Response | None = None
         error: BaseException | None = None
-        for base in self.bases:  # several nodes: the next one when this one refuses (a load balancer's job)
+        # Several nodes: start with the one that answered last, and go to the next one when a node
+        # cannot be connected to (refused, or no answer at all: a stopped node). Nothing was sent
+        # then, so it is safe for any method: what the load balancer in front of a swarm does.
+        for offset in range(len(self.bases)):
+            index = (self._preferred + offset) % len(self.bases)
             try:
-                response = await self._send(client, method, base + path, body)
+                response = await self._send(client, method, self.bases[index] + path, body)
                 error = None
+                self._preferred = index
                 break
-            except httpx.ConnectError as exc:  # nothing was sent: safe to try the next node for any method
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 error = exc
             except httpx.HTTPError as exc:
                 error = exc

@@ -170,7 +170,7 @@ SCENARIOS = (
     ),
 )
 NODE_LOSS = Scenario(
-    "node-loss", "a worker node of the 3-node cluster stopped", "at most 1% failed", lambda _s: Act(), swarm_only=True
+    "node-loss", "a worker node of the 4-node cluster stopped", "at most 1% failed", lambda _s: Act(), swarm_only=True
 )
 ALL = {scenario.name: scenario for scenario in (*SCENARIOS, NODE_LOSS)}
 

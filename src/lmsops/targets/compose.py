@@ -19,7 +19,6 @@ from lmsops.drift.compose import compare_compose
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
-from lmsops.targets.databases import POSTGRES, database_services, provision_databases
 from lmsops.targets.lock import ComposeLock, LockStore
 
 
@@ -58,7 +57,6 @@ def deploy_compose(
     before = {row.service: row.container for row in compose_ps(docker, project)}
     timeout = str(model.env.file.deploy.timeout)
     up = ("up", "--detach", "--wait", "--wait-timeout", timeout, "--remove-orphans", "--no-build", "--pull", "never")
-    _provision_first(docker, model, path, up, report)
     result = docker.compose(project, [path], None, *up, check=False)
     rows = compose_ps(docker, project)
     if result.returncode != 0:
@@ -83,17 +81,6 @@ def deploy_compose(
         word = "updated" if row.service in changed else "unchanged"
         report.say(f"    {row.service}: {word}, {row.state} ({row.health}), {row.image}")
     return changed, unchanged
-
-
-def _provision_first(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> None:
-    """PostgreSQL first, then the services' roles and databases on it, then everything: a service
-    waits for its database at startup, and `up --wait` waits for the service (lmsops.targets.databases)."""
-    if POSTGRES not in model.document.get("services", {}) or not database_services(model):
-        return
-    only_postgres = tuple(arg for arg in up if arg != "--remove-orphans")
-    if docker.compose(model.project, [path], None, *only_postgres, POSTGRES, check=False).returncode == 0:
-        provision_databases(docker, model, report, timeout=model.env.file.deploy.timeout)
-    # else: the full `up` below fails on postgres too, and rolls back
 
 
 def _recreate_drifted(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> list[str]:

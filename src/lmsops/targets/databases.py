@@ -1,4 +1,4 @@
-"""Each service's PostgreSQL role and database, provisioned on the running server at every deploy.
+"""Each service's PostgreSQL role and database, provisioned on the running server at every Swarm deploy.
 
 A service that has a database declares a secret `<service>-db-password`. lmsops gives the role
 `<service>` (dashes become underscores) that password and a database it owns by running the
@@ -8,11 +8,15 @@ those). PostgreSQL itself never receives these secrets, so adding a service or r
 password does not restart PostgreSQL, and every other service keeps its database meanwhile.
 
 Idempotent: an existing role gets its password set again, an existing database is kept.
+
+Compose targets (dev) do not use this: there PostgreSQL gets every `<service>-db-password` secret
+itself and provisions at start (lmsops.environments.model), so that the model also comes up with a
+plain `docker compose up --wait` (pytest-docker's conformance of dev); a new service then recreates
+PostgreSQL's container in dev, never in staging or production.
 """
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -20,10 +24,10 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import DeployError
 from lmsops.core.progress import Reporter
 from lmsops.environments.model import Model
+from lmsops.environments.stack import database_secrets
 
 POSTGRES = "postgres"
 SUPERUSER_SECRET = "postgres-password"  # noqa: S105 - the secret's name, not its value
-_DB_SECRET = re.compile(r"^(?P<service>[a-z][a-z0-9-]*)-db-password$")
 # The one-off container gets the least it needs: no capabilities, a read-only root, postgres's uid.
 _HARDENED = (
     "--read-only", "--tmpfs", "/tmp:mode=1777",  # noqa: S108 - a tmpfs inside the container
@@ -34,8 +38,7 @@ _HARDENED = (
 
 def database_services(model: Model) -> list[str]:
     """The services with a database: one per `<service>-db-password` secret of the model."""
-    names = (_DB_SECRET.match(str(key)) for key in (model.document.get("secrets") or {}))
-    return sorted(match["service"] for match in names if match)
+    return sorted(database_secrets(model.document.get("secrets") or {}))
 
 
 def _network(model: Model) -> str:
