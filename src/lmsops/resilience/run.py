@@ -227,19 +227,25 @@ def _finish(session: Session, scenario: Scenario, result: LoadResult, recovery: 
 
 def _check_writes(bases: list[str], result: LoadResult) -> tuple[int, int]:
     """(acknowledged writes not found, courses of this load found without all their modules)."""
-    with httpx.Client(timeout=10, trust_env=False) as client:
+    # A short connect timeout and the node that answered last first: after node-loss one address
+    # never answers, and hundreds of reads must not each wait for it.
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=2.0), trust_env=False) as client:
+        preferred = 0
 
         def get(path: str) -> httpx.Response:
             """A read-back answer that is not a server error: 200, or 404 for what is not there."""
+            nonlocal preferred
             last = "no answer"
             for _attempt in range(20):  # the environment recovered; a 5xx now is transient, retried
-                for base in bases:
+                for offset in range(len(bases)):
+                    index = (preferred + offset) % len(bases)
                     try:
-                        answer = client.get(base + path)
+                        answer = client.get(bases[index] + path)
                     except httpx.HTTPError as exc:
                         last = f"{type(exc).__name__}: {exc}"
                         continue
                     if answer.status_code < 500:
+                        preferred = index
                         return answer
                     last = f"status {answer.status_code}: {answer.text[:120]}"
                 time.sleep(0.5)
