@@ -11,7 +11,8 @@ from lmsops.core.paths import Repo
 from lmsops.resilience.load import Outcome
 from lmsops.resilience.report import ScenarioReport, summarise, table, write_json
 
-HEADER = ["scenario", "requests", "failed (by kind)", "p50 ms", "p99 ms", "max ms", "recovered in", "lost/half writes"]
+HEADER = ["scenario", "requests", "failed (by kind)", "p50 ms", "p99 ms", "max ms", "recovered in"]
+HEADER += ["lost/half writes", "client retries"]
 
 
 def cells(line: str) -> list[str]:
@@ -94,8 +95,18 @@ def test_table_has_a_header_and_a_row_per_scenario() -> None:
 
     assert len(lines) == 3
     assert cells(lines[0]) == HEADER
-    assert cells(lines[1]) == ["config-change", "2", "0", "13", "14", "14", "8.0 s", "0/0"]
-    assert cells(lines[2]) == ["postgres-restart", "3", "1 status 503, 2 timeout", "10", "20.5", "20.5", "-", "1/2"]
+    assert cells(lines[1]) == ["config-change", "2", "0", "13", "14", "14", "8.0 s", "0/0", "0"]
+    assert cells(lines[2]) == [
+        "postgres-restart",
+        "3",
+        "1 status 503, 2 timeout",
+        "10",
+        "20.5",
+        "20.5",
+        "-",
+        "1/2",
+        "0",
+    ]
     assert lines[0].index("requests") == lines[1].index("2 ") == lines[2].index("3 ")  # aligned columns
 
 

@@ -87,6 +87,7 @@ def table(reports: list[ScenarioReport]) -> str:
         "max ms",
         "recovered in",
         "lost/half writes",
+        "client retries",
     ]
     rows = []
     for r in reports:
@@ -95,6 +96,7 @@ def table(reports: list[ScenarioReport]) -> str:
         writes = f"{r.lost_writes}/{r.half_applied}"
         rows.append(
             [r.scenario, str(r.requests), kinds, f"{r.p50_ms:g}", f"{r.p99_ms:g}", f"{r.max_ms:g}", recovered, writes]
+            + [str(r.client_retries)]
         )
     return "\n".join(table_lines([header, *rows]))
 
