@@ -94,10 +94,8 @@ def table(reports: list[ScenarioReport]) -> str:
         kinds = ", ".join(f"{count} {kind}" for kind, count in r.failed.items()) or "0"
         recovered = "-" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
         writes = f"{r.lost_writes}/{r.half_applied}"
-        rows.append(
-            [r.scenario, str(r.requests), kinds, f"{r.p50_ms:g}", f"{r.p99_ms:g}", f"{r.max_ms:g}", recovered, writes]
-            + [str(r.client_retries)]
-        )
+        latency = [f"{r.p50_ms:g}", f"{r.p99_ms:g}", f"{r.max_ms:g}"]
+        rows.append([r.scenario, str(r.requests), kinds, *latency, recovered, writes, str(r.client_retries)])
     return "\n".join(table_lines([header, *rows]))
 
 
