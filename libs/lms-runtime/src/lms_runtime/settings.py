@@ -30,7 +30,7 @@ class ServiceSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     port: int = 8000
     # How long a service keeps serving after SIGTERM, with /readyz at 503 and `Connection: close` on
-    # every response, so the gateway (it re-resolves names every 2 s) moves to other replicas first.
+    # every response, so the gateway (it keeps a DNS answer for 1 s) moves to other replicas first.
     drain_seconds: float = Field(default=3.0, ge=0, allow_inf_nan=False)
     # How long in-flight requests may take to finish after the drain.
     shutdown_timeout: float = 20.0
