@@ -6,7 +6,6 @@ on the node that runs it, over the cluster's own Docker network.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -28,7 +27,7 @@ from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
 from lmsops.releases.publish import publish
 from lmsops.resilience.load import LoadShape
-from lmsops.resilience.run import CLUSTER_NODES, measure_node_loss, seed_course
+from lmsops.resilience.run import CLUSTER_NODES, measure_node_loss, seed_course, tasks_by_node
 from lmsops.resilience.session import Session
 from lmsops.targets.status import compare, down
 from tests.integration.conftest import Renamed, renamed
@@ -84,24 +83,10 @@ def through_gateway(cluster: Cluster, path: str) -> int:
     return 0
 
 
-def tasks_by_node(manager: Docker) -> dict[str, list[str]]:
-    listed = manager.run("node", "ls", "--format", "{{json .}}").stdout.splitlines()
-    nodes = {node["ID"]: node for node in map(json.loads, listed)}
-    ready = {node_id for node_id, node in nodes.items() if node["Status"] == "Ready"}
-    placed: dict[str, list[str]] = {}
-    for service in manager.stack_services(STACK):
-        name = str(service["Spec"]["Name"]).removeprefix(f"{STACK}_")
-        for task in manager.service_tasks(str(service["Spec"]["Name"])):
-            running = running_task(task)
-            if running and task.get("NodeID") in ready:
-                placed.setdefault(name, []).append(nodes[task["NodeID"]]["Hostname"])
-    return placed
-
-
 def test_staging_runs_by_digest_spread_over_the_nodes_and_is_not_drifted(
     repo: Repo, docker: Docker, cluster: Cluster
 ) -> None:
-    placed = tasks_by_node(cluster.manager)
+    placed = tasks_by_node(cluster.manager, STACK)
     assert len({node for hosts in placed.values() for node in hosts}) >= 2, placed
     assert len(set(placed["catalog"])) == 2 or len(set(placed["enrollment"])) == 2, placed
     plan = {image.name: image.reference for image in Context(repo, docker).plan()}

@@ -131,6 +131,19 @@ def test_node_hostnames_and_addresses(engine: ScriptedEngine) -> None:
     ]
 
 
+def test_only_ready_nodes_are_listed_as_ready(engine: ScriptedEngine) -> None:
+    engine.answer("node", "ls", stdout="abc123 Ready lmsops-node-1\ndef456 Down lmsops-node-2\n\n")
+    assert Docker().ready_node_hostnames() == {"abc123": "lmsops-node-1"}
+    assert engine.verbs == [["node", "ls", "--format", "{{.ID}} {{.Status}} {{.Hostname}}"]]
+
+
+def test_kill_and_force_update_are_one_call_each(engine: ScriptedEngine) -> None:
+    docker = Docker()
+    docker.kill_container("c1")
+    docker.service_force_update("lms-staging_postgres")
+    assert engine.verbs == [["kill", "c1"], ["service", "update", "--force", "--quiet", "lms-staging_postgres"]]
+
+
 def test_node_ls_on_an_engine_that_is_no_manager_is_an_error(engine: ScriptedEngine) -> None:
     engine.answer("node", "ls", returncode=1, stderr="Error response from daemon: This node is not a swarm manager.")
     with pytest.raises(CommandError, match="not a swarm manager"):

@@ -326,6 +326,10 @@ class Docker(EngineCalls, SwarmCalls):
     def restart_container(self, name: str) -> None:
         self.run("restart", name)
 
+    def kill_container(self, name: str) -> None:
+        """SIGKILL: no drain, no graceful shutdown (a crash, for `nox -s resilience`)."""
+        self.run("kill", name)
+
     def remove_container(self, name: str) -> None:
         self.run("rm", "--force", "--volumes", name, check=False)
 

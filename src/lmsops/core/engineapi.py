@@ -87,6 +87,12 @@ class EngineCalls:
         lines = self.run("node", "ls", "--format", "{{.ID}} {{.Hostname}}").stdout.splitlines()
         return dict(line.split(" ", 1) for line in lines if " " in line)
 
+    def ready_node_hostnames(self: _Runs) -> dict[str, str]:
+        """Node ID -> hostname, for the nodes the swarm sees as Ready (not a node that was lost)."""
+        lines = self.run("node", "ls", "--format", "{{.ID}} {{.Status}} {{.Hostname}}").stdout.splitlines()
+        rows = [line.split(" ", 2) for line in lines if line.count(" ") >= 2]
+        return {node_id: hostname for node_id, status, hostname in rows if status == "Ready"}
+
     def node_address(self: _Runs, node_id: str) -> str:
         return self.run("node", "inspect", "--format", "{{.Status.Addr}}", node_id).stdout.strip()
 

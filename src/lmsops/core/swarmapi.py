@@ -55,6 +55,10 @@ class SwarmCalls:
             check=check,
         )
 
+    def service_force_update(self: _Runs, service: str) -> None:
+        """New tasks of the same spec, as Swarm restarts a service; returns once they run."""
+        self.run("service", "update", "--force", "--quiet", service)
+
     def service_set_image(self: _Runs, service: str, image: str) -> None:
         self.run("service", "update", "--detach", "--image", image, service)
 

@@ -10,10 +10,8 @@ checked whole (none may be half-applied). The table is printed and written as JS
 
 from __future__ import annotations
 
-import json
 import secrets
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -83,9 +81,7 @@ def resilience(
     reports: list[ScenarioReport] = []
     with tempfile.TemporaryDirectory(prefix="lmsops-rz-") as scratch:
         clone = Path(scratch) / "lms"
-        cloned = subprocess.run(
-            ["git", "clone", "--quiet", str(repo.root), str(clone)], capture_output=True, text=True, check=False
-        )
+        cloned = gitinfo.git(repo.root, "clone", "--quiet", str(repo.root), str(clone), check=False)
         if cloned.returncode != 0:
             raise ResilienceError(f"resilience: git clone of {repo.root} failed: {cloned.stderr.strip()}")
         kind = _kind(Repo(clone), env_name)
@@ -282,7 +278,7 @@ def measure_node_loss(
     report.say(f"==> {NODE_LOSS.name}: {NODE_LOSS.summary} (goal: {NODE_LOSS.goal})")
     services = session.model().document["services"]
     desired = {name: int(spec.get("deploy", {}).get("replicas", 1)) for name, spec in services.items()}
-    placed = _tasks_by_node(manager, stack)
+    placed = tasks_by_node(manager, stack)
     # A worker with neither PostgreSQL (its data is on that node) nor the one host-mode gateway (its
     # loss is an outage until Swarm reschedules it: docs/reliability.md).
     taken = {*placed.get("postgres", []), *placed.get("gateway", [])}
@@ -293,10 +289,10 @@ def measure_node_loss(
     with Load(session.bases, shape, seed, f"{prefix}node-") as load:
         _wait_answers(load, time.monotonic())
         acted = time.monotonic()
-        session.docker.run("stop", "--time", "0", victim)  # the host engine runs the node containers
+        session.docker.stop_container(victim, 0)  # the host engine runs the node containers
 
         def back() -> bool:
-            now = _tasks_by_node(manager, stack)
+            now = tasks_by_node(manager, stack)
             return all(len(now.get(name, [])) == count for name, count in desired.items()) and all(
                 victim not in hosts for hosts in now.values()
             )
@@ -307,15 +303,13 @@ def measure_node_loss(
     return _finish(session, NODE_LOSS, load.result, recovery, act)
 
 
-def _tasks_by_node(manager: Docker, stack: str) -> dict[str, list[str]]:
+def tasks_by_node(manager: Docker, stack: str) -> dict[str, list[str]]:
     """service -> the hostnames of the Ready nodes that run one of its tasks."""
-    listed = manager.run("node", "ls", "--format", "{{json .}}").stdout.splitlines()
-    nodes = {node["ID"]: node for node in map(json.loads, listed)}
-    ready = {node_id for node_id, node in nodes.items() if node["Status"] == "Ready"}
+    ready = manager.ready_node_hostnames()
     names = {str(s["ID"]): str(s["Spec"]["Name"]).removeprefix(f"{stack}_") for s in manager.stack_services(stack)}
     placed: dict[str, list[str]] = {}
     for task in manager.stack_tasks(stack):
         service = names.get(str(task.get("ServiceID", "")))
         if service is not None and running_task(task) and task.get("NodeID") in ready:
-            placed.setdefault(service, []).append(nodes[task["NodeID"]]["Hostname"])
+            placed.setdefault(service, []).append(ready[str(task["NodeID"])])
     return placed

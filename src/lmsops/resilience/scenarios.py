@@ -16,6 +16,7 @@ from typing import Any
 
 from lmsops.core import proc
 from lmsops.core.yamlfile import read_yaml
+from lmsops.environments.model import Model
 from lmsops.resilience.session import ResilienceError, Session, wait_until
 from lmsops.targets.entrypoint import GATEWAY, routed_services
 
@@ -57,7 +58,7 @@ def derived_image(session: Session, service: str) -> str:
     digest, without a rebuild. Pushed to the environment's registry when it has one."""
     model = session.model()
     image = str(model.document["services"][service]["image"])
-    name = image.split("@", 1)[0].rsplit(":", 1)[0] if "@" not in image else image.split("@", 1)[0]
+    name = image.split("@", 1)[0] if "@" in image else image.rsplit(":", 1)[0]
     tag = f"{name}:resilience-{time.time_ns()}"
     with tempfile.TemporaryDirectory(prefix="lmsops-rz-") as scratch:
         folder = Path(scratch)
@@ -101,9 +102,9 @@ def _gateway_update(session: Session) -> Act:
     return Act(result.changed, "gateway (and gateway-routes, the same image) -> a new digest")
 
 
-def _containers(session: Session, service: str) -> list[dict[str, Any]]:
-    project = session.model().project
-    if session.model().env.target.kind == "swarm":
+def _containers(session: Session, model: Model, service: str) -> list[dict[str, Any]]:
+    project = model.project
+    if model.env.target.kind == "swarm":
         label = f"com.docker.swarm.service.name={project}_{service}"
     else:
         label = f"com.docker.compose.service={service}"
@@ -130,12 +131,12 @@ def _kill_tasks(session: Session) -> Act:
     stateless = [name for name in model.services if name not in {POSTGRES, GATEWAY}]
     killed: dict[str, str] = {}
     for service in stateless:
-        running = _containers(session, service)
+        running = _containers(session, model, service)
         if not running:
             raise ResilienceError(f"kill-task: no running container of {service} on this engine")
         victim = running[0]
         killed[str(victim["Id"])] = str(victim["State"]["StartedAt"])
-        session.docker.run("kill", str(victim["Id"]))
+        session.docker.kill_container(str(victim["Id"]))
     return Act([], f"SIGKILL to one task of {', '.join(stateless)}", _gone_or_restarted(session, killed))
 
 
@@ -143,11 +144,11 @@ def _postgres_restart(session: Session) -> Act:
     model = session.model()
     if model.env.target.kind == "swarm":
         # A new task of the same spec (stop-first): as Swarm restarts a service. Returns once it runs.
-        session.docker.run("service", "update", "--force", "--quiet", f"{model.project}_{POSTGRES}")
+        session.docker.service_force_update(f"{model.project}_{POSTGRES}")
         return Act([POSTGRES], "docker service update --force (stop-first: SIGINT, fast shutdown)")
-    (container,) = _containers(session, POSTGRES)
+    (container,) = _containers(session, model, POSTGRES)
     started = str(container["State"]["StartedAt"])
-    session.docker.run("restart", "--time", "30", str(container["Id"]))
+    session.docker.restart_container(str(container["Id"]))
     return Act([POSTGRES], "docker restart", _gone_or_restarted(session, {str(container["Id"]): started}))
 
 
