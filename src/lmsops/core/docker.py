@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lmsops.core import proc
 from lmsops.core.engineapi import EngineCalls
@@ -319,6 +319,40 @@ class Docker(EngineCalls, SwarmCalls):
         if network is not None:
             argv += ["--network", network]
         return self.run(*argv, image, *args, check=False, input_bytes=input_bytes)
+
+    def run_once_streamed(
+        self,
+        image: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        entrypoint: str | None = None,
+        network: str | None = None,
+        options: Sequence[str] = (),
+        pull: str = "never",
+        input_bytes: bytes = b"",
+        input_file: Path | None = None,
+        output: BinaryIO | None = None,
+        on_bytes: proc.OnBytes | None = None,
+    ) -> proc.Result:
+        """run_once with binary standard streams that never sit in memory (a database dump): standard
+        input is input_bytes then input_file's bytes, standard output is written to output as it comes
+        (proc.run_streamed). The result is returned, not checked."""
+        argv = ["run", "--rm", "--pull", pull, "--interactive", *options]
+        for key, value in sorted((env or {}).items()):
+            argv += ["--env", f"{key}={value}"]
+        if entrypoint is not None:
+            argv += ["--entrypoint", entrypoint]
+        if network is not None:
+            argv += ["--network", network]
+        return proc.run_streamed(
+            self._argv([*argv, image, *args]),
+            input_bytes=input_bytes,
+            input_file=input_file,
+            output=output,
+            on_bytes=on_bytes,
+            env=self.env,
+        )
 
     def stop_container(self, name: str, timeout: int) -> None:
         self.run("stop", "--time", str(timeout), name)

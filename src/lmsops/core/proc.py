@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from lmsops.core.errors import CommandError, PrerequisiteError
 
@@ -142,3 +145,75 @@ def pipe(
     if result.returncode != 0:
         raise CommandError(consumer, result.returncode, result.output, hint)
     return result
+
+
+OnBytes = Callable[[int], None]
+_CHUNK = 1 << 20  # 1 MiB: a dump moves in steps of this size, never whole in memory
+
+
+def run_streamed(
+    argv: Sequence[str],
+    *,
+    input_bytes: bytes = b"",
+    input_file: Path | None = None,
+    output: BinaryIO | None = None,
+    on_bytes: OnBytes | None = None,
+    env: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> Result:
+    """Run argv with binary standard streams, never holding them in memory: its standard input is
+    input_bytes followed by the bytes of input_file; its standard output is written to output as it
+    comes (else captured as text). on_bytes gets the running count of bytes moved (read from
+    input_file, or written to output) after each chunk. The result is returned, not checked; its
+    stdout is empty when output is given."""
+    full_env = {**os.environ, **env} if env else None
+    # stderr goes to a file: a pipe read only at the end would block a program that writes much to it.
+    with tempfile.TemporaryFile() as errors:
+        try:
+            child = subprocess.Popen(
+                list(argv),
+                env=full_env,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+            )
+        except FileNotFoundError as exc:
+            raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+        assert child.stdin is not None and child.stdout is not None  # guaranteed by PIPE
+        # Standard input is fed by a thread while this one drains standard output: doing both in one
+        # thread deadlocks once both pipes are full.
+        feeder = threading.Thread(
+            target=_feed, args=(child.stdin, input_bytes, input_file, None if output else on_bytes), daemon=True
+        )
+        feeder.start()
+        captured = bytearray()
+        moved = 0
+        while chunk := child.stdout.read(_CHUNK):
+            if output is None:
+                captured += chunk
+                continue
+            output.write(chunk)
+            moved += len(chunk)
+            if on_bytes is not None:
+                on_bytes(moved)
+        child.stdout.close()
+        returncode = child.wait()
+        feeder.join()
+        errors.seek(0)
+        stderr = errors.read().decode("utf-8", "replace")
+    return Result(list(argv), returncode, captured.decode("utf-8", "replace"), stderr)
+
+
+def _feed(pipe: BinaryIO, first: bytes, source: Path | None, on_bytes: OnBytes | None) -> None:
+    """Write first, then source's bytes, into pipe and close it; a reader that stopped early (it
+    failed, and says why on its stderr) is not an error here."""
+    moved = 0
+    with contextlib.suppress(BrokenPipeError, ValueError), pipe:
+        pipe.write(first)
+        if source is not None:
+            with source.open("rb") as stream:
+                while chunk := stream.read(_CHUNK):
+                    pipe.write(chunk)
+                    moved += len(chunk)
+                    if on_bytes is not None:
+                        on_bytes(moved)
