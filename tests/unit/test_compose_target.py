@@ -278,3 +278,49 @@ def test_a_compose_environment_keeps_no_history_and_names_its_logs_command(proje
     assert deploy.target.logs_command("web") == f"docker compose -p {PROJECT} logs web"
     assert deploy.target.accept(deploy.model, deploy.path, "", deploy.report) is None
     assert deploy.target.description == f"Compose project {PROJECT} on the local engine"
+
+
+# -- databases: PostgreSQL first, then the migrations, then the rest --------------------------------
+def with_database(deploy: Deploy) -> Model:
+    document = {
+        "services": {"postgres": {"image": IMAGE}, "web": {"image": IMAGE}, "worker": {"image": IMAGE}},
+        "secrets": {"web-db-password": {"file": "x"}},
+    }
+    built = model(deploy.env, document, deploy.path.parent)
+    deploy.path.write_text(built.text)
+    return built
+
+
+def test_postgres_comes_up_and_the_databases_migrate_before_any_service_is_replaced(
+    project: Repo, tmp_path: Path, drift: Drift, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = Deploy(project, tmp_path, "up", [COMPOSE["up"], COMPOSE["updated"]])
+    monkeypatch.setattr(compose, "migrate_databases", lambda *_a, **_k: deploy.engine.calls.append(("migrate",)))
+    deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
+    steps = [call for call in deploy.engine.calls if call[0] in {"up", "migrate"}]
+    assert steps[0][0] == "up" and steps[0][-1] == "postgres" and "--remove-orphans" not in steps[0]
+    assert steps[1] == ("migrate",)
+    assert steps[2][0] == "up" and steps[2][-1] != "postgres"
+
+
+def test_a_failing_migration_leaves_every_service_as_it_was(
+    project: Repo, tmp_path: Path, drift: Drift, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = Deploy(project, tmp_path, "up", [COMPOSE["up"]])
+
+    def failing(*_args: object, **_kw: object) -> list[str]:
+        raise DeployError("dev: web: the migration 0002 (versions/0002.py) failed: boom")
+
+    monkeypatch.setattr(compose, "migrate_databases", failing)
+    with pytest.raises(DeployError, match="the migration 0002"):
+        deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
+    assert [call[-1] for call in deploy.engine.calls if call[0] == "up"] == ["postgres"]
+
+
+def test_postgres_that_does_not_become_healthy_stops_the_deploy_naming_it(
+    project: Repo, tmp_path: Path, drift: Drift
+) -> None:
+    deploy = Deploy(project, tmp_path, "up", [COMPOSE["failed"]])
+    with pytest.raises(DeployError, match=r"dev: postgres is not healthy .*nothing else was changed"):
+        deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
+    assert len([call for call in deploy.engine.calls if call[0] == "up"]) == 1

@@ -435,3 +435,38 @@ def test_a_services_logs_are_read_with_docker_service_logs(project: Repo, tmp_pa
     deploy = run(project, tmp_path, clock, [])
     assert deploy.target.logs_command("web") == f"docker service logs {STACK}_web"
     assert deploy.target.description == f"Swarm stack {STACK} on the local engine"
+
+
+# -- databases: provisioned and migrated before the rollout whenever PostgreSQL already runs ---------
+@pytest.mark.parametrize("postgres_running", [True, False])
+def test_databases_are_prepared_before_the_stack_rolls_when_postgres_runs_else_right_after_it_starts(
+    project: Repo, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch, postgres_running: bool
+) -> None:
+    deploy = run(project, tmp_path, clock, [(0, moment("converged"))])
+    monkeypatch.setattr(swarm, "_has_running_task", lambda *_: postgres_running)
+
+    def prepare(_docker: object, _model: Model, _report: Reporter, *, serving: bool) -> None:
+        deploy.engine.calls.append(("databases", "serving" if serving else "first start"))
+
+    monkeypatch.setattr(swarm, "_prepare_databases", prepare)
+    deploy.apply()
+    order = [call[0] for call in deploy.engine.calls if call[0] in {"databases", "stack_deploy"}]
+    assert order == (["databases", "stack_deploy"] if postgres_running else ["stack_deploy", "databases"])
+    expected = "serving" if postgres_running else "first start"
+    assert ("databases", expected) in deploy.engine.calls
+
+
+def test_a_failing_migration_stops_the_deploy_before_the_stack_is_touched(
+    project: Repo, tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    deploy = run(project, tmp_path, clock, [(0, moment("converged"))])
+    monkeypatch.setattr(swarm, "_has_running_task", lambda *_: True)
+    monkeypatch.setattr(swarm, "provision_databases", lambda *_a, **_k: [])
+
+    def failing(*_args: object, **_kw: object) -> list[str]:
+        raise DeployError("staging: catalog: the migration 0002 (versions/0002.py) failed: boom")
+
+    monkeypatch.setattr(swarm, "migrate_databases", failing)
+    with pytest.raises(DeployError, match="the migration 0002"):
+        deploy.apply()
+    assert not [call for call in deploy.engine.calls if call[0] == "stack_deploy"]

@@ -37,7 +37,7 @@ _CATEGORY_PATTERNS: tuple[tuple[str, str], ...] = (
     ("update", r"^(UpdateConfig|RollbackConfig)"),
     ("security", r"User|ReadOnly|Readonly|Cap(ability)?(Add|Drop)|Privilege|SecurityOpt|Groups|GroupAdd|Sysctl|Masked"),
 )
-CATEGORIES = ("presence", "state", *dict(_CATEGORY_PATTERNS), "other")
+CATEGORIES = ("presence", "state", *dict(_CATEGORY_PATTERNS), "schema", "other")  # schema: lmsops.drift.schema
 
 
 def category_of(path: str) -> str:

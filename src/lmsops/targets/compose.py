@@ -16,10 +16,13 @@ from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.compose import compare_compose
+from lmsops.drift.schema import schema_drift
+from lmsops.environments.database_jobs import POSTGRES, database_services
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
 from lmsops.targets.lock import ComposeLock, LockStore
+from lmsops.targets.migrations import migrate_databases
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ def deploy_compose(
     before = {row.service: row.container for row in compose_ps(docker, project)}
     timeout = str(model.env.file.deploy.timeout)
     up = ("up", "--detach", "--wait", "--wait-timeout", timeout, "--remove-orphans", "--no-build", "--pull", "never")
+    _prepare_databases(docker, model, path, timeout, report)
     result = docker.compose(project, [path], None, *up, check=False)
     rows = compose_ps(docker, project)
     if result.returncode != 0:
@@ -81,6 +85,23 @@ def deploy_compose(
         word = "updated" if row.service in changed else "unchanged"
         report.say(f"    {row.service}: {word}, {row.state} ({row.health}), {row.image}")
     return changed, unchanged
+
+
+def _prepare_databases(docker: Docker, model: Model, path: Path, timeout: str, report: Reporter) -> None:
+    """PostgreSQL first (recreated when its settings changed: here it provisions each service's
+    database at start), then every migration with the new images, before any service is replaced:
+    a failing migration leaves the running services and their data as they were."""
+    if POSTGRES not in model.document.get("services", {}) or not database_services(model):
+        return
+    first = ("up", "--detach", "--wait", "--wait-timeout", timeout, "--no-build", "--pull", "never", POSTGRES)
+    result = docker.compose(model.project, [path], None, *first, check=False)
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines()
+        raise DeployError(
+            f"{model.env.name}: postgres is not healthy ({lines[-1] if lines else 'no output'}); nothing else was "
+            f"changed; see `docker compose -p {model.project} logs postgres`"
+        )
+    migrate_databases(docker, model, report)
 
 
 def _recreate_drifted(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> list[str]:
@@ -141,7 +162,7 @@ class ComposeTarget(TargetFiles):
         ]
 
     def drift(self, model: Model, images: Docker) -> list[Difference]:
-        return compare_compose(self.engine, model, revisions_of(model))
+        return compare_compose(self.engine, model, revisions_of(model)) + schema_drift(self.engine, model)
 
     def down(self, volumes: bool, report: Reporter) -> None:
         down_compose(self.engine, self.env.target.name, volumes, report)

@@ -18,43 +18,22 @@ PostgreSQL's container in dev, never in staging or production.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import DeployError
 from lmsops.core.progress import Reporter
+from lmsops.environments.database_jobs import (
+    POSTGRES,
+    SUPERUSER_SECRET,
+    backend_network,
+    database_services,
+    hardened,
+    not_attachable,
+    read_secret,
+)
 from lmsops.environments.model import Model
-from lmsops.environments.stack import database_secrets
 
-POSTGRES = "postgres"
-SUPERUSER_SECRET = "postgres-password"  # noqa: S105 - the secret's name, not its value
-# The one-off container gets the least it needs: no capabilities, a read-only root, postgres's uid.
-_HARDENED = (
-    "--read-only", "--tmpfs", "/tmp:mode=1777",  # noqa: S108 - a tmpfs inside the container
-    "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
-    "--user", "999:999", "--memory", "128m", "--pids-limit", "64",
-)  # fmt: skip
-
-
-def database_services(model: Model) -> list[str]:
-    """The services with a database: one per `<service>-db-password` secret of the model."""
-    return sorted(database_secrets(model.document.get("secrets") or {}))
-
-
-def _network(model: Model) -> str:
-    networks = model.document["services"][POSTGRES].get("networks") or {}
-    first = next(iter(networks)) if networks else "default"
-    return f"{model.project}_{first}"
-
-
-def _read(folder: Path, name: str) -> str:
-    path = folder / name
-    if not path.is_file():
-        raise DeployError(f"cannot provision databases: the secret file {name} is missing from {folder}")
-    value = path.read_text().rstrip("\n")
-    if "\n" in value or "\t" in value:
-        raise DeployError(f"secret {name}: a database password may not contain a newline or a tab; change it")
-    return value
+__all__ = ["database_services", "provision_databases"]
 
 
 def provision_databases(docker: Docker, model: Model, report: Reporter, timeout: float) -> list[str]:
@@ -65,22 +44,20 @@ def provision_databases(docker: Docker, model: Model, report: Reporter, timeout:
     if not services or postgres is None or model.secrets_dir is None:
         return []
     started = time.monotonic()
-    lines = [_read(model.secrets_dir, SUPERUSER_SECRET)]
-    lines += [f"{service}\t{_read(model.secrets_dir, f'{service}-db-password')}" for service in services]
+    lines = [read_secret(model, SUPERUSER_SECRET)]
+    lines += [f"{service}\t{read_secret(model, f'{service}-db-password')}" for service in services]
     result = docker.run_once(
         str(postgres["image"]),
         entrypoint="lms-postgres-provision",
-        network=_network(model),
+        network=backend_network(model),
         env={"LMS_PROVISION_WAIT": str(int(timeout)), "POSTGRES_USER": _superuser(postgres)},
-        options=_HARDENED,
+        options=hardened("999:999"),
         pull="missing",
         input_bytes=("\n".join(lines) + "\n").encode(),
     )
-    if "not manually attachable" in result.stderr:
-        raise DeployError(
-            f"{model.env.name}: the network {_network(model)} predates lmsops's provisioning (not attachable); "
-            f"remove the stack once with `nox -s down -- {model.env.name}` (volumes are kept) and deploy again"
-        )
+    refused = not_attachable(model, result.stderr)
+    if refused is not None:
+        raise refused
     if result.returncode != 0:
         raise DeployError(
             f"{model.env.name}: provisioning the databases of {', '.join(services)} failed: "

@@ -20,12 +20,15 @@ from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.progress import Reporter
 from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference, revisions_of
+from lmsops.drift.schema import schema_drift
 from lmsops.drift.swarm import compare_swarm
+from lmsops.environments.database_jobs import POSTGRES
 from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
 from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
 from lmsops.targets.databases import provision_databases
 from lmsops.targets.lock import LockStore, SwarmLock
+from lmsops.targets.migrations import migrate_databases
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -133,9 +136,16 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
         )
         for name, spec in sorted(model.document["services"].items())
     ]
+    # Databases first when PostgreSQL already runs: a new service's role and database, then every
+    # migration with the new images, before any service rolls; a failing one leaves all as it was.
+    # On a first deploy PostgreSQL starts with the stack, and the services wait for their schema.
+    postgres_running = _has_running_task(current, tasks, f"{stack}_{POSTGRES}")
+    if postgres_running:
+        _prepare_databases(docker, model, report, serving=True)
     docker.stack_deploy(stack, path)
     _repair_images(docker, stack, watched, report)
-    provision_databases(docker, model, report, timeout=model.env.file.deploy.timeout)
+    if not postgres_running:
+        _prepare_databases(docker, model, report, serving=False)
     deadline = time.monotonic() + model.env.file.deploy.timeout
     started = time.monotonic()
     pending = list(watched)
@@ -172,6 +182,16 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     _remove_unused_secrets(docker, model)
     changed = [p.name for p in watched if p.changed]
     return changed, [p.name for p in watched if not p.changed]
+
+
+def _prepare_databases(docker: Docker, model: Model, report: Reporter, *, serving: bool) -> None:
+    provision_databases(docker, model, report, timeout=model.env.file.deploy.timeout)
+    migrate_databases(docker, model, report, serving=serving)
+
+
+def _has_running_task(services: dict[str, dict[str, Any]], tasks: dict[str, list[dict[str, Any]]], name: str) -> bool:
+    service = services.get(name)
+    return service is not None and any(running_task(t) for t in tasks.get(str(service.get("ID", "")), []))
 
 
 def _repair_images(docker: Docker, stack: str, watched: list[ServiceProgress], report: Reporter) -> None:
@@ -277,7 +297,7 @@ class SwarmTarget(TargetFiles):
         return rows
 
     def drift(self, model: Model, images: Docker) -> list[Difference]:
-        return compare_swarm(self.engine, model, revisions_of(model), images=images)
+        return compare_swarm(self.engine, model, revisions_of(model), images=images) + schema_drift(self.engine, model)
 
     def down(self, volumes: bool, report: Reporter) -> None:
         down_swarm(self.engine, self.env.target.name, volumes, report)
