@@ -119,6 +119,28 @@ class SecretDefault(Strict):
         return None
 
 
+class Backups(Strict):
+    """Where `nox -s backup` keeps an environment's backups (docs/backups.md): a folder on the
+    operator's machine (relative to the repository root, or absolute), or a Docker volume on the
+    environment's engine. Absent: the folder .lmsops/backups/<env>."""
+
+    folder: Annotated[str, StringConstraints(min_length=1)] | None = None
+    volume: str | None = None
+
+    @field_validator("volume")
+    @classmethod
+    def _volume_name(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,127}", value):
+            raise ValueError(f"{value!r} is not a Docker volume name (letters, digits, '_', '.', '-'); rename it")
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Backups:
+        if (self.folder is None) == (self.volume is None):
+            raise ValueError("give exactly one of folder: PATH (on this machine) or volume: NAME (on the engine)")
+        return self
+
+
 class EnvFile(Strict):
     description: str = ""
     target: Target
@@ -127,6 +149,7 @@ class EnvFile(Strict):
     secret_source: SecretDefault | None = None
     secrets: dict[str, SecretSource] = Field(default_factory=dict)
     source_mounts: bool = Field(default=False, description="Compose only: mount each service's app/ read-only")
+    backups: Backups | None = Field(default=None, description="where backups are kept; default .lmsops/backups/<env>")
 
 
 @dataclass(frozen=True)
