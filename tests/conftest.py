@@ -11,6 +11,8 @@ import pytest
 from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo, find_repo
+from lmsops.environments.database_jobs import MIGRATE, POSTGRES, database_services
+from lmsops.environments.model import Model
 
 # Where environments run and where images are shared come from these variables (env/*.yaml,
 # images/build.py). The tests deploy to this machine's engine and lmsops's loopback registry, whatever
@@ -56,10 +58,16 @@ def swarm_secrets(repo: Repo) -> Iterator[None]:
 
 
 # pytest-docker, for the dev environment: start clean even when an interrupted earlier run left the
-# project behind, and remove everything (volumes too) afterwards.
+# project behind, come up in the order lmsops's deploy does (PostgreSQL, then each database migrated
+# by a one-off container of its service, with its own settings and secret, then everything), and
+# remove everything (volumes too) afterwards. `compose_model` is the model pytest-docker runs: each
+# suite's conftest provides it.
 @pytest.fixture(scope="session")
-def docker_setup() -> list[str]:
-    return ["down --volumes --remove-orphans", "up --wait --no-build"]
+def docker_setup(compose_model: Model) -> list[str]:
+    migrate = " ".join(MIGRATE)
+    steps = ["down --volumes --remove-orphans", f"up --wait --no-build {POSTGRES}"]
+    steps += [f"run --rm --no-deps -T {service} {migrate} upgrade" for service in database_services(compose_model)]
+    return [*steps, "up --wait --no-build"]
 
 
 @pytest.fixture(scope="session")

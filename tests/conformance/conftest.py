@@ -23,7 +23,7 @@ from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import Model, model_services, resolve
-from lmsops.environments.stack import gateway_routes
+from lmsops.environments.stack import database_secrets, gateway_routes, secret_files
 from lmsops.images.affected import affected_images
 from lmsops.images.build import build
 from lmsops.images.context import Context
@@ -90,7 +90,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     dropped: list[pytest.Item] = []
     for item in items:
         params = item.callspec.params if hasattr(item, "callspec") else {}
-        service = next((params[key] for key in ("service", "routed", "versioned") if key in params), None)
+        service = next((params[key] for key in ("service", "routed", "versioned", "database") if key in params), None)
         wanted = service in affected if service else bool(affected & set(model_services(REPO)))
         (kept if wanted else dropped).append(item)
     if dropped:
@@ -113,13 +113,14 @@ def declared_services(env: str) -> list[str]:
 
 # Services the gateway routes to (they serve the runtime contract), and those that serve /version.
 ROUTED = {route.split("=")[0] for route in gateway_routes(REPO).split()}
+DATABASES = set(database_secrets(secret_files(REPO)))  # services with a `<service>-db-password` secret
 SERVES_VERSION = ROUTED | {"gateway"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """(env, service) pairs from each environment's model: every service, or those a test is about."""
     envs = selected_envs(metafunc.config)
-    for name, wanted in (("service", None), ("routed", ROUTED), ("versioned", SERVES_VERSION)):
+    for name, wanted in (("service", None), ("routed", ROUTED), ("versioned", SERVES_VERSION), ("database", DATABASES)):
         if name in metafunc.fixturenames:
             pairs = [(e, s) for e in envs for s in declared_services(e) if wanted is None or s in wanted]
             metafunc.parametrize(("env", name), pairs, ids=[f"{e}-{s}" for e, s in pairs], scope="session")
@@ -179,6 +180,11 @@ def _compose_env(request: pytest.FixtureRequest, env: str, docker: Docker, repo:
 
 
 MODEL_KEY = pytest.StashKey[Model]()
+
+
+@pytest.fixture(scope="session")
+def compose_model(pytestconfig: pytest.Config) -> Model:
+    return pytestconfig.stash[MODEL_KEY]
 
 
 @pytest.fixture(scope="session")

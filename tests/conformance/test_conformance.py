@@ -19,6 +19,7 @@ from testinfra.host import Host
 from lmsops.core.labels import REVISION
 from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference
+from lmsops.environments.database_jobs import run_migrate
 from lmsops.targets.status import drift_of
 from tests.conformance.conftest import Running
 
@@ -160,3 +161,13 @@ def test_labelled_revision_matches_version(running: Running, versioned: str) -> 
     url = f"{running.gateway}/version" if service == "gateway" else f"{running.gateway}/{service}/version"
     _status, body = _get(url)
     assert body["revision"] == revision
+
+
+def test_database_schema_is_the_migration_head_of_the_running_image(running: Running, database: str) -> None:
+    """The live database against its service's models and migrations (deny by default: Alembic's
+    whole comparison; docs/migrations.md). test_declared_equals_running reports the same through
+    drift; this proves the check itself ran and answered for every service with a database."""
+    result = run_migrate(running.docker, running.model, database, "check", 10)
+    answer = result.answer
+    assert result.returncode == 0 and answer.get("ok") is True, f"{database}: {answer or result.error}"
+    assert answer["differences"] == [] and answer["revision"] == answer["head"], answer

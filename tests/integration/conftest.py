@@ -128,6 +128,11 @@ def dev_model(docker: Docker, test_envs: Renamed, platform_images: dict[str, Bui
 
 
 @pytest.fixture(scope="session")
+def compose_model(dev_model: Model) -> Model:
+    return dev_model
+
+
+@pytest.fixture(scope="session")
 def docker_compose_file(repo: Repo, dev_model: Model) -> list[str]:
     return [str(dev_model.path(repo))]
 
