@@ -14,40 +14,22 @@ from lms_runtime.db import (
     SessionDep,
     UTCDateTime,
     make_engine,
-    migrate,
     refuse_closed_connection,
     session_factory,
     wait_until_reachable,
 )
 from lms_runtime.logs import configure_logging
-from sqlalchemy import Column, Integer, MetaData, Table, insert, inspect, select, text
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy import Column, Integer, MetaData, Table, insert, select, text
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, InternalError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 metadata = MetaData()
 stamps = Table("stamps", metadata, Column("id", Integer, primary_key=True), Column("at", UTCDateTime))
 
 
-def create_stamps(connection: Connection) -> None:
-    metadata.create_all(connection)
-
-
-def add_index(connection: Connection) -> None:
-    connection.exec_driver_sql("CREATE INDEX ix_stamps_at ON stamps (at)")
-
-
-def test_migrations_apply_once_in_order() -> None:
-    engine = make_engine("sqlite+pysqlite:///:memory:")
-    assert migrate(engine, [("0001", create_stamps)], "t") == ["0001"]
-    assert migrate(engine, [("0001", create_stamps), ("0002", add_index)], "t") == ["0002"]
-    assert migrate(engine, [("0001", create_stamps), ("0002", add_index)], "t") == []
-    assert "ix_stamps_at" in {ix["name"] for ix in inspect(engine).get_indexes("stamps")}
-
-
 def test_timestamps_come_back_in_utc_on_sqlite() -> None:
     engine = make_engine("sqlite+pysqlite:///:memory:")
-    migrate(engine, [("0001", create_stamps)], "t")
+    metadata.create_all(engine)
     moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
     with engine.begin() as connection:
         connection.execute(insert(stamps).values(id=1, at=moment))
@@ -105,6 +87,14 @@ def invalidated() -> None:
     raise DBAPIError("select 1", {}, Exception("server closed the connection"), connection_invalidated=True)
 
 
+@failing.get("/read-only")
+def read_only() -> None:
+    import psycopg
+
+    orig = psycopg.errors.ReadOnlySqlTransaction("cannot execute INSERT in a read-only transaction")
+    raise InternalError("insert into courses", {}, orig)
+
+
 @failing.get("/constraint")
 def constraint() -> None:
     raise IntegrityError("insert", {}, Exception("duplicate key"))
@@ -135,6 +125,16 @@ def test_an_unavailable_database_answers_503_and_logs_one_line(capsys: pytest.Ca
     assert warnings[0]["message"].startswith("database unavailable (")
     assert f"GET {path} answered 503" in warnings[0]["message"]
     assert not any("exception" in line for line in lines), "no traceback for an outage"
+
+
+def test_a_write_while_the_database_is_read_only_answers_503() -> None:
+    with TestClient(create_app(service="demo", routers=[failing])) as client:
+        response = client.get("/read-only")
+    assert (response.status_code, response.json()) == (
+        503,
+        {"detail": "the database is read-only for maintenance; retry shortly"},
+    )
+    assert response.headers["retry-after"] == "5"
 
 
 def test_other_database_errors_stay_500() -> None:

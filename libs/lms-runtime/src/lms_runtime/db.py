@@ -1,4 +1,6 @@
-"""Databases for services that have one: SQLAlchemy 2 engines, and migrations safe under replicas.
+"""Databases for services that have one: SQLAlchemy 2 engines, sessions, and errors answered as 503.
+
+Migrations: lms_runtime.migrations (Alembic) and `python -m lms_runtime.migrate`.
 
 The same code runs on PostgreSQL (psycopg 3) in containers and on in-process SQLite in unit tests.
 """
@@ -8,16 +10,14 @@ from __future__ import annotations
 import logging
 import select
 import time
-import zlib
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, create_engine, event, text
-from sqlalchemy import select as select_rows
+from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
@@ -25,8 +25,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
-Migration = tuple[str, Callable[[Connection], None]]
-MIGRATIONS_TABLE = "lms_schema_migrations"
 POOL_SIZE = 8  # per worker process: 2 workers x 2 replicas x 2 services stay well under max_connections 100
 # A request waits at most this long for a free pooled connection, then answers 503 (below): under a
 # burst or while PostgreSQL restarts it fails fast and visibly instead of holding its gateway
@@ -35,6 +33,11 @@ POOL_SIZE = 8  # per worker process: 2 workers x 2 replicas x 2 services stay we
 POOL_TIMEOUT_SECONDS = 5
 CONNECT_TIMEOUT_SECONDS = 3
 DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
+DATABASE_READ_ONLY = "the database is read-only for maintenance; retry shortly"
+# PostgreSQL's read_only_sql_transaction: a write while the database is read-only (a restore sets
+# default_transaction_read_only while it runs).
+READ_ONLY_SQLSTATE = "25006"
+READ_ONLY_RETRY_AFTER = "5"
 log = logging.getLogger("lms.db")
 
 
@@ -98,10 +101,21 @@ def _is_driver_operational(orig: BaseException | None) -> bool:
     return isinstance(orig, psycopg.OperationalError)
 
 
+def is_database_read_only(exc: BaseException) -> bool:
+    """A write refused because the database is read-only for maintenance (SQLSTATE 25006)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return getattr(orig, "sqlstate", None) == READ_ONLY_SQLSTATE
+
+
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if is_database_read_only(exc):
+        log.warning("database read-only: %s %s answered 503", request.method, request.url.path)
+        return JSONResponse(
+            {"detail": DATABASE_READ_ONLY}, status_code=503, headers={"Retry-After": READ_ONLY_RETRY_AFTER}
+        )
     if not is_database_unavailable(exc):
         raise exc  # any other database error stays a 500 with its traceback: it is a bug
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
     reason = (str(cause).splitlines() or [""])[0][:200]
     # One line, no traceback: the outage is the news, not where each request met it. The request id
     # comes with it (lms_runtime.logs).
@@ -116,7 +130,8 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
 
 
 def add_database_unavailable_handler(app: FastAPI) -> None:
-    """Database errors that a retry may fix answer 503 with a JSON detail, never a 500 or a hang.
+    """Database errors that a retry may fix answer 503 with a JSON detail, never a 500 or a hang;
+    so does a write while the database is read-only for maintenance (a restore).
 
     Nothing is left half-written: a request writes in one transaction (get_session), rolled back
     when it fails. The service recovers by itself once the database is back: the pool replaces the
@@ -145,39 +160,6 @@ def wait_until_reachable(engine: Engine, timeout: float, first_delay: float = 0.
             log.warning("database not reachable yet (%s); retrying in %.1f s", type(exc).__name__, delay)
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
-
-
-def migrate(engine: Engine, migrations: Sequence[Migration], lock_name: str, wait: float = 60.0) -> list[str]:
-    """Apply the migrations not yet applied, in order, in one transaction; return their ids.
-
-    Waits up to `wait` seconds for the database first. On PostgreSQL a transaction-level advisory
-    lock serialises replicas that start at once: the second waits, then finds everything applied.
-    """
-    wait_until_reachable(engine, wait)
-    ids = [migration_id for migration_id, _ in migrations]
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"duplicate migration ids in {ids}")
-    metadata = MetaData()
-    table = Table(
-        MIGRATIONS_TABLE,
-        metadata,
-        Column("id", String(200), primary_key=True),
-        Column("applied_at", DateTime(timezone=True), nullable=False),
-    )
-    applied_now: list[str] = []
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            key = zlib.crc32(lock_name.encode())
-            connection.execute(text("select pg_advisory_xact_lock(:key)"), {"key": key})
-        metadata.create_all(connection)
-        done = set(connection.execute(select_rows(table.c.id)).scalars())
-        for migration_id, apply in migrations:
-            if migration_id in done:
-                continue
-            apply(connection)
-            connection.execute(table.insert().values(id=migration_id, applied_at=datetime.now(UTC)))
-            applied_now.append(migration_id)
-    return applied_now
 
 
 class UTCDateTime(TypeDecorator[datetime]):
