@@ -159,6 +159,24 @@ def down(session: nox.Session) -> None:
     lmsops(session, "down")
 
 
+@nox.session(default=False, tags=["env", "data"])
+def backup(session: nox.Session) -> None:
+    """Back up each service's database of an environment (-- ENV [SERVICE...]): pg_dump and a manifest."""
+    lmsops(session, "backup")
+
+
+@nox.session(default=False, tags=["env", "data"])
+def backups(session: nox.Session) -> None:
+    """List the backups of an environment, newest first (-- ENV)."""
+    lmsops(session, "backups")
+
+
+@nox.session(default=False, tags=["env", "data"])
+def restore(session: nox.Session) -> None:
+    """Restore a service's database from a backup, then migrate it (-- ENV BACKUP [--yes] [--no-backup])."""
+    lmsops(session, "restore")
+
+
 @nox.session(default=False)
 def bench(session: nox.Session) -> None:
     """Image sizes and a no-op build, as ratios against baselines measured side by side."""

@@ -18,6 +18,9 @@ from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter, megabytes
 from lmsops.core.table import table_lines
+from lmsops.data.backup import backup, backup_before_removal
+from lmsops.data.restore import restore
+from lmsops.data.store import backup_folder
 from lmsops.deploy.apply import deploy, rollback
 from lmsops.deploy.promote import promote
 from lmsops.drift.compare import report
@@ -40,7 +43,7 @@ from lmsops.resilience.run import resilience
 from lmsops.resilience.scenarios import ALL as SCENARIO_NAMES
 from lmsops.targets.factory import target_for
 from lmsops.targets.lock import LockPolicy
-from lmsops.targets.status import compare, down, status
+from lmsops.targets.status import compare, down, environment, status
 from lmsops.templates.stamp import compile_template_locks, new_service
 from lmsops.templates.update import update_services
 
@@ -151,7 +154,45 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    down(find_repo(), Docker(), args.env, args.volumes, Reporter(), _lock_policy(args), yes=args.yes)
+    repo, docker, report = find_repo(), Docker(), Reporter()
+    # Deleting the data of a confirm: true environment (production) backs every database up first.
+    first = None
+    if args.volumes and not args.no_backup and environment(repo, args.env).target.confirm:
+        first = backup_before_removal(repo, docker, args.env, report)
+    down(repo, docker, args.env, args.volumes, report, _lock_policy(args), yes=args.yes, before_removal=first)
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    backup(find_repo(), Docker(), args.env, args.services, Reporter(), _lock_policy(args))
+    return 0
+
+
+def cmd_backups(args: argparse.Namespace) -> int:
+    repo = find_repo()
+    folder = backup_folder(repo, environment(repo, args.env))
+    listing = folder.listing()
+    if not listing.backups:
+        print(f"backups: none of {args.env} in {folder.description} (nox -s backup -- {args.env})")
+    else:
+        rows = [("ID", "SERVICE", "TAKEN (UTC)", "SIZE", "REVISION", "COMMIT", "RELEASE")]
+        rows += [
+            (m.id, m.service, m.taken_at, megabytes(m.size), m.revision or "-", (m.commit or "-")[:12],
+             f"#{m.release}" if m.release is not None else "-")
+            for m in listing.backups
+        ]  # fmt: skip
+        _print_table(rows)
+        print(f"backups: {len(listing.backups)} of {args.env} in {folder.description}")
+    if listing.unreadable:
+        print(f"backups: not lmsops manifests, ignored: {', '.join(listing.unreadable)}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    restore(
+        find_repo(), Docker(), args.env, args.backup, Reporter(), _lock_policy(args),
+        yes=args.yes, no_backup=args.no_backup,
+    )  # fmt: skip
     return 0
 
 
@@ -379,7 +420,26 @@ def parser() -> argparse.ArgumentParser:
         "--volumes", action="store_true", help="also remove its volumes (its data) and, on Swarm, its release history"
     )
     down_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
+    down_cmd.add_argument(
+        "--no-backup", action="store_true", help="--volumes of a protected environment: delete without a backup first"
+    )
     lock_flags(down_cmd)
+    backup_cmd = command("backup", cmd_backup, "back up each service's database (pg_dump) with a manifest")
+    backup_cmd.add_argument("env", help="an environment of env/")
+    backup_cmd.add_argument("services", nargs="*", help="only these services (default: every one with a database)")
+    lock_flags(backup_cmd)
+    backups_cmd = command("backups", cmd_backups, "list the backups of an environment, newest first")
+    backups_cmd.add_argument("env", help="an environment of env/")
+    restore_cmd = command("restore", cmd_restore, "restore a service's database from a backup, then migrate it")
+    restore_cmd.add_argument("env", help="an environment of env/")
+    restore_cmd.add_argument("backup", help="a backup id (nox -s backups -- ENV) or the path of a backup's .dump")
+    restore_cmd.add_argument("--yes", action="store_true", help="confirm a protected environment (production)")
+    restore_cmd.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="a protected environment: restore without backing up that database first",
+    )
+    lock_flags(restore_cmd)
     lock_cmd = command("lock", cmd_lock, "recompile the hash-locked requirements of libs/* and services/*")
     lock_cmd.add_argument("folders", nargs="*", help="only these folders of libs/ or services/")
     upgrade_cmd = command(

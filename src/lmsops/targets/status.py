@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
@@ -46,15 +48,21 @@ def down(
     lock: LockPolicy = DEFAULT_LOCK,
     *,
     yes: bool = False,
+    before_removal: Callable[[Target], object] | None = None,
 ) -> None:
     """Remove an environment; first what goes with it besides its containers is listed (volumes,
-    secrets, release history). A confirm: true environment needs yes."""
+    secrets, release history). A confirm: true environment needs yes.
+
+    before_removal: run under the deploy lock before anything is removed (the CLI's backup of the
+    databases before `down --volumes`); when it raises, nothing is removed."""
     env = environment(repo, env_name)
     flags = " --volumes" if volumes else ""
     require_confirmation(env, yes, "removing", f"nox -s down -- {env_name}{flags}")
     target = target_for(repo, docker, env)
     target.engine.require_engine()
     with target.locked("down", lock, report):  # never under a deploy that is still applying
+        if before_removal is not None:
+            before_removal(target)
         plan = target.removal_plan(volumes)
         if plan:
             report.say(f"==> {env_name}: removing {target.description}, and with it:")
