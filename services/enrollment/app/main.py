@@ -5,12 +5,12 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 from lms_runtime import create_app as create_service_app
-from lms_runtime.db import make_engine, migrate, ping, session_factory
+from lms_runtime.db import make_engine, ping, session_factory
+from lms_runtime.migrations import Migrations, wait_for_schema
 
 from app.api.routes import enrollments
 from app.catalog import CatalogClient
 from app.core.config import Settings
-from app.migrations import MIGRATIONS
 
 
 def create_app(settings: Settings, catalog_client: httpx.Client | None = None) -> FastAPI:
@@ -19,8 +19,10 @@ def create_app(settings: Settings, catalog_client: httpx.Client | None = None) -
     http = catalog_client or httpx.Client(base_url=settings.catalog_url, timeout=settings.catalog_timeout)
     catalog = CatalogClient(http, settings.catalog_attempts)
 
-    def apply_migrations() -> None:
-        migrate(engine, MIGRATIONS, lock_name="enrollment-migrations")
+    def wait_for_migrations() -> None:
+        # The deploy migrates (python -m lms_runtime.migrate upgrade) before this version takes
+        # traffic; the app only waits for the schema it was built for, or a newer one.
+        wait_for_schema(engine, Migrations.of_service())
 
     def close() -> None:
         http.close()
@@ -30,7 +32,7 @@ def create_app(settings: Settings, catalog_client: httpx.Client | None = None) -
         service="enrollment",
         routers=[enrollments.router],
         readiness={"database": lambda: ping(engine), "catalog": catalog.ping},
-        startup=apply_migrations,
+        startup=wait_for_migrations,
         shutdown=close,
     )
     app.state.sessions = session_factory(engine)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,8 @@ from app.core.config import Settings
 from app.main import create_app
 from fastapi import FastAPI, HTTPException, Response
 from fastapi.testclient import TestClient
+from lms_runtime.db import make_engine
+from lms_runtime.migrations import Migrations, upgrade
 
 CLOSED_PORT_URL = "http://127.0.0.1:9"  # discard port: nothing listens, connections are refused at once
 
@@ -45,8 +48,19 @@ class StandInCatalog:
         return app
 
 
-def settings(catalog_url: str = "http://catalog.test") -> Settings:
-    return Settings(env="test", database_url="sqlite+pysqlite:///:memory:", catalog_url=catalog_url, catalog_attempts=3)
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A SQLite file migrated to head, as the deploy's migration job leaves the database."""
+    url = f"sqlite+pysqlite:///{tmp_path / 'enrollment.db'}"
+    engine = make_engine(url)
+    upgrade(engine, Migrations.of_service())
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(env="test", database_url=database_url, catalog_url="http://catalog.test", catalog_attempts=3)
 
 
 @pytest.fixture
@@ -55,14 +69,15 @@ def catalog() -> StandInCatalog:
 
 
 @pytest.fixture
-def client(catalog: StandInCatalog) -> Iterator[TestClient]:
+def client(settings: Settings, catalog: StandInCatalog) -> Iterator[TestClient]:
     catalog_client = TestClient(catalog.app(), base_url="http://catalog.test")
-    with TestClient(create_app(settings(), catalog_client)) as test_client:
+    with TestClient(create_app(settings, catalog_client)) as test_client:
         yield test_client
 
 
 @pytest.fixture
-def client_without_catalog() -> Iterator[TestClient]:
+def client_without_catalog(settings: Settings) -> Iterator[TestClient]:
     http = httpx.Client(base_url=CLOSED_PORT_URL, timeout=1.0)
-    with TestClient(create_app(settings(CLOSED_PORT_URL), http)) as test_client:
+    without_catalog = settings.model_copy(update={"catalog_url": CLOSED_PORT_URL})
+    with TestClient(create_app(without_catalog, http)) as test_client:
         yield test_client
