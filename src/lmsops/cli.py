@@ -155,11 +155,11 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_down(args: argparse.Namespace) -> int:
     repo, docker, report = find_repo(), Docker(), Reporter()
-    # Deleting the data of a confirm: true environment (production) backs every database up first.
-    first = None
-    if args.volumes and not args.no_backup and environment(repo, args.env).target.confirm:
+    if args.volumes and not args.no_backup:  # a confirm: true environment's databases are backed up first
         first = backup_before_removal(repo, docker, args.env, report)
-    down(repo, docker, args.env, args.volumes, report, _lock_policy(args), yes=args.yes, before_removal=first)
+        down(repo, docker, args.env, True, report, _lock_policy(args), yes=args.yes, before_removal=first)
+    else:
+        down(repo, docker, args.env, args.volumes, report, _lock_policy(args), yes=args.yes)
     return 0
 
 

@@ -85,11 +85,10 @@ def test_down_volumes_of_a_protected_environment_backs_up_first_unless_no_backup
         (["production", "--volumes", "--yes"], True),
         (["production", "--volumes", "--yes", "--no-backup"], False),
         (["production", "--yes"], False),  # the volumes stay: nothing to back up
-        (["dev", "--volumes"], False),  # not protected
     ]:
         down.calls.clear()
         assert lmsops(capsys, "down", *argv).code == 0
-        assert (down.call.kwargs["before_removal"] is not None) == backs_up, argv
+        assert (down.call.kwargs.get("before_removal") is not None) == backs_up, argv
 
 
 def test_the_backup_before_removal_is_every_database_and_its_ids_are_printed(
@@ -101,6 +100,12 @@ def test_the_backup_before_removal_is_every_database_and_its_ids_are_printed(
     kept = backup_folder(project, target.env).listing().backups
     assert sorted(m.service for m in kept) == ["catalog", "enrollment"]
     assert all(f"backup before removal: {m.id}" in out.getvalue() for m in kept)
+
+
+def test_down_volumes_of_an_environment_that_is_not_protected_takes_no_backup(docker: JobDocker, project: Repo) -> None:
+    target = FakeTarget(environment(project, "dev"), docker, running("postgres", "catalog", "enrollment"))
+    backup_module.backup_before_removal(project, docker, "dev", Reporter(io.StringIO()))(as_target(target))
+    assert docker.jobs == [] and not backup_folder(project, target.env).path.exists()
 
 
 def test_a_failing_backup_before_removal_raises_so_down_removes_nothing(

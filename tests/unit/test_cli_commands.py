@@ -443,7 +443,9 @@ def test_down_keeps_volumes_unless_asked(
     assert lmsops(capsys, "down", "staging", *flags).code == 0
     repo, engine, env, given_volumes, _report, lock = down.call.args
     assert (repo, engine, env, given_volumes, lock) == (at_repo, docker, "staging", volumes, LockPolicy())
-    assert down.call.kwargs == {"yes": yes}
+    # --volumes: the databases of a confirm: true environment are backed up first (lmsops.data.backup)
+    assert down.call.kwargs.keys() == ({"yes", "before_removal"} if volumes else {"yes"})
+    assert down.call.kwargs["yes"] == yes
 
 
 def release(seq: int, note: str = "") -> Release:

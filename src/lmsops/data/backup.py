@@ -142,10 +142,13 @@ def backup(
 
 
 def backup_before_removal(repo: Repo, docker: Docker, env_name: str, report: Reporter) -> Callable[[Target], None]:
-    """For `down --volumes` (lmsops.targets.status.down's before_removal): every database backed up
-    under the lock down holds, before anything is removed; when it fails, nothing is."""
+    """For `down --volumes` (lmsops.targets.status.down's before_removal): in an environment marked
+    `confirm: true` (production), every database backed up under the lock down holds, before
+    anything is removed; when it fails, nothing is. Other environments are removed as they are."""
 
     def run(target: Target) -> None:
+        if not target.env.target.confirm:
+            return
         model = resolve(repo, docker, env_name)
         for manifest in back_up(model, target, backup_folder(repo, model.env), database_services(model), report):
             report.say(f"    backup before removal: {manifest.id}")
