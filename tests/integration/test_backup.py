@@ -68,15 +68,15 @@ def rows(gateway: str) -> dict[str, Any]:
 
 
 def write_data(gateway: str) -> None:
+    """Three courses with 2-4 modules each, two learners enrolled in each (enrollment needs a published course)."""
     for number in range(1, 4):
         modules = [{"title": f"Module {number}.{m}", "summary": "..."} for m in range(1, number + 2)]
-        body = {"code": f"BK{number}01", "title": f"Course {number}", "published": number % 2 == 1, "modules": modules}
-        status, answer = call("POST", f"{gateway}/catalog/courses", body)
-        assert status == 201, answer
+        body = {"code": f"BK{number}01", "title": f"Course {number}", "published": True, "modules": modules}
+        status, course = call("POST", f"{gateway}/catalog/courses", body)
+        assert status == 201, course
         for learner in ("ada", "grace"):
-            status, answer = call(
-                "POST", f"{gateway}/enrollment/enrollments", {"learner_id": learner, "course_id": answer["id"]}
-            )
+            enrollment = {"learner_id": learner, "course_id": course["id"]}
+            status, answer = call("POST", f"{gateway}/enrollment/enrollments", enrollment)
             assert status == 201, answer
 
 
