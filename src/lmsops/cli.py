@@ -19,6 +19,7 @@ from lmsops.core.paths import Repo, find_repo
 from lmsops.core.progress import Reporter, megabytes
 from lmsops.core.table import table_lines
 from lmsops.data.backup import backup, backup_before_removal
+from lmsops.data.manifest import size_text
 from lmsops.data.restore import restore
 from lmsops.data.store import backup_folder
 from lmsops.deploy.apply import deploy, rollback
@@ -177,7 +178,7 @@ def cmd_backups(args: argparse.Namespace) -> int:
     else:
         rows = [("ID", "SERVICE", "TAKEN (UTC)", "SIZE", "REVISION", "COMMIT", "RELEASE")]
         rows += [
-            (m.id, m.service, m.taken_at, megabytes(m.size), m.revision or "-", (m.commit or "-")[:12],
+            (m.id, m.service, m.taken_at, size_text(m.size), m.revision or "-", (m.commit or "-")[:12],
              f"#{m.release}" if m.release is not None else "-")
             for m in listing.backups
         ]  # fmt: skip

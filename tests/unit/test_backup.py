@@ -81,7 +81,9 @@ def test_a_backup_is_the_dump_and_its_manifest_and_the_password_goes_on_stdin_on
         f"{manifest.id}.dump",
         f"{manifest.id}.json",
     ]
-    assert f"catalog: {manifest.id} (0.0 MB, revision 0002_more" in out.getvalue()
+    assert f"catalog: {manifest.id} (0.0 kB, revision 0002_more" in out.getvalue()
+    assert {path.stat().st_mode & 0o777 for path in (tmp_path / "backups").iterdir()} == {0o600}  # users' data
+    assert (tmp_path / "backups").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_database_without_alembic_has_no_revision(project: Repo, tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ from lmsops import __version__
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, megabytes
+from lmsops.core.progress import Reporter
 from lmsops.data.jobs import dump_database, postgres_image
-from lmsops.data.manifest import Manifest, backup_id, sha256_of, utc_iso
+from lmsops.data.manifest import Manifest, backup_id, sha256_of, size_text, utc_iso
 from lmsops.data.store import BackupFolder, backup_folder
 from lmsops.environments.database_jobs import POSTGRES, SUPERUSER_SECRET, database_services, read_secret
 from lmsops.environments.model import Model, resolve
@@ -117,7 +117,7 @@ def back_up(
             raise
         kept.append(manifest)
         revision = f"revision {manifest.revision}" if manifest.revision else "no alembic revision"
-        report.say(f"    {service}: {identifier} ({megabytes(manifest.size)}, {revision}, {dumped.seconds:.1f} s)")
+        report.say(f"    {service}: {identifier} ({size_text(manifest.size)}, {revision}, {dumped.seconds:.1f} s)")
     report.say(f"==> {model.env.name}: {len(kept)} backup(s) in {time.monotonic() - started:.1f} s")
     return kept
 

@@ -48,6 +48,11 @@ class Manifest(Strict):
         return f"{self.id} ({self.service}, {self.taken_at}, {self.size} bytes)"
 
 
+def size_text(size: int) -> str:
+    """12.3 kB, 4.5 MB: a dump's size as progress lines and the listing show it."""
+    return f"{size / 1000:.1f} kB" if size < 1_000_000 else f"{size / 1_000_000:.1f} MB"
+
+
 def backup_id(service: str, at: datetime) -> str:
     """<service>-<UTC time to the millisecond>: sorts by time within a service, never reused."""
     return f"{service}-{at.astimezone(UTC).strftime('%Y%m%dT%H%M%S')}{at.microsecond // 1000:03d}Z"

@@ -18,10 +18,10 @@ from pathlib import Path
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, megabytes
+from lmsops.core.progress import Reporter
 from lmsops.data.backup import back_up, database_of, origin
 from lmsops.data.jobs import check_archive, restore_database
-from lmsops.data.manifest import DUMP_SUFFIX, MANIFEST_SUFFIX, Manifest, decode, sha256_of
+from lmsops.data.manifest import DUMP_SUFFIX, MANIFEST_SUFFIX, Manifest, decode, sha256_of, size_text
 from lmsops.data.store import BackupFolder, backup_folder
 from lmsops.environments.database_jobs import database_services
 from lmsops.environments.model import Model, resolve
@@ -146,7 +146,7 @@ def restore(
                 f"    backup before the restore: {safety.id} (`nox -s restore -- {env_name} {safety.id}` undoes it)"
             )
         report.say(
-            f"==> {env_name}: restoring {manifest.database} from {manifest.id} ({megabytes(manifest.size)}, "
+            f"==> {env_name}: restoring {manifest.database} from {manifest.id} ({size_text(manifest.size)}, "
             f"taken {manifest.taken_at}); writes are refused meanwhile, reads go on"
         )
         started = time.monotonic()

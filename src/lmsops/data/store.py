@@ -43,15 +43,19 @@ class BackupFolder:
         return self.path / f"{backup_id}{MANIFEST_SUFFIX}"
 
     def partial(self, backup_id: str) -> Path:
-        """Where a dump is written until it is complete (hidden, never listed)."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        return self.path / f".{backup_id}{DUMP_SUFFIX}{PARTIAL}"
+        """Where a dump is written until it is complete (hidden, never listed); made empty, readable
+        by its owner only (a backup holds the users' data), in a folder only its owner enters."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.path / f".{backup_id}{DUMP_SUFFIX}{PARTIAL}"
+        path.touch(mode=0o600)
+        return path
 
     def keep(self, partial: Path, manifest: Manifest) -> Path:
         """The complete, checksummed dump under its name, then its manifest (written whole, renamed)."""
         dump = self.dump(manifest.id)
         partial.replace(dump)
         written = self.path / f".{manifest.id}{MANIFEST_SUFFIX}{PARTIAL}"
+        written.touch(mode=0o600)
         written.write_text(encode(manifest))
         written.replace(self.manifest(manifest.id))
         return dump
