@@ -381,7 +381,21 @@ def psql(docker: Docker, stack: str, database: str, sql: str) -> str:
     """SQL as the superuser inside the stack's running PostgreSQL container (local socket, trust)."""
     found = docker.inspect_containers(f"com.docker.swarm.service.name={stack}_postgres")
     (container,) = [str(c["Id"]) for c in found if c["State"]["Running"]]
-    argv = ["exec", container, "psql", "-U", "postgres", "-d", database, "-v", "ON_ERROR_STOP=1", "-Atc", sql]
+    argv = [
+        "exec",
+        container,
+        "psql",
+        "-h",
+        "/tmp",
+        "-U",
+        "postgres",
+        "-d",
+        database,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-Atc",
+        sql,
+    ]
     return docker.run(*argv).stdout.strip()
 
 

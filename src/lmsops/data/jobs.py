@@ -9,22 +9,22 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import DeployError
 from lmsops.core.progress import Reporter, megabytes
 from lmsops.environments.database_jobs import (
+    JOB_LABEL,
     POSTGRES,
     SUPERUSER_SECRET,
     backend_network,
     hardened,
     not_attachable,
     read_secret,
+    superuser,
 )
 from lmsops.environments.model import Model
 
-JOB_LABEL = "org.lmsops.job"
 POSTGRES_USER = "999:999"
 MEMORY = "256m"  # pg_dump / pg_restore stream: their memory does not grow with the database
 WAIT_SECONDS = 30  # for a server that is restarting
@@ -63,12 +63,6 @@ def postgres_image(model: Model) -> str:
     if postgres is None:
         raise DeployError(f"{model.env.name}: the model has no {POSTGRES} service; it has no databases to back up")
     return str(postgres["image"])
-
-
-def superuser(model: Model) -> str:
-    environment: Any = (model.document["services"][POSTGRES] or {}).get("environment")
-    user = environment.get("POSTGRES_USER") if isinstance(environment, dict) else None
-    return str(user or "postgres")
 
 
 def _options(job: str) -> tuple[str, ...]:

@@ -45,6 +45,14 @@ def database_services(model: Model) -> list[str]:
     return sorted(database_secrets(model.document.get("secrets") or {}))
 
 
+def superuser(model: Model) -> str:
+    """PostgreSQL's superuser: the postgres service's POSTGRES_USER, else postgres."""
+    postgres = (model.document.get("services") or {}).get(POSTGRES) or {}
+    environment = postgres.get("environment")
+    user = environment.get("POSTGRES_USER") if isinstance(environment, dict) else None
+    return str(user or "postgres")
+
+
 def backend_network(model: Model) -> str:
     """The engine's name of the first network PostgreSQL is on (the stack's or project's `backend`)."""
     postgres = (model.document.get("services") or {}).get(POSTGRES) or {}

@@ -30,6 +30,7 @@ from lmsops.environments.database_jobs import (
     hardened,
     not_attachable,
     read_secret,
+    superuser,
 )
 from lmsops.environments.model import Model
 
@@ -50,7 +51,7 @@ def provision_databases(docker: Docker, model: Model, report: Reporter, timeout:
         str(postgres["image"]),
         entrypoint="lms-postgres-provision",
         network=backend_network(model),
-        env={"LMS_PROVISION_WAIT": str(int(timeout)), "POSTGRES_USER": _superuser(postgres)},
+        env={"LMS_PROVISION_WAIT": str(int(timeout)), "POSTGRES_USER": superuser(model)},
         options=hardened("999:999"),
         pull="missing",
         input_bytes=("\n".join(lines) + "\n").encode(),
@@ -68,9 +69,3 @@ def provision_databases(docker: Docker, model: Model, report: Reporter, timeout:
         f"({time.monotonic() - started:.1f} s)"
     )
     return services
-
-
-def _superuser(postgres: dict[str, object]) -> str:
-    environment = postgres.get("environment")
-    user = environment.get("POSTGRES_USER") if isinstance(environment, dict) else None
-    return str(user or "postgres")
