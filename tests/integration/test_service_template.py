@@ -16,12 +16,21 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
+from lmsops.data.backup import backup
+from lmsops.data.restore import restore
+from lmsops.deploy.apply import deploy
+from lmsops.environments.model import resolve
 from lmsops.images.build import build
+from lmsops.images.context import Context
+from lmsops.targets.status import down, drift_of
 from lmsops.templates.update import update_services
+from tests.integration.http import call
 from tests.integration.scratch import BIN, commit, make_clone, run
+from tests.ports import free_port
 
 
 def copier(clone: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -190,3 +199,33 @@ def test_lmsops_new_service_reports_a_refused_answer_in_one_line(clone: Path) ->
     assert "services/quiz stamped" in made.stdout
     answers = yaml.safe_load((clone / "services" / "quiz" / ".copier-answers.yml").read_text())
     assert (answers["_src_path"], answers["database"], answers["team"]) == ("templates/service", False, "exams")
+
+
+def test_a_stamped_service_with_a_database_is_migrated_checked_backed_up_and_restored_with_no_other_edit(
+    clone: Path, docker: Docker, built_images: list[str], tmp_path: Path
+) -> None:
+    """Issue 17's promise for a new service: stamped, it gets its first migration applied by the
+    deploy, its schema compared by drift, and backup and restore, with nothing written by hand."""
+    copier(clone, "--data", "team=assessment", "templates/service", "services/quiz")
+    commit(clone, "a new service, as stamped")
+    port = free_port()
+    repo = throwaway_environments(Repo(clone), "-tq", {"dev": {"LMS_GATEWAY_PORT": str(port)}})
+    settings = repo.environments / "dev.yaml"
+    data = yaml.safe_load(settings.read_text())
+    data["backups"] = {"folder": str(tmp_path / "backups")}
+    settings.write_text(yaml.safe_dump(data, sort_keys=False))
+    items = f"http://127.0.0.1:{port}/quiz/items"
+    try:
+        deploy(Context(repo, docker, Reporter(), "offline"), "dev")
+        model = resolve(repo, docker, "dev")
+        built_images.append(str(model.document["services"]["quiz"]["image"]))
+        status, item = call("POST", items, {"name": "Question 1", "details": "kept by the backup"})
+        assert status == 201, item
+        assert [d.line() for d in drift_of(docker, model)] == [], "quiz's schema is its migration head"
+        (manifest,) = backup(repo, docker, "dev", ["quiz"], Reporter())
+        assert (manifest.service, manifest.database, manifest.revision) == ("quiz", "quiz", "0001")
+        assert call("DELETE", f"{items}/{item['id']}")[0] == 204
+        restore(repo, docker, "dev", manifest.id, Reporter())
+        assert call("GET", f"{items}/{item['id']}") == (200, item)
+    finally:
+        down(repo, docker, "dev", True, Reporter())
