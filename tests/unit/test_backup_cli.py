@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lmsops import cli
+from lmsops.cli import common, environments
 from lmsops.core.errors import DeployError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
@@ -24,8 +24,8 @@ def docker(project: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Jo
     """The CLI on the project copy, with an engine that runs only the fake PostgreSQL jobs."""
     fake = JobDocker()
     target = FakeTarget(environment(project, "dev"), fake, running("postgres", "catalog", "enrollment"))
-    monkeypatch.setattr(cli, "find_repo", lambda: project)
-    monkeypatch.setattr(cli, "Docker", lambda: fake)
+    monkeypatch.setattr(common, "find_repo", lambda: project)
+    monkeypatch.setattr(common, "Docker", lambda: fake)
     monkeypatch.setattr(backup_module, "resolve", lambda repo, docker, env: resolved(project, tmp_path, env))
     monkeypatch.setattr(backup_module, "target_of", lambda docker, model: as_target(target))
     return fake
@@ -80,7 +80,7 @@ def test_down_volumes_of_a_protected_environment_backs_up_first_unless_no_backup
     docker: JobDocker, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     down = Recorder()
-    monkeypatch.setattr(cli, "down", down)
+    monkeypatch.setattr(environments, "down", down)
     for argv, backs_up in [
         (["production", "--volumes", "--yes"], True),
         (["production", "--volumes", "--yes", "--no-backup"], False),

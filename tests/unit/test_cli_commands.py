@@ -14,7 +14,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from lmsops import __version__, cli
+from lmsops import __version__
+from lmsops.cli import common, data, environments, images, main, tools
 from lmsops.cluster import Node
 from lmsops.core import proc
 from lmsops.core.docker import Docker
@@ -36,9 +37,9 @@ Capsys = pytest.CaptureFixture[str]
 
 @pytest.fixture
 def docker(monkeypatch: pytest.MonkeyPatch) -> EngineDocker:
-    """The engine every command of the test talks to (cli.Docker() gives it)."""
+    """The engine every command of the test talks to (lmsops.cli.common.engine() gives it)."""
     fake = EngineDocker()
-    monkeypatch.setattr(cli, "Docker", lambda: fake)
+    monkeypatch.setattr(common, "Docker", lambda: fake)
     return fake
 
 
@@ -59,8 +60,12 @@ def at_project(project: Repo, monkeypatch: pytest.MonkeyPatch) -> Repo:
 
 
 def patch(monkeypatch: pytest.MonkeyPatch, name: str, result: object = None) -> Recorder:
+    """Replace the engine function `name` in the command module that calls it."""
     recorder = Recorder(result)
-    monkeypatch.setattr(cli, name, recorder)
+    modules = [module for module in (images, environments, data, tools, common) if hasattr(module, name)]
+    assert modules, f"no command module uses {name}"
+    for module in modules:
+        monkeypatch.setattr(module, name, recorder)
     return recorder
 
 
@@ -118,7 +123,7 @@ def test_a_bad_flag_or_missing_argument_is_refused_before_anything_runs(
 def test_ctrl_c_ends_with_130_and_one_line(
     at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    monkeypatch.setattr(cli, "deploy", Recorder(error=KeyboardInterrupt()))
+    monkeypatch.setattr(environments, "deploy", Recorder(error=KeyboardInterrupt()))
     outcome = lmsops(capsys, "deploy", "dev")
     assert outcome.code == 130
     assert outcome.err.strip() == "lmsops: interrupted"
@@ -128,9 +133,9 @@ def test_an_error_that_is_not_the_users_keeps_its_traceback(
     at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Only LmsopsError is turned into one line: anything else is a bug and must stay visible."""
-    monkeypatch.setattr(cli, "deploy", Recorder(error=RuntimeError("a bug")))
+    monkeypatch.setattr(environments, "deploy", Recorder(error=RuntimeError("a bug")))
     with pytest.raises(RuntimeError, match="a bug"):
-        cli.main(["deploy", "dev"])
+        main(["deploy", "dev"])
 
 
 def test_the_module_entry_point_exits_with_the_errors_code_and_no_traceback(project: Repo) -> None:
@@ -155,7 +160,7 @@ def test_check_reports_the_engine_and_compose_versions(docker: EngineDocker, cap
 def test_check_without_a_docker_cli_says_so_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    monkeypatch.setattr(cli, "Docker", lambda: Docker(str(tmp_path / "no-docker")))
+    monkeypatch.setattr(common, "Docker", lambda: Docker(str(tmp_path / "no-docker")))
     outcome = lmsops(capsys, "check")
     assert outcome.code == 3
     assert outcome.error_line().startswith("the docker CLI was not found on PATH. Install Docker Engine 20.10+")
@@ -169,7 +174,7 @@ def test_check_with_a_stopped_engine_names_the_reason(
         "#!/bin/sh\necho 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock' >&2\nexit 1\n",
     )
     fake_cli.chmod(fake_cli.stat().st_mode | stat.S_IXUSR)
-    monkeypatch.setattr(cli, "Docker", lambda: Docker(str(fake_cli)))
+    monkeypatch.setattr(common, "Docker", lambda: Docker(str(fake_cli)))
     outcome = lmsops(capsys, "check")
     assert outcome.code == 3
     assert outcome.error_line().startswith(
