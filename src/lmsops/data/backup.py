@@ -16,9 +16,9 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
-from lmsops.data.jobs import dump_database, postgres_image
-from lmsops.data.manifest import Manifest, backup_id, sha256_of, size_text, utc_iso
-from lmsops.data.store import BackupFolder, backup_folder
+from lmsops.data.jobs import postgres_image
+from lmsops.data.manifest import DUMP_SUFFIX, Manifest, backup_id, size_text, utc_iso
+from lmsops.data.store import BackupStore, backup_store
 from lmsops.environments.database_jobs import POSTGRES, SUPERUSER_SECRET, database_services, read_secret
 from lmsops.environments.model import Model, resolve
 from lmsops.targets.base import Target
@@ -75,33 +75,33 @@ def origin(target: Target) -> Origin:
 
 
 def back_up(
-    model: Model, target: Target, folder: BackupFolder, services: Sequence[str], report: Reporter
+    model: Model, target: Target, store: BackupStore, services: Sequence[str], report: Reporter
 ) -> list[Manifest]:
-    """Dump each service's database into folder, one after the other; the caller holds the deploy
+    """Dump each service's database into store, one after the other; the caller holds the deploy
     lock. A failure leaves no file that looks like a backup (the partial dump is removed)."""
     if not services:
         report.say(f"==> {model.env.name}: no service has a database; nothing to back up")
         return []
     read_secret(model, SUPERUSER_SECRET)  # before anything is written
+    store.require()
     running = origin(target)
     kept: list[Manifest] = []
     started = time.monotonic()
-    report.say(f"==> {model.env.name}: backing up {', '.join(services)} into {folder.description}")
+    report.say(f"==> {model.env.name}: backing up {', '.join(services)} into {store.description}")
     for service in services:
         at = datetime.now(UTC)
         identifier = backup_id(service, at)
-        partial = folder.partial(identifier)
         try:
-            dumped = dump_database(target.engine, model, database_of(service), partial, report)
+            dumped = store.take(target.engine, model, database_of(service), identifier, report)
             manifest = Manifest(
                 id=identifier,
                 env=model.env.name,
                 target=model.project,
                 service=service,
                 database=database_of(service),
-                file=folder.dump(identifier).name,
-                size=partial.stat().st_size,
-                sha256=sha256_of(partial),
+                file=f"{identifier}{DUMP_SUFFIX}",
+                size=dumped.size,
+                sha256=dumped.sha256,
                 taken_at=utc_iso(at),
                 seconds=round(dumped.seconds, 3),
                 commit=running.commit(service),
@@ -111,9 +111,9 @@ def back_up(
                 postgres_image=postgres_image(model),
                 lmsops_version=__version__,
             )
-            folder.keep(partial, manifest)
+            store.keep(manifest)
         except BaseException:
-            folder.discard(partial)
+            store.discard(identifier)
             raise
         kept.append(manifest)
         revision = f"revision {manifest.revision}" if manifest.revision else "no alembic revision"
@@ -134,11 +134,12 @@ def backup(
     before the first container runs."""
     model = resolve(repo, docker, env_name)
     chosen = chosen_services(model, services)
-    folder = backup_folder(repo, model.env)
+    store = backup_store(repo, docker, model.env, model)
     target = target_of(docker, model)
     target.engine.require_engine()
+    store.require()
     with target.locked("backup", lock, report):
-        return back_up(model, target, folder, chosen, report)
+        return back_up(model, target, store, chosen, report)
 
 
 def backup_before_removal(repo: Repo, docker: Docker, env_name: str, report: Reporter) -> Callable[[Target], None]:
@@ -150,7 +151,8 @@ def backup_before_removal(repo: Repo, docker: Docker, env_name: str, report: Rep
         if not target.env.target.confirm:
             return
         model = resolve(repo, docker, env_name)
-        for manifest in back_up(model, target, backup_folder(repo, model.env), database_services(model), report):
+        store = backup_store(repo, docker, model.env, model)
+        for manifest in back_up(model, target, store, database_services(model), report):
             report.say(f"    backup before removal: {manifest.id}")
 
     return run

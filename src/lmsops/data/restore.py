@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 from lmsops.core.docker import Docker
@@ -20,9 +21,8 @@ from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.data.backup import back_up, database_of, origin
-from lmsops.data.jobs import check_archive, restore_database
-from lmsops.data.manifest import DUMP_SUFFIX, MANIFEST_SUFFIX, Manifest, decode, sha256_of, size_text
-from lmsops.data.store import BackupFolder, backup_folder
+from lmsops.data.manifest import DUMP_SUFFIX, MANIFEST_SUFFIX, Manifest, decode, size_text
+from lmsops.data.store import BackupFolder, BackupStore, backup_store
 from lmsops.environments.database_jobs import database_services
 from lmsops.environments.model import Model, resolve
 from lmsops.targets.base import Target
@@ -34,8 +34,8 @@ from lmsops.targets.status import environment, require_confirmation
 
 @dataclass(frozen=True)
 class Located:
+    store: BackupStore  # the environment's store, or the folder of the file the operator named
     manifest: Manifest
-    dump: Path
     shown: str  # how the refusals name it: the id, or the path the operator gave
 
 
@@ -43,16 +43,16 @@ def _looks_like_path(reference: str) -> bool:
     return "/" in reference or reference.endswith((DUMP_SUFFIX, MANIFEST_SUFFIX)) or Path(reference).is_file()
 
 
-def locate(folder: BackupFolder, env_name: str, reference: str) -> Located:
-    """A backup by id (in the environment's store) or by the path of its dump or manifest."""
+def locate(store: BackupStore, env_name: str, reference: str) -> Located:
+    """A backup by id (in the environment's store) or by the path of its dump or manifest: a file on
+    this machine, whatever the environment's store (its folder is then the store)."""
     if not _looks_like_path(reference):
-        found = folder.find(reference)
+        found = store.find(reference)
         if found is None:
             raise ConfigError(
-                f"{env_name}: no backup {reference!r} in {folder.description}; "
-                f"`nox -s backups -- {env_name}` lists them"
+                f"{env_name}: no backup {reference!r} in {store.description}; `nox -s backups -- {env_name}` lists them"
             )
-        return Located(decode(found.read_text(), reference), folder.dump(reference), reference)
+        return Located(store, found, reference)
     given = Path(reference).expanduser()
     if not given.is_file():
         raise ConfigError(f"{reference}: no such file")
@@ -70,20 +70,14 @@ def locate(folder: BackupFolder, env_name: str, reference: str) -> Located:
     dump = manifest_path.parent / manifest.file
     if given != manifest_path and given.resolve() != dump.resolve():
         raise ConfigError(f"{reference}: its manifest {manifest_path.name} describes {manifest.file}; refused")
-    return Located(manifest, dump, reference)
+    return Located(BackupFolder(manifest_path.parent, str(manifest_path.parent)), manifest, reference)
 
 
 def verify(located: Located, model: Model) -> None:
-    """The dump is whole and unchanged, and a backup of one of this environment's databases."""
+    """The dump is whole and unchanged (as far as its store checks without a container), and a backup
+    of one of this environment's databases."""
     manifest, shown, env_name = located.manifest, located.shown, model.env.name
-    if not located.dump.is_file():
-        raise ConfigError(f"{shown}: its dump {located.dump.name} is missing; refused")
-    size = located.dump.stat().st_size
-    if size != manifest.size:
-        kind = "truncated" if size < manifest.size else "longer than it was"
-        raise ConfigError(f"{shown}: the dump is {kind} ({size} bytes, the manifest says {manifest.size}); refused")
-    if sha256_of(located.dump) != manifest.sha256:
-        raise ConfigError(f"{shown}: the dump is corrupt (its sha256 differs from the manifest's); refused")
+    located.store.verify(manifest, shown)
     if manifest.env != env_name:
         raise ConfigError(
             f"{shown}: a backup of {manifest.env}, not {env_name}; restoring another environment's data is "
@@ -126,13 +120,15 @@ def restore(
     env = environment(repo, env_name)
     flags = " --no-backup" if no_backup else ""
     require_confirmation(env, yes, "restoring a database of", f"nox -s restore -- {env_name} {reference}{flags}")
-    folder = backup_folder(repo, env)
-    located = locate(folder, env_name, reference)
-    model = resolve(repo, docker, env_name)
+    resolved = cache(lambda: resolve(repo, docker, env_name))  # a volume store's find needs it first
+    store = backup_store(repo, docker, env, resolved)
+    store.require()
+    located = locate(store, env_name, reference)
+    model = resolved()
     verify(located, model)
     target = target_of(docker, model)
     target.engine.require_engine()
-    problem = check_archive(target.engine, model, located.dump)
+    problem = located.store.check(target.engine, model, located.manifest, located.shown)
     if problem is not None:
         raise ConfigError(f"{located.shown}: pg_restore cannot read it ({problem}); refused")
     manifest = located.manifest
@@ -141,7 +137,7 @@ def restore(
         origin(target)  # PostgreSQL runs
         safety = None
         if env.target.confirm and not no_backup:
-            safety = back_up(model, target, folder, [service], report)[0]
+            safety = back_up(model, target, store, [service], report)[0]
             report.say(
                 f"    backup before the restore: {safety.id} (`nox -s restore -- {env_name} {safety.id}` undoes it)"
             )
@@ -150,7 +146,7 @@ def restore(
             f"taken {manifest.taken_at}); writes are refused meanwhile, reads go on"
         )
         started = time.monotonic()
-        seconds = restore_database(target.engine, model, manifest.database, located.dump, report)
+        seconds = located.store.restore(target.engine, model, manifest, report)
         report.say(f"    {service}: restored in {seconds:.1f} s; migrating it to the running code's schema")
         try:
             migrate_databases(target.engine, running_model(model, target, service), report, services=[service])
