@@ -227,6 +227,8 @@ class ComposeEngine(_FakeEngine):
         self.images: dict[str, dict[str, str]] = {}
         self.volumes: dict[str, dict[str, str]] = {}  # name -> labels (the deploy lock is one)
         self.volumes_at: dict[tuple[str, ...], list[str]] = {}  # compose argv -> the volumes that existed then
+        self.clock: FakeClock | None = None  # set: compose_watched moves it on line_seconds per line
+        self.line_seconds = 0.0
 
     def compose(
         self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
@@ -246,6 +248,25 @@ class ComposeEngine(_FakeEngine):
                 raise CommandError(argv, result.returncode, result.output)
             return result
         return proc.Result(argv, 0, "", "")
+
+    def compose_watched(
+        self,
+        project: str,
+        files: Sequence[Path],
+        env_file: Path | None,
+        *args: str,
+        on_line: proc.OnLine,
+        on_tick: proc.OnTick,
+    ) -> proc.Result:
+        """compose(), its recorded output handed over line by line (each `line_seconds` on the clock
+        later when there is one) with a tick after each, as proc.watch does."""
+        result = self.compose(project, files, env_file, *args, check=False)
+        for line in result.output.splitlines():
+            if self.clock is not None:
+                self.clock.now += self.line_seconds
+            on_line(line)
+            on_tick()
+        return proc.Result(result.argv, result.returncode, result.output, "")
 
     def volume_create(self, name: str, labels: Mapping[str, str]) -> dict[str, str]:
         """As the engine does: a name is created once, a second create returns the first one's labels."""

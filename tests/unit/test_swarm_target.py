@@ -102,7 +102,10 @@ def test_an_update_is_waited_for_until_swarm_reports_it_completed(
     deploy = run(project, tmp_path, clock, [(0, moment("converged")), (1, moment("updating")), (3, moment("updated"))])
     assert deploy.apply() == Applied(["web"], [])
     assert clock.now == 3, "not done while Swarm still updates"
-    assert deploy.lines() == [f"    web: updated, 2/2 running {IMAGE} (3.0 s)"]
+    assert deploy.lines() == [
+        "    waiting 2 s: web 0/2 running (1 assigned, updating)",  # what it waits for, while it waits
+        f"    web: updated, 2/2 running {IMAGE} (3.0 s)",
+    ]
 
 
 def test_a_service_the_deploy_creates_is_waited_for_and_counts_as_updated(
@@ -217,7 +220,10 @@ def test_with_two_services_the_timeout_names_the_one_that_did_not_converge(
     with pytest.raises(DeployError, match=r"^staging: web did not converge") as failed:
         deploy.apply(deploy.model({"api": IMAGE, "web": IMAGE}))
     assert "api" not in str(failed.value)
-    assert deploy.lines() == [f"    api: unchanged, 2/2 running {IMAGE}"]
+    assert deploy.lines() == [
+        f"    api: unchanged, 2/2 running {IMAGE}",
+        "    waiting 3 s: web 0/2 running (1 starting, updating, last task error: task: non-zero exit (1))",
+    ]
 
 
 # -- images changed by hand -------------------------------------------------------------------------

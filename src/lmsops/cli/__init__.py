@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from lmsops import __version__
-from lmsops.cli import data, environments, images, tools
+from lmsops.cli import data, day2, environments, images, tools
 from lmsops.cli.common import Handler
 from lmsops.core.errors import LmsopsError
 
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(handler=handler)
         return cmd
 
-    for module in (images, environments, data, tools):
+    for module in (images, environments, data, tools, day2):
         module.register(command)
     return top
 

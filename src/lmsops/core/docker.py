@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -57,6 +57,14 @@ class Docker(EngineCalls, SwarmCalls):
 
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
         return proc.run(self._argv(args), check=check, input_bytes=input_bytes, env=self.env)
+
+    def attached(self, *args: str) -> int:
+        """A docker command on this terminal (an interactive shell, output read as it comes); its exit code."""
+        return proc.attached(self._argv(args), env=self.env)
+
+    def merged(self, commands: Mapping[str, Sequence[str]], on_line: Callable[[str, str], None]) -> dict[str, int]:
+        """Several docker commands side by side, each line of their output to on_line(key, line)."""
+        return proc.merged({key: self._argv(args) for key, args in commands.items()}, on_line, env=self.env)
 
     # -- prerequisites ----------------------------------------------------------------------
     def require_engine(self) -> str:
@@ -194,6 +202,23 @@ class Docker(EngineCalls, SwarmCalls):
         self, project: str, files: Sequence[Path], env_file: Path | None, *args: str, check: bool = True
     ) -> proc.Result:
         return proc.run([*self.compose_argv(project, files, env_file), *args], check=check, env=self.env)
+
+    def compose_watched(
+        self,
+        project: str,
+        files: Sequence[Path],
+        env_file: Path | None,
+        *args: str,
+        on_line: proc.OnLine,
+        on_tick: proc.OnTick,
+    ) -> proc.Result:
+        """A compose command whose output lines go to on_line as they come, with on_tick called every
+        second meanwhile (proc.watch); the result is returned, not checked, its output in stdout."""
+        return proc.watch([*self.compose_argv(project, files, env_file), *args], on_line, on_tick, env=self.env)
+
+    def compose_attached(self, project: str, files: Sequence[Path], env_file: Path | None, *args: str) -> int:
+        """A compose command on this terminal (`compose run` of a one-off command); its exit code."""
+        return proc.attached([*self.compose_argv(project, files, env_file), *args], env=self.env)
 
     # -- containers -------------------------------------------------------------------------
     def run_detached(

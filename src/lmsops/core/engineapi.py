@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from lmsops.core import proc
 
 
 class _Runs(Protocol):
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result: ...
+
+
+class _Attaches(_Runs, Protocol):
+    def attached(self, *args: str) -> int: ...
 
 
 class EngineCalls:
@@ -66,6 +70,19 @@ class EngineCalls:
         template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
         return self.run("inspect", "--format", template, name).stdout.split()
 
+    def containers_inspect(self: _Runs, ids: Sequence[str]) -> list[dict[str, Any]]:
+        """The inspect documents of the containers of ids this engine has (others are left out)."""
+        if not ids:
+            return []
+        result = self.run("container", "inspect", *ids, check=False)
+        data = json.loads(result.stdout or "[]") if result.stdout.strip().startswith("[") else []
+        return [item for item in data if isinstance(item, dict)]
+
+    def exec_attached(self: _Attaches, container: str, argv: Sequence[str], *, tty: bool) -> int:
+        """Run argv in a running container on this terminal: `-it` when tty (stdin is a terminal),
+        plain otherwise; its exit code."""
+        return self.attached("exec", *(["--interactive", "--tty"] if tty else []), container, *argv)
+
     # -- volumes as records ----------------------------------------------------------------------
     def volume_create(self: _Runs, name: str, labels: Mapping[str, str]) -> dict[str, str]:
         """Create the named volume unless it exists; return the labels of the volume that now has the
@@ -92,6 +109,10 @@ class EngineCalls:
         lines = self.run("node", "ls", "--format", "{{.ID}} {{.Status}} {{.Hostname}}").stdout.splitlines()
         rows = [line.split(" ", 2) for line in lines if line.count(" ") >= 2]
         return {node_id: hostname for node_id, status, hostname in rows if status == "Ready"}
+
+    def swarm_node_id(self: _Runs) -> str:
+        """The swarm node ID of this engine ('' when it is in no swarm)."""
+        return self.run("info", "--format", "{{.Swarm.NodeID}}").stdout.strip()
 
     def node_address(self: _Runs, node_id: str) -> str:
         return self.run("node", "inspect", "--format", "{{.Status.Addr}}", node_id).stdout.strip()

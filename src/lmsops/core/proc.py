@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import queue
 import shutil
 import subprocess
 import sys
@@ -217,3 +218,113 @@ def _feed(pipe: BinaryIO, first: bytes, source: Path | None, on_bytes: OnBytes |
                     moved += len(chunk)
                     if on_bytes is not None:
                         on_bytes(moved)
+
+
+def attached(argv: Sequence[str], *, env: Mapping[str, str] | None = None, hint: str = "") -> int:
+    """Run argv on this process's own standard streams (a terminal: an interactive shell, a command
+    whose output the user reads as it comes); return its exit code, not checked."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        return subprocess.run(list(argv), env=full_env, check=False).returncode
+    except FileNotFoundError as exc:
+        raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+
+
+OnTick = Callable[[], None]
+_EOF = None
+
+
+def watch(
+    argv: Sequence[str],
+    on_line: OnLine,
+    on_tick: OnTick,
+    *,
+    every: float = 1.0,
+    env: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> Result:
+    """Like stream(), but not checked, and on_tick is called at least every `every` seconds while argv
+    runs, also while it prints nothing: a long wait can say how it goes (a heartbeat). The output
+    (stdout and stderr merged) is the result's stdout."""
+    full_env = {**os.environ, **env} if env else None
+    try:
+        child = subprocess.Popen(
+            list(argv), env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+        )
+    except FileNotFoundError as exc:
+        raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+    assert child.stdout is not None  # guaranteed by stdout=PIPE
+    lines: queue.Queue[str | None] = queue.Queue()
+    reader = threading.Thread(target=_read_lines, args=(child.stdout, lines), daemon=True)
+    reader.start()
+    output: list[str] = []
+    try:
+        while True:
+            try:
+                line = lines.get(timeout=every)
+            except queue.Empty:
+                on_tick()
+                continue
+            if line is _EOF:
+                break
+            output.append(line)
+            on_line(line)
+        returncode = child.wait()
+    finally:
+        if child.poll() is None:  # interrupted: do not leave it running
+            child.terminate()
+            child.wait()
+    reader.join()
+    on_tick()
+    return Result(list(argv), returncode, "\n".join(output), "")
+
+
+def _read_lines(pipe: BinaryIO, into: queue.Queue[str | None]) -> None:
+    with contextlib.suppress(ValueError), pipe:
+        for raw in pipe:
+            into.put(raw.decode("utf-8", "replace").rstrip("\n"))
+    into.put(_EOF)
+
+
+def merged(
+    commands: Mapping[str, Sequence[str]],
+    on_line: Callable[[str, str], None],
+    *,
+    env: Mapping[str, str] | None = None,
+    hint: str = "",
+) -> dict[str, int]:
+    """Run several commands side by side and hand each line of their standard output to
+    on_line(key, line) as it comes, in the order lines arrive (their standard error is this
+    process's); return each one's exit code. Interrupted, every one still running is stopped."""
+    full_env = {**os.environ, **env} if env else None
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for key, argv in commands.items():
+            try:
+                child = subprocess.Popen(list(argv), env=full_env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+            except FileNotFoundError as exc:
+                raise PrerequisiteError(f"'{argv[0]}' is not installed or not on PATH. {hint}".strip()) from exc
+            children[key] = child
+            threading.Thread(target=_read_keyed, args=(key, child.stdout, lines), daemon=True).start()
+        open_streams = len(children)
+        while open_streams:
+            key, line = lines.get()
+            if line is None:
+                open_streams -= 1
+            else:
+                on_line(key, line)
+        return {key: child.wait() for key, child in children.items()}
+    finally:
+        for child in children.values():
+            if child.poll() is None:
+                child.terminate()
+                child.wait()
+
+
+def _read_keyed(key: str, pipe: BinaryIO | None, into: queue.Queue[tuple[str, str | None]]) -> None:
+    assert pipe is not None  # guaranteed by stdout=PIPE
+    with contextlib.suppress(ValueError), pipe:
+        for raw in pipe:
+            into.put((key, raw.decode("utf-8", "replace").rstrip("\n")))
+    into.put((key, None))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+import shlex
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -21,6 +22,12 @@ def running_task(task: dict[str, Any]) -> bool:
 
 class _Runs(Protocol):
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result: ...
+
+
+class _Attaches(_Runs, Protocol):
+    def attached(self, *args: str) -> int: ...
+
+    def merged(self, commands: Mapping[str, Sequence[str]], on_line: Callable[[str, str], None]) -> dict[str, int]: ...
 
 
 class SwarmCalls:
@@ -79,6 +86,46 @@ class SwarmCalls:
         ids = self.run("service", "ps", "--quiet", "--no-trunc", service, check=False).stdout.split()
         return _inspect_all(self, "inspect", ids)
 
+    def service_inspect(self: _Runs, service: str) -> dict[str, Any] | None:
+        """The inspect document of a service; None when there is no such service."""
+        found = _inspect_all(self, "service", [service])
+        return found[0] if found else None
+
+    def services_logs(
+        self: _Attaches,
+        services: Mapping[str, str],
+        on_line: Callable[[str, str], None],
+        *,
+        follow: bool = False,
+        since: str | None = None,
+        tail: int | None = None,
+    ) -> dict[str, int]:
+        """`docker service logs --timestamps` of several services side by side (key -> service name):
+        each line to on_line(key, line) as it comes, "TIME TASK@NODE    | TEXT"; their exit codes."""
+        options = ["--timestamps", *(["--follow"] if follow else [])]
+        options += [*(["--since", since] if since else []), *(["--tail", str(tail)] if tail is not None else [])]
+        return self.merged({key: ["service", "logs", *options, name] for key, name in services.items()}, on_line)
+
+    def job_create(
+        self: _Runs, name: str, template: Mapping[str, Any], command: Sequence[str], labels: Mapping[str, str]
+    ) -> None:
+        """A Swarm job (one task, run once, never restarted) with a service's task template (image,
+        environment, user, secrets, configs, mounts, networks, limits: job_options) running command
+        instead of the image's CMD; returns once created (follow it with service_tasks)."""
+        argv = ["service", "create", "--detach", "--quiet", "--name", name, "--mode", "replicated-job"]
+        argv += ["--restart-condition", "none", "--no-resolve-image", "--no-healthcheck"]
+        for key, value in sorted(labels.items()):
+            argv += ["--label", f"{key}={value}", "--container-label", f"{key}={value}"]
+        image = str((template.get("ContainerSpec") or {}).get("Image", ""))
+        self.run(*argv, *job_options(template), image, *command)
+
+    def service_rm(self: _Runs, names: Sequence[str]) -> proc.Result:
+        return self.run("service", "rm", *names, check=False)
+
+    def service_output(self: _Attaches, service: str) -> int:
+        """What the tasks of service printed (`docker service logs --raw`), on this terminal."""
+        return self.attached("service", "logs", "--raw", service)
+
     def config_create(self: _Runs, name: str, labels: dict[str, str], data: bytes, check: bool = True) -> bool:
         """Create a Swarm config; False (with check=False) when one of that name exists already: the
         swarm's store refuses a second one atomically, which the deploy lock relies on."""
@@ -134,3 +181,57 @@ def _inspect_all(runner: _Runs, kind: str, ids: list[str]) -> list[dict[str, Any
         return []
     data = json.loads(result.stdout or "[]")
     return [item for item in data if isinstance(item, dict)]
+
+
+def job_options(template: Mapping[str, Any]) -> list[str]:
+    """`docker service create` options giving a new service the settings of a service's task template
+    (Spec.TaskTemplate): environment, user, working folder, entrypoint, read-only root, capabilities,
+    secrets and configs (same file, owner and mode), mounts, networks, placement constraints, limits."""
+    spec = template.get("ContainerSpec") or {}
+    argv: list[str] = []
+    for item in spec.get("Env") or []:
+        argv += ["--env", str(item)]
+    for key, flag in (("User", "--user"), ("Dir", "--workdir")):
+        if spec.get(key):
+            argv += [flag, str(spec[key])]
+    if spec.get("Command"):
+        argv += ["--entrypoint", shlex.join(str(part) for part in spec["Command"])]
+    if spec.get("ReadOnly"):
+        argv.append("--read-only")
+    for cap in spec.get("CapabilityDrop") or []:
+        argv += ["--cap-drop", str(cap)]
+    for cap in spec.get("CapabilityAdd") or []:
+        argv += ["--cap-add", str(cap)]
+    for kind, key in (("--secret", "SecretName"), ("--config", "ConfigName")):
+        for item in spec.get("Secrets" if kind == "--secret" else "Configs") or []:
+            file = item.get("File") or {}
+            argv += [kind, f"source={item[key]},target={file.get('Name', item[key])},uid={file.get('UID', '0')},"
+                     f"gid={file.get('GID', '0')},mode={int(file.get('Mode', 0o444)):04o}"]  # fmt: skip
+    for mount in spec.get("Mounts") or []:
+        argv += ["--mount", _mount(mount)]
+    for network in template.get("Networks") or []:
+        argv += ["--network", str(network["Target"])]
+    for constraint in (template.get("Placement") or {}).get("Constraints") or []:
+        argv += ["--constraint", str(constraint)]
+    limits = (template.get("Resources") or {}).get("Limits") or {}
+    if limits.get("MemoryBytes"):
+        argv += ["--limit-memory", f"{int(limits['MemoryBytes'])}b"]
+    if limits.get("NanoCPUs"):
+        argv += ["--limit-cpu", f"{int(limits['NanoCPUs']) / 1e9:g}"]
+    if limits.get("Pids"):
+        argv += ["--limit-pids", str(int(limits["Pids"]))]
+    return argv
+
+
+def _mount(mount: Mapping[str, Any]) -> str:
+    parts = [f"type={mount.get('Type', 'volume')}", f"destination={mount['Target']}"]
+    if mount.get("Source"):
+        parts.append(f"source={mount['Source']}")
+    if mount.get("ReadOnly"):
+        parts.append("readonly")
+    tmpfs = mount.get("TmpfsOptions") or {}
+    if tmpfs.get("SizeBytes"):
+        parts.append(f"tmpfs-size={int(tmpfs['SizeBytes'])}")
+    if tmpfs.get("Mode"):
+        parts.append(f"tmpfs-mode={int(tmpfs['Mode']):o}")
+    return ",".join(parts)

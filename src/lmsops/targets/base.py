@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,12 +17,15 @@ from typing import Protocol
 
 from lmsops.core.docker import Docker
 from lmsops.core.labels import REVISION
+from lmsops.core.proc import OnLine
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference
 from lmsops.environments.config import Environment
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
 from lmsops.targets.lock import Holder, LockPolicy, LockStore, held
+
+NodeEngines = Callable[[], Mapping[str, str]]  # swarm node ID -> DOCKER_HOST of its engine
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,29 @@ class Applied:
 
     changed: list[str]
     unchanged: list[str]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One container (Compose) or task (Swarm) of an environment, as `ps` shows it."""
+
+    service: str
+    name: str  # the container's name, or the task's (STACK_SERVICE.SLOT)
+    node: str  # the swarm node it runs on; "" where the kind has one engine
+    state: str  # running, starting, exited, failed, ...
+    health: str  # healthy, unhealthy, starting, or "-" without a health check (or where unknown)
+    image: str  # short: no registry, a digest cut to 12 characters
+    started: str  # ISO 8601 time it started running; "" when it is not running
+    ports: str  # published ports, "127.0.0.1:8080->8080/tcp", comma separated
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    """What `logs` reads: --follow, --since (a duration such as 10m, or a time), --tail N."""
+
+    follow: bool = False
+    since: str | None = None
+    tail: int | None = None
 
 
 class Target(Protocol):
@@ -90,6 +117,26 @@ class Target(Protocol):
         """Where this kind keeps an environment's deploy lock (lmsops.targets.lock)."""
         ...
 
+    def tasks(self) -> list[Task]:
+        """Every container or task of the environment that runs or should (`ps`)."""
+        ...
+
+    def logs(self, services: Sequence[str], options: LogOptions, out: OnLine) -> None:
+        """The logs of services (every one when empty), one line to out each, the service named
+        first; with options.follow until interrupted."""
+        ...
+
+    def exec_in(self, service: str, command: Sequence[str], *, tty: bool, node_engines: NodeEngines) -> int:
+        """Run command in a running container of service and return its exit code; a terminal (-it)
+        when tty. node_engines: the DOCKER_HOST of swarm nodes lmsops can reach, asked only when the
+        container is on another node than the target's engine."""
+        ...
+
+    def run_once(self, service: str, command: Sequence[str], *, tty: bool, report: Reporter) -> int:
+        """Run command once with service's image, configuration, secrets and network, remove what
+        ran it, and return its exit code."""
+        ...
+
     def locked(self, command: str, policy: LockPolicy, report: Reporter) -> AbstractContextManager[Holder]:
         """Hold the environment's deploy lock (kept in the target) for a command that changes it."""
         ...
@@ -131,3 +178,12 @@ def engine_description(env: Environment) -> str:
     return (
         f"context {target.context}" if target.context else f"host {target.host}" if target.host else "the local engine"
     )
+
+
+def short_image(image: str) -> str:
+    """An image reference for a table: without its registry, a digest cut to 12 characters."""
+    name, _, digest = image.partition("@")
+    first, _, rest = name.partition("/")
+    if rest and ("." in first or ":" in first or first == "localhost"):
+        name = rest
+    return f"{name}@{digest.removeprefix('sha256:')[:12]}" if digest else name

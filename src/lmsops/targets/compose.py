@@ -7,12 +7,14 @@ last model that deployed and passed every check is kept beside the rendered file
 
 from __future__ import annotations
 
-import json
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
+from lmsops.core.proc import OnLine
 from lmsops.core.progress import Reporter
 from lmsops.drift.compare import Difference, revisions_of
 from lmsops.drift.compose import compare_compose
@@ -20,9 +22,11 @@ from lmsops.drift.schema import schema_drift
 from lmsops.environments.database_jobs import POSTGRES, database_services
 from lmsops.environments.model import Model
 from lmsops.releases.history import Release
-from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
+from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
+from lmsops.targets.compose_day2 import compose_items, compose_logs, compose_run, compose_tasks, running_container
 from lmsops.targets.lock import ComposeLock, LockStore
 from lmsops.targets.migrations import migrate_databases
+from lmsops.targets.progress import ComposeProgress
 
 
 @dataclass(frozen=True)
@@ -36,17 +40,9 @@ class ComposeService:
 
 def compose_ps(docker: Docker, project: str) -> list[ComposeService]:
     # Only the project name: works even when the files that made it are gone.
-    result = docker.compose(project, [], None, "ps", "--all", "--format", "json", check=False)
-    items: list[dict[str, str]] = []
-    for line in result.stdout.splitlines():
-        text = line.strip()
-        if text.startswith("{"):  # Compose 2.21 and later: one object per line
-            items.append(json.loads(text))
-        elif text.startswith("["):  # before 2.21: one array
-            items += json.loads(text)
     rows = [
         ComposeService(item["Service"], item["ID"], item["State"], item.get("Health") or "-", item["Image"])
-        for item in items
+        for item in compose_items(docker, project)
     ]
     return sorted(rows, key=lambda row: row.service)
 
@@ -61,7 +57,9 @@ def deploy_compose(
     timeout = str(model.env.file.deploy.timeout)
     up = ("up", "--detach", "--wait", "--wait-timeout", timeout, "--remove-orphans", "--no-build", "--pull", "never")
     _prepare_databases(docker, model, path, timeout, report)
-    result = docker.compose(project, [path], None, *up, check=False)
+    # Compose's own lines, read as they come, summarised: which container waits, which is healthy.
+    progress = ComposeProgress(project, report, lambda: time.monotonic())
+    result = docker.compose_watched(project, [path], None, *up, on_line=progress.line, on_tick=progress.tick)
     rows = compose_ps(docker, project)
     if result.returncode != 0:
         failing = [
@@ -69,7 +67,7 @@ def deploy_compose(
             for r in rows
             if r.state != "running" or r.health not in {"healthy", "-"}
         ]
-        last_line = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "no output"
+        last_line = result.output.splitlines()[-1] if result.output else "no output"
         reason = ", ".join(failing) or last_line
         rolled = ""
         if last_good.is_file():
@@ -177,3 +175,16 @@ class ComposeTarget(TargetFiles):
 
     def logs_command(self, service: str) -> str:
         return f"docker compose -p {self.env.target.name} logs {service}"
+
+    def tasks(self) -> list[Task]:
+        return compose_tasks(self.engine, self.env.target.name)
+
+    def logs(self, services: Sequence[str], options: LogOptions, out: OnLine) -> None:
+        compose_logs(self.engine, self.env.target.name, services, options, out)
+
+    def exec_in(self, service: str, command: Sequence[str], *, tty: bool, node_engines: NodeEngines) -> int:
+        container = running_container(self.engine, self.env.name, self.env.target.name, service)
+        return self.engine.exec_attached(container, command, tty=tty)
+
+    def run_once(self, service: str, command: Sequence[str], *, tty: bool, report: Reporter) -> int:
+        return compose_run(self.engine, self.env.name, self.env.target.name, self._last_good, service, command, tty)

@@ -11,12 +11,14 @@ SwarmTarget implements lmsops.targets.base.Target; its history lives in the swar
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
+from lmsops.core.proc import OnLine
 from lmsops.core.progress import Reporter
 from lmsops.core.swarmapi import running_task
 from lmsops.drift.compare import Difference, revisions_of
@@ -25,10 +27,12 @@ from lmsops.drift.swarm import compare_swarm
 from lmsops.environments.database_jobs import POSTGRES
 from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
-from lmsops.targets.base import Applied, ServiceStatus, TargetFiles, revision_label
+from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
 from lmsops.targets.databases import provision_databases
 from lmsops.targets.lock import LockStore, SwarmLock
 from lmsops.targets.migrations import migrate_databases
+from lmsops.targets.progress import Heartbeat
+from lmsops.targets.swarm_day2 import swarm_exec, swarm_logs, swarm_run, swarm_tasks
 
 FAILED_UPDATE = {"rollback_started", "rollback_paused", "rollback_completed", "paused"}
 IN_PROGRESS = {"updating", "rollback_started"}
@@ -47,6 +51,10 @@ class ServiceProgress:
     last_error: str = ""
     running: int = field(default=0)
     failed_before: frozenset[str] = frozenset()  # tasks that had failed before this deploy: not its errors
+    detail: str = ""  # what its other tasks are doing ("1 starting, updating"), for progress lines
+
+    def state(self) -> str:
+        return f"{self.name} {self.running}/{self.replicas} running" + (f" ({self.detail})" if self.detail else "")
 
 
 def image_of(task_or_spec: dict[str, Any]) -> str:
@@ -97,7 +105,22 @@ def _observe(
     current = [t for t in running if _same_task(t.get("Spec") or {}, service["Spec"].get("TaskTemplate") or {})]
     progress.running = len(current)
     settled = state not in IN_PROGRESS
+    progress.detail = _detail(own, state, progress.last_error)
     progress.done = settled and same_image(progress.image, image_of(service)) and progress.running == progress.replicas
+
+
+def _detail(tasks: list[dict[str, Any]], update: str, last_error: str) -> str:
+    """'1 starting, 1 preparing, updating, last task error: ...': the tasks Swarm wants running that do
+    not run yet, by state, and the update under way."""
+    waiting: dict[str, int] = {}
+    for task in tasks:
+        state = str(task.get("Status", {}).get("State", ""))
+        if task.get("DesiredState") == "running" and state != "running":
+            waiting[state] = waiting.get(state, 0) + 1
+    parts = [f"{count} {state}" for state, count in sorted(waiting.items())]
+    parts += [update] if update in IN_PROGRESS else []
+    parts += [f"last task error: {last_error[:80]}"] if last_error else []
+    return ", ".join(parts)
 
 
 def _read_stack(docker: Docker, stack: str) -> tuple[dict[str, dict[str, Any]], dict[str, list[dict[str, Any]]]]:
@@ -149,6 +172,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     deadline = time.monotonic() + model.env.file.deploy.timeout
     started = time.monotonic()
     pending = list(watched)
+    heartbeat = Heartbeat(lambda: time.monotonic())
     while pending:
         time.sleep(1.0)
         services, tasks = _read_stack(docker, stack)
@@ -171,6 +195,8 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
                     f"    {progress.name}: {word}, {progress.running}/{progress.replicas} running {progress.image}"
                     + (f" ({time.monotonic() - started:.1f} s)" if progress.changed else "")
                 )
+                heartbeat.noted()
+        heartbeat.say(report, "; ".join(progress.state() for progress in pending))
         if pending and time.monotonic() > deadline:
             worst = pending[0]
             error = f"; last task error: {worst.last_error}" if worst.last_error else ""
@@ -318,3 +344,15 @@ class SwarmTarget(TargetFiles):
 
     def logs_command(self, service: str) -> str:
         return f"docker service logs {self.env.target.name}_{service}"
+
+    def tasks(self) -> list[Task]:
+        return swarm_tasks(self.engine, self.env.target.name)
+
+    def logs(self, services: Sequence[str], options: LogOptions, out: OnLine) -> None:
+        swarm_logs(self.engine, self.env.target.name, services, options, out)
+
+    def exec_in(self, service: str, command: Sequence[str], *, tty: bool, node_engines: NodeEngines) -> int:
+        return swarm_exec(self.engine, self.env.name, self.env.target.name, service, command, tty, node_engines)
+
+    def run_once(self, service: str, command: Sequence[str], *, tty: bool, report: Reporter) -> int:
+        return swarm_run(self.engine, self.env.name, self.env.target.name, service, command, tty, report)
