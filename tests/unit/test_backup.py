@@ -3,6 +3,7 @@ kept, that a failed one leaves nothing that looks valid, and what is refused bef
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -21,7 +22,7 @@ from lmsops.core.progress import Reporter
 from lmsops.data import backup as backup_module
 from lmsops.data.backup import back_up, backup, chosen_services, origin
 from lmsops.data.manifest import Manifest, backup_id, decode, encode
-from lmsops.data.store import BackupFolder, backup_folder
+from lmsops.data.store import BackupFolder, BackupStore, BackupVolume, backup_folder, backup_store
 from lmsops.environments.config import Backups
 from lmsops.targets.base import Target
 from tests.unit.target_fakes import environment
@@ -234,37 +235,33 @@ def test_a_manifest_reads_back_what_was_written_and_refuses_anything_else() -> N
 def test_the_folder_lists_newest_first_and_names_what_it_cannot_read(tmp_path: Path) -> None:
     folder = folder_in(tmp_path)
     for when, name in (("2026-11-27T10:00:00Z", "a"), ("2026-11-28T10:00:00Z", "b")):
-        partial = folder.partial(name)
-        partial.write_bytes(b"abc")
-        folder.keep(partial, sample(id=name, file=f"{name}.dump", taken_at=when))
+        folder.partial(name).write_bytes(b"abc")
+        folder.keep(sample(id=name, file=f"{name}.dump", taken_at=when))
     (folder.path / "notes.json").write_text("{}")
     (folder.path / "stray.dump").write_bytes(b"no manifest")
     listing = folder.listing()
     assert [m.id for m in listing.backups] == ["b", "a"]
     assert listing.unreadable == ["notes.json"]
-    assert folder.find("a") == folder.path / "a.json" and folder.find("stray") is None
+    assert folder.find("a") == listing.backups[1] and folder.find("stray") is None
     assert BackupFolder(tmp_path / "none", "none").listing().backups == []
 
 
 def test_where_backups_are_kept(project: Repo, tmp_path: Path) -> None:
     env = environment(project, "staging")
+
+    def store(backups: Backups | None) -> BackupStore:
+        return backup_store(
+            project, JobDocker(), dataclasses.replace(env, file=env.file.model_copy(update={"backups": backups}))
+        )
+
     assert backup_folder(project, env) == BackupFolder(
         project.root / ".lmsops/backups/staging", ".lmsops/backups/staging"
     )
-    bare = env.file.model_copy(update={"backups": None})
-    assert (
-        backup_folder(project, type(env)(env.name, bare, env.schema, env.values)).path
-        == project.root / ".lmsops/backups/staging"
-    )
-    absolute = env.file.model_copy(update={"backups": env.file.backups.model_copy(update={"folder": str(tmp_path)})})  # type: ignore[union-attr]
-    assert backup_folder(project, type(env)(env.name, absolute, env.schema, env.values)).path == tmp_path
-
-
-def test_a_volume_store_is_refused_in_one_line_for_now(project: Repo) -> None:
-    env = environment(project, "staging")
-    volume = env.file.model_copy(update={"backups": Backups(volume="lms-backups")})
-    with pytest.raises(ConfigError, match=r"^env/staging.yaml: backups.volume: backups in a Docker volume are not"):
-        backup_folder(project, type(env)(env.name, volume, env.schema, env.values))
+    assert store(None) == BackupFolder(project.root / ".lmsops/backups/staging", ".lmsops/backups/staging")
+    assert store(Backups(folder=str(tmp_path / "elsewhere"))).path == tmp_path / "elsewhere"  # type: ignore[attr-defined]
+    volume = store(Backups(volume="lms-backups"))
+    assert isinstance(volume, BackupVolume) and (volume.name, volume.env_name) == ("lms-backups", "staging")
+    assert volume.description == "volume lms-backups on the engine of staging"
 
 
 # -- the streaming process seam (proc.run_streamed) ---------------------------------------------------------

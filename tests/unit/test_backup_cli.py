@@ -13,7 +13,7 @@ from lmsops.core.errors import DeployError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.data import backup as backup_module
-from lmsops.data.store import backup_folder
+from lmsops.data.store import BackupFolder, backup_folder
 from tests.unit.cli_fakes import Recorder, lmsops
 from tests.unit.target_fakes import environment
 from tests.unit.test_backup_fakes import FakeTarget, JobDocker, as_target, resolved, running
@@ -105,7 +105,8 @@ def test_the_backup_before_removal_is_every_database_and_its_ids_are_printed(
 def test_down_volumes_of_an_environment_that_is_not_protected_takes_no_backup(docker: JobDocker, project: Repo) -> None:
     target = FakeTarget(environment(project, "dev"), docker, running("postgres", "catalog", "enrollment"))
     backup_module.backup_before_removal(project, docker, "dev", Reporter(io.StringIO()))(as_target(target))
-    assert docker.jobs == [] and not backup_folder(project, target.env).path.exists()
+    folder = backup_folder(project, target.env)
+    assert isinstance(folder, BackupFolder) and docker.jobs == [] and not folder.path.exists()
 
 
 def test_a_failing_backup_before_removal_raises_so_down_removes_nothing(

@@ -4,7 +4,10 @@ given, a target with recorded status and history, and a resolved model with its 
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -52,7 +55,14 @@ class Job:
 
     @property
     def mode(self) -> str:
-        return "backup" if self.entrypoint == "lms-postgres-backup" else self.env.get("LMS_RESTORE_MODE", "?")
+        """backup, keep, discard, list (lms-postgres-backup); check, restore (lms-postgres-restore)."""
+        if self.entrypoint == "lms-postgres-backup":
+            return self.env.get("LMS_BACKUP_MODE", "backup")
+        return self.env.get("LMS_RESTORE_MODE", "?")
+
+    @property
+    def mounts(self) -> list[str]:
+        return [self.options[i + 1] for i, option in enumerate(self.options[:-1]) if option == "--volume"]
 
 
 @dataclass
@@ -163,3 +173,97 @@ def resolved(project: Repo, tmp_path: Path, env_name: str = "dev", **target: Any
     env = environment(project, env_name, **target)
     made = model(env, DOCUMENT, tmp_path)
     return dataclasses.replace(made, secrets_dir=secrets_folder(tmp_path / "secrets"))
+
+
+class VolumeDocker(JobDocker):
+    """A JobDocker with Docker volumes: their labels (volume create / inspect) and the files of each, which
+    the one-off jobs read and write as lms-postgres-backup and lms-postgres-restore do with the volume
+    mounted (the contract those scripts document); any other docker call fails the test."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.volumes: dict[str, dict[str, str]] = {}  # name -> labels
+        self.files: dict[str, dict[str, bytes]] = {}  # volume -> file name -> bytes
+        self.created: list[str] = []
+        self.reports_checksum = True  # as lms-postgres-backup does after a dump into the volume
+
+    def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
+        if args[:2] == ("volume", "inspect"):
+            name = args[-1]
+            if name not in self.volumes:
+                return proc.Result(["docker", *args], 1, "", f"Error: No such volume: {name}")
+            return proc.Result(["docker", *args], 0, json.dumps(self.volumes[name]), "")
+        if args[:2] == ("volume", "create"):
+            name = args[-1]
+            labels = dict(args[i + 1].split("=", 1) for i, arg in enumerate(args) if arg == "--label")
+            self.created.append(name)
+            self.volumes.setdefault(name, labels)
+            self.files.setdefault(name, {})
+            return proc.Result(["docker", *args], 0, name, "")
+        return super().run(*args, check=check, input_bytes=input_bytes)
+
+    def run_once_streamed(
+        self,
+        image: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        entrypoint: str | None = None,
+        network: str | None = None,
+        options: Sequence[str] = (),
+        pull: str = "never",
+        input_bytes: bytes = b"",
+        input_file: Path | None = None,
+        output: BinaryIO | None = None,
+        on_bytes: proc.OnBytes | None = None,
+    ) -> proc.Result:
+        given = dict(env or {})
+        job = Job(image, entrypoint, given, network, tuple(options), input_bytes)
+        mounted = [mount.split(":")[0] for mount in job.mounts]
+        if not mounted:
+            return super().run_once_streamed(
+                image, env=env, args=args, entrypoint=entrypoint, network=network, options=options, pull=pull,
+                input_bytes=input_bytes, input_file=input_file, output=output, on_bytes=on_bytes,
+            )  # fmt: skip
+        assert input_file is None, "a volume job reads the volume, not a file of this machine"
+        self.jobs.append(job)
+        files = self.files.setdefault(mounted[0], {})
+        backup_id = given.get("LMS_BACKUP_ID", "")
+        answer = self.answers.get(job.mode, Answer())
+        stdout, stderr = b"", answer.stderr
+        if job.mode == "backup" and answer.returncode == 0:
+            partial = answer.stdout
+            files[f".{backup_id}.dump.partial"] = partial
+            stdout = f"{len(partial)}\n".encode()
+            if self.reports_checksum:
+                stderr += f"lms-postgres-backup: size={len(partial)}\nlms-postgres-backup: sha256={sha256(partial)}\n"
+        elif job.mode == "keep" and answer.returncode == 0:
+            files[f"{backup_id}.dump"] = files.pop(f".{backup_id}.dump.partial")
+            files[f"{backup_id}.json"] = input_bytes
+        elif job.mode == "discard":
+            files.pop(f".{backup_id}.dump.partial", None)
+            files.pop(f".{backup_id}.json.partial", None)
+        elif job.mode == "list":
+            stdout = b"".join(
+                name.encode() + b"\t" + base64.b64encode(data) + b"\n"
+                for name, data in sorted(files.items())
+                if name.endswith(".json") and not name.startswith(".")
+            )
+        elif job.mode == "check":
+            data = files.get(given["LMS_RESTORE_FILE"])
+            if data is None:
+                return proc.Result(
+                    ["docker", "run"], 3, "", f"lms-postgres-restore: missing={given['LMS_RESTORE_FILE']}\n"
+                )
+            said = f"lms-postgres-restore: size={len(data)}\nlms-postgres-restore: sha256={sha256(data)}\n"
+            if (str(len(data)), sha256(data)) != (given["LMS_RESTORE_SIZE"], given["LMS_RESTORE_SHA256"]):
+                return proc.Result(["docker", "run"], 3, "", said)
+            stderr = said + stderr
+        if output is not None:
+            output.write(stdout)
+            stdout = b""
+        return proc.Result(["docker", "run"], answer.returncode, stdout.decode(), stderr)
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

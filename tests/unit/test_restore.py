@@ -17,7 +17,7 @@ from lmsops.data import restore as restore_module
 from lmsops.data.backup import back_up
 from lmsops.data.manifest import Manifest, encode
 from lmsops.data.restore import restore
-from lmsops.data.store import backup_folder
+from lmsops.data.store import BackupFolder, backup_folder
 from tests.unit.cli_fakes import Recorder
 from tests.unit.target_fakes import environment
 from tests.unit.test_backup_fakes import Answer, FakeTarget, JobDocker, as_target, resolved, running
@@ -35,7 +35,9 @@ class Setup:
         self.target = FakeTarget(
             environment(project, env_name), self.docker, running("postgres", "catalog", "enrollment")
         )
-        self.folder = backup_folder(project, self.model.env)
+        folder = backup_folder(project, self.model.env)
+        assert isinstance(folder, BackupFolder)
+        self.folder = folder
         (self.manifest,) = back_up(
             self.model, as_target(self.target), self.folder, ["catalog"], Reporter(io.StringIO())
         )
