@@ -16,8 +16,17 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator,
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import format_validation_error, read_yaml
-from lmsops.environments.schema import Schema, Value, as_text, check_value, load_schema
+from lmsops.core.yamlfile import read_yaml
+from lmsops.environments.schema import (
+    Schema,
+    Value,
+    as_text,
+    check_value,
+    describe_validation_error,
+    did_you_mean,
+    load_schema,
+    report,
+)
 from lmsops.images.versions import Strict
 
 StackName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,40}$")]
@@ -41,6 +50,36 @@ def _expand(match: re.Match[str]) -> str:
     return default
 
 
+# A registry address as Docker reads the start of an image reference: a host (with a '.' or a port,
+# or localhost: anything else Docker takes for a Docker Hub namespace), then lowercase path parts.
+_HOST = r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+_PATH = r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*"
+_REGISTRY = re.compile(rf"(?P<host>{_HOST})(?::(?P<port>[0-9]{{1,5}}))?(?P<path>{_PATH})")
+_REGISTRY_FORM = "give HOST[:PORT][/PATH], e.g. 127.0.0.1:5000 or ghcr.io/my-org (lowercase path)"
+
+
+def registry_address(value: str) -> str:
+    """target.registry, as lmsops.releases.registry and Docker will read it, or a ValueError saying why not."""
+    match = _REGISTRY.fullmatch(value)
+    if match is None:
+        host, slash, path = value.partition("/")
+        if slash and _REGISTRY.fullmatch(f"{host}/{path.lower()}"):
+            raise ValueError(f"{value!r}: image paths are lowercase; write {host}/{path.lower()}")
+        raise ValueError(f"{value!r} is not a registry address; {_REGISTRY_FORM}")
+    host, port = match["host"], match["port"]
+    if port is not None and not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r}: port {port} is out of range (1-65535)")
+    loopback = host == "localhost" or host.startswith("127.")
+    if loopback and port is None:
+        raise ValueError(f"{value!r}: a loopback registry needs its port (lmsops runs its own there), e.g. {host}:5000")
+    if "." not in host and port is None and host != "localhost":
+        raise ValueError(
+            f"{value!r}: Docker would read {host!r} as a namespace on Docker Hub, not as a registry; "
+            "begin with the registry's host name, e.g. ghcr.io/my-org or docker.io/my-org"
+        )
+    return value
+
+
 class Target(Strict):
     kind: Literal["compose", "swarm"]
     name: StackName = Field(description="Compose project or Swarm stack name")
@@ -49,8 +88,8 @@ class Target(Strict):
     endpoint_mode: Literal["vip", "dnsrr"] = "vip"
     publish_mode: Literal["ingress", "host"] = "ingress"
     confirm: bool = Field(default=False, description="deploy only with --yes, from a clean git tree")
-    registry: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[a-z0-9._/-]+)?$")] | None = (
-        Field(default=None, description="HOST:PORT the environment deploys from, by digest (`nox -s publish`)")
+    registry: str | None = Field(
+        default=None, description="HOST[:PORT][/PATH] the environment deploys from, by digest (`nox -s publish`)"
     )
 
     @field_validator("context", "host", "registry", mode="before")
@@ -62,6 +101,11 @@ class Target(Strict):
             return value
         expanded = _ENV_REFERENCE.sub(_expand, value)
         return expanded or None
+
+    @field_validator("registry")
+    @classmethod
+    def _registry_address(cls, value: str | None) -> str | None:
+        return None if value is None else registry_address(value)
 
     @model_validator(mode="after")
     def _one_address(self) -> Target:
@@ -183,86 +227,121 @@ def known_environments(repo: Repo) -> list[str]:
 
 
 def load_environment(repo: Repo, name: str, services: set[str]) -> Environment:
-    """Load and check env/<name>.yaml against the schema; raise one ConfigError listing every problem."""
+    """Load and check env/<name>.yaml against the schema; raise one ConfigError listing every problem.
+
+    The file's structure (pydantic) and its values (the schema) are checked independently, so a
+    type error in one section does not hide the problems of another."""
     known = known_environments(repo)
     if name not in known:
-        raise ConfigError(f"unknown environment {name!r}; known: {', '.join(known) or 'none'} (one file each in env/)")
+        close = did_you_mean(name, known)
+        raise ConfigError(
+            f"unknown environment {name!r}{close}; known: {', '.join(known) or 'none'} (one file each in env/)"
+        )
     path = repo.environments / f"{name}.yaml"
     shown = repo.display(path)
     raw = read_yaml(path, shown)
-    problems = _plain_secret_values(raw)
+    top = raw if isinstance(raw, dict) else {}
+    plain = _plain_secret_values(top)
+    problems = list(plain.values())
+    env_file: EnvFile | None = None
     try:
         env_file = EnvFile.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        detail = format_validation_error(shown, exc).split("\n", 1)[1].splitlines()
-        problems += [line.removeprefix("  - ") for line in detail if "secrets." not in line or not problems]
-        raise ConfigError(_report(shown, problems)) from exc
-    schema = load_schema(repo)
-    values, more = _check(env_file, schema, services)
+        for error, line in zip(exc.errors(), describe_validation_error(exc, EnvFile), strict=True):
+            section = error["loc"][:1]
+            # variables: the schema's check below says it better; a plain secret value: said above
+            if section != ("variables",) and tuple(error["loc"][:2]) not in plain:
+                problems.append(line)
+    try:
+        schema = load_schema(repo)
+    except ConfigError as exc:
+        raise ConfigError("\n".join([*([report(shown, problems)] if problems else []), str(exc)])) from exc
+    values, more = _check(top, schema, services)
     problems += more
-    if problems:
-        raise ConfigError(_report(shown, problems))
+    if problems or env_file is None:
+        raise ConfigError(report(shown, problems))
     return Environment(name, env_file, schema, values)
 
 
-def _report(shown: str, problems: list[str]) -> str:
-    return f"{shown}: {len(problems)} problem(s):\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-def _plain_secret_values(raw: object) -> list[str]:
+def _plain_secret_values(top: dict[object, object]) -> dict[tuple[str, str], str]:
     """Secret values written into env/ are refused before anything else is looked at."""
-    secrets = raw.get("secrets") if isinstance(raw, dict) else None
+    secrets = top.get("secrets")
     if not isinstance(secrets, dict):
-        return []
-    return [
-        f"secrets.{key}: a secret's value may not be written in env/ (it is versioned); "
+        return {}
+    return {
+        ("secrets", str(key)): f"secrets.{key}: a secret's value may not be written in env/ (it is versioned); "
         "give its source instead: {file: PATH} or {env: VARIABLE}"
         for key, value in secrets.items()
         if not isinstance(value, dict)
-    ]
+    }
 
 
-def _check(env_file: EnvFile, schema: Schema, services: set[str]) -> tuple[dict[str, str], list[str]]:
+def _section(top: dict[object, object], key: str) -> dict[object, object]:
+    value = top.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _check(top: dict[object, object], schema: Schema, services: set[str]) -> tuple[dict[str, str], list[str]]:
+    """What the schema says of the raw file (read defensively: its structure may be broken elsewhere)."""
     problems: list[str] = []
     values: dict[str, str] = {}
-    for key, value in env_file.variables.items():
+    variables = top.get("variables", {})
+    if not isinstance(variables, dict):
+        problems.append("variables: give a mapping of NAME: value, e.g. LMS_LOG_LEVEL: info")
+        variables = {}
+    declared = sorted(schema.variables)
+    for key, value in variables.items():
+        key = str(key)
         if RESERVED.match(key):
             problems.append(f"variables.{key}: set by lmsops itself; remove it")
         elif key not in schema.variables:
-            hint = (
-                "it looks like a secret: secret values never live in env/; declare a secret in the schema "
-                "and name its source under secrets:"
-                if SECRET_LOOKING.search(key)
-                else "declare it in env/schema.yaml (or services/<name>/env.schema.yaml) or remove it"
-            )
-            problems.append(f"variables.{key}: not declared in the schema; {hint}")
-        elif (wrong := check_value(key, schema.variables[key], value)) is not None:
+            if SECRET_LOOKING.search(key):
+                hint = (
+                    "it looks like a secret: secret values never live in env/; declare a secret in the schema "
+                    "and name its source under secrets:"
+                )
+            else:
+                hint = "declare it in env/schema.yaml (or services/<name>/env.schema.yaml) or remove it"
+            problems.append(f"variables.{key}: not declared in the schema{did_you_mean(key, declared)}; {hint}")
+        elif (wrong := check_value(schema.variables[key], value)) is not None:
             problems.append(f"variables.{key}: {wrong}")
     for key, spec in sorted(schema.variables.items()):
-        chosen: Value | None = env_file.variables.get(key, spec.default)
-        if chosen is None:
+        if key in variables:
+            if check_value(spec, variables[key]) is None:
+                values[key] = as_text(variables[key])
+        elif spec.default is None:
             problems.append(f"variables.{key}: required ({spec.description}); set it")
         else:
-            values[key] = as_text(chosen)
-    for key in env_file.secrets:
+            values[key] = as_text(spec.default)
+    secrets = _section(top, "secrets")
+    for key in secrets:
         if key not in schema.secrets:
-            problems.append(f"secrets.{key}: not declared in the schema; declare it or remove it")
-    if env_file.secret_source is None:
+            close = did_you_mean(str(key), sorted(schema.secrets))
+            problems.append(f"secrets.{key}: not declared in the schema{close}; declare it or remove it")
+    default = top.get("secret_source")
+    if default is None:
         problems += [
             f"secrets.{key}: no source given ({spec.description}); add {{file: PATH}} or {{env: VARIABLE}}, "
             "or a secret_source for all"
             for key, spec in sorted(schema.secrets.items())
-            if key not in env_file.secrets
+            if key not in secrets
         ]
-    elif env_file.secret_source.generate and env_file.target.kind != "compose":
+    elif (
+        isinstance(default, dict)
+        and default.get("generate") is True
+        and _section(top, "target").get("kind") != "compose"
+    ):
         problems.append("secret_source.generate: only for local Compose environments; name where secrets come from")
-    for section in ("replicas", "resources"):
-        entries: dict[str, object] = getattr(env_file.deploy, section)
-        problems += [
-            f"deploy.{section}.{key}: no service named {key!r} (known: {', '.join(sorted(services))})"
-            for key in entries
-            if key != "default" and key not in services
-        ]
+    deploy = _section(top, "deploy")
+    for part in ("replicas", "resources"):
+        entries = deploy.get(part)
+        for key in entries if isinstance(entries, dict) else {}:
+            if key != "default" and key not in services:
+                close = did_you_mean(str(key), sorted(services))
+                problems.append(
+                    f"deploy.{part}.{key}: no service named {key!r}{close}; "
+                    f"known: {', '.join(sorted(services))}, or 'default' for all"
+                )
     return values, problems
 
 

@@ -1,20 +1,26 @@
 """env/schema.yaml (+ services/<name>/env.schema.yaml): every variable and secret an environment may set.
 
 Nothing undeclared gets into an environment. A service declares its own entries next to its code,
-so a new service brings them with it and env/schema.yaml is not edited.
+so a new service brings them with it and env/schema.yaml is not edited. The schema itself is held
+to the same standard as what it checks: a pattern that is not a regular expression, a choice or a
+default of the wrong type, a default outside its own choices are errors naming the key, all of them
+in one report.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
+import types
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import load_model
+from lmsops.core.yamlfile import read_yaml
 from lmsops.images.versions import Strict
 
 SCHEMA = Path("env") / "schema.yaml"
@@ -22,11 +28,14 @@ SERVICE_SCHEMA = "env.schema.yaml"
 VariableName = Annotated[str, StringConstraints(pattern=r"^LMS_[A-Z0-9_]+$")]
 SecretName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Value = str | int | float | bool
+Type = Literal["string", "integer", "number", "boolean"]
+_KINDS: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,)}
+_NAMES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean (true or false)"}
 
 
 class VariableSpec(Strict):
     description: str = Field(min_length=1)
-    type: Literal["string", "integer", "number", "boolean"] = "string"
+    type: Type = "string"
     choices: list[Value] | None = None
     pattern: str | None = None
     default: Value | None = None
@@ -35,6 +44,32 @@ class VariableSpec(Strict):
     @property
     def required(self) -> bool:
         return self.default is None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VariableSpec:
+        """The schema's own values obey the schema: what a default or a choice could not be in an
+        environment file, it may not be here either."""
+        problems: list[str] = []
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                problems.append(f"pattern {self.pattern!r} is not a valid regular expression ({exc}); fix it")
+            if self.type != "string":
+                problems.append(f"pattern applies to strings only, and this variable is {_NAMES[self.type]}")
+        if self.choices is not None:
+            if not self.choices:
+                problems.append("choices is empty; list the allowed values or remove it")
+            problems += [
+                f"choice {choice!r} is not {_NAMES[self.type]}; fix the choice or the type"
+                for choice in self.choices
+                if not is_type(self.type, choice)
+            ]
+        if self.default is not None and not problems and (wrong := check_value(self, self.default)) is not None:
+            problems.append(f"default {wrong}; change the default")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
 
 class SecretSpec(Strict):
@@ -48,37 +83,60 @@ class Schema(Strict):
 
 
 def load_schema(repo: Repo) -> Schema:
-    """The platform's schema merged with every service's own; a name declared twice is an error."""
-    path = repo.root / SCHEMA
-    merged = load_model(path, Schema, str(SCHEMA))
-    variables, secrets = dict(merged.variables), dict(merged.secrets)
-    origin = dict.fromkeys([*variables, *secrets], str(SCHEMA))
-    for extra in sorted(repo.services.glob(f"*/{SERVICE_SCHEMA}")):
-        shown = repo.display(extra)
-        part = load_model(extra, Schema, shown)
-        for name in [*part.variables, *part.secrets]:
+    """The platform's schema merged with every service's own; every problem of every file in one
+    ConfigError (a name declared twice included)."""
+    reports: list[str] = []
+    variables: dict[str, VariableSpec] = {}
+    secrets: dict[str, SecretSpec] = {}
+    origin: dict[str, str] = {}
+    files = [(repo.root / SCHEMA, str(SCHEMA))]
+    files += [(path, repo.display(path)) for path in sorted(repo.services.glob(f"*/{SERVICE_SCHEMA}"))]
+    for path, shown in files:
+        try:
+            raw = read_yaml(path, shown)
+        except ConfigError as exc:
+            reports.append(str(exc))
+            continue
+        problems: list[str] = []
+        for name in _declared_names(raw):  # also of a file that is invalid otherwise
             if name in origin:
-                raise ConfigError(f"{shown}: {name} is already declared in {origin[name]}; declare it once")
-            origin[name] = shown
-        variables |= part.variables
-        secrets |= part.secrets
+                problems.append(f"{name} is already declared in {origin[name]}; declare it once")
+            origin.setdefault(name, shown)
+        try:
+            part = Schema.model_validate({} if raw is None else raw)
+        except ValidationError as exc:
+            problems = describe_validation_error(exc, Schema) + problems
+        else:
+            variables |= part.variables
+            secrets |= part.secrets
+        if problems:
+            reports.append(report(shown, problems))
+    if reports:
+        raise ConfigError("\n".join(reports))
     return Schema(variables=variables, secrets=secrets)
 
 
-def check_value(name: str, spec: VariableSpec, value: object) -> str | None:
-    """What is wrong with a value for this variable, or None."""
-    kinds: dict[str, tuple[type, ...]] = {
-        "string": (str,),
-        "integer": (int,),
-        "number": (int, float),
-        "boolean": (bool,),
-    }
-    if (isinstance(value, bool) and spec.type != "boolean") or not isinstance(value, kinds[spec.type]):
-        return f"{value!r} is not a {spec.type}"
+def _declared_names(raw: object) -> list[str]:
+    sections = [raw.get(key) for key in ("variables", "secrets")] if isinstance(raw, dict) else []
+    return [str(name) for section in sections if isinstance(section, dict) for name in section]
+
+
+def is_type(kind: str, value: object) -> bool:
+    """Is value of the schema type kind? (YAML's true is not an integer.)"""
+    return isinstance(value, _KINDS[kind]) and (kind == "boolean" or not isinstance(value, bool))
+
+
+def check_value(spec: VariableSpec, value: object) -> str | None:
+    """What is wrong with a value for this variable ("'x' is not an integer"), or None."""
+    if value is None:
+        return "has no value; give one, or remove the key to take the default"
+    if not is_type(spec.type, value):
+        return f"{value!r} is not {_NAMES[spec.type]}"
     if spec.choices is not None and value not in spec.choices:
-        return f"{value!r} is not one of {', '.join(map(str, spec.choices))}"
+        choices = [str(choice) for choice in spec.choices]
+        return f"{value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}"
     if spec.pattern is not None and isinstance(value, str) and not re.fullmatch(spec.pattern, value):
-        return f"{value!r} does not match {spec.pattern}"
+        return f"{value!r} does not match the pattern {spec.pattern}"
     return None
 
 
@@ -87,3 +145,66 @@ def as_text(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str:
+    """ " (did you mean 'database'?)" for the closest candidate, or "" when none is close."""
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def report(shown: str, problems: list[str]) -> str:
+    """One file's problems, one per line, counted."""
+    count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
+    return f"{shown}: {count}:\n" + "\n".join(f"  - {p}" for p in problems)
+
+
+def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> list[str]:
+    """Pydantic's errors as 'key.path: what is wrong', an unknown key with the closest known one."""
+    lines: list[str] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
+        if error["type"] == "extra_forbidden":
+            known = _keys_at(model, loc[:-1])
+            hint = did_you_mean(str(loc[-1]), known) or (f"; known keys: {', '.join(known)}" if known else "")
+            hint += "; fix or remove it"
+            message = f"unknown key{hint}"
+        elif error["type"] == "missing":
+            message = "required; add it"
+        lines.append(f"{key}: {message}")
+    return lines
+
+
+def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
+    """The keys a model allows at loc (a dict's keys are skipped over), [] when loc is not a model."""
+    annotation: Any = model
+    for part in loc:
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
+            if field is None:
+                return []
+            annotation = field.annotation
+        elif get_origin(annotation) is dict:
+            annotation = get_args(annotation)[1]
+        else:
+            return []
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Model | None -> Model; Annotated[X, ...] -> X."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            inner = _unwrap(arg)
+            if get_origin(inner) is dict or (isinstance(inner, type) and issubclass(inner, BaseModel)):
+                return inner
+    return annotation
