@@ -18,6 +18,7 @@ from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.deploy import apply as apply_module
 from lmsops.deploy.apply import DeployResult, guard
+from lmsops.deploy.plan import Change, Declared, Plan, ServicePlan
 from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import Model, model_services, work_dir
 from lmsops.releases.history import Release
@@ -115,7 +116,20 @@ def stage(monkeypatch: pytest.MonkeyPatch, project: Repo) -> Iterator[Stage]:
     monkeypatch.setattr(apply_module, "resolve", resolve)
     monkeypatch.setattr(apply_module, "target_for", target_for)
     monkeypatch.setattr(apply_module, "publish", publish)
+
+    def plan_environment(ctx: Any, env_name: str, pinned: Any = None) -> Plan:
+        staged.steps.append(f"plan {env_name} pinned={dict(pinned or {})}")
+        return Plan(
+            env_name, "scripted", [ServicePlan("catalog", "change", [Change("replicas", "replicas", "1", "2")])]
+        )
+
+    def plan_of(docker: Any, wanted: Declared) -> Plan:
+        staged.steps.append(f"plan of {wanted.model.document}")
+        return Plan(wanted.model.env.name, "scripted", [])
+
     monkeypatch.setattr(apply_module, "check_entry_point", check_entry_point)
+    monkeypatch.setattr(apply_module, "plan_environment", plan_environment)
+    monkeypatch.setattr(apply_module, "plan_of", plan_of)
     with throwaway_secrets(project):
         yield staged
 
@@ -129,6 +143,7 @@ def test_a_registry_deploy_publishes_resolves_applies_checks_and_accepts_holding
     assert result == DeployResult("staging", [], ["catalog"])
     assert target.calls == ["prepare --init-swarm", "lock deploy (promoted from dev)", "apply", "accept", "unlock"]
     assert stage.steps == [
+        f"plan staging pinned={pinned}",
         "publish 127.0.0.1:5000",
         f"resolve staging pinned={pinned}",
         "gateway check staging within 300 s",
@@ -138,6 +153,46 @@ def test_a_registry_deploy_publishes_resolves_applies_checks_and_accepts_holding
     assert (path, written) == (model.path(stage.project), model.text), "apply gets the model written where it says"
     assert target.accepted == ["promoted from dev"]
     assert "deploy: staging is already as declared: nothing changed, no task restarted" in out.getvalue()
+    assert "plan: staging (scripted): 1 to change\n  ~ catalog\n      replicas  1 -> 2\n" in out.getvalue()
+
+
+def test_a_protected_environment_without_yes_gets_its_plan_and_nothing_else(stage: Stage) -> None:
+    target = stage.scripted("production")
+    git_commit_all(stage.project.root)
+    report, out = reporter()
+    with pytest.raises(ConfigError) as stopped:
+        apply_module.deploy(StubContext(stage.project, FakeDocker(), report), "production")
+    assert str(stopped.value) == (
+        "production is protected (confirm: true): nothing was changed; to apply this plan: "
+        "nox -s deploy -- production --yes"
+    )
+    assert stopped.value.exit_code == 2
+    assert out.getvalue().startswith("plan: production (scripted): 1 to change\n")
+    assert target.calls == [] and stage.steps == ["plan production pinned={}"], "no lock, no build, no apply"
+
+
+def test_a_protected_environment_with_yes_shows_the_plan_under_the_lock_then_deploys(stage: Stage) -> None:
+    target = stage.scripted("production", changed=["catalog"])
+    git_commit_all(stage.project.root)
+    apply_module.deploy(StubContext(stage.project, FakeDocker(), reporter()[0]), "production", yes=True)
+    assert target.calls == ["prepare", "lock deploy", "apply", "accept", "unlock"]
+    assert stage.steps[:2] == ["plan production pinned={}", "publish 127.0.0.1:5000"], "the plan before any push"
+
+
+def test_a_plan_that_cannot_be_computed_is_said_and_the_deploy_goes_on(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> Plan:
+        raise ConfigError("cannot render the Swarm stack lms-staging: something new\nsecond line")
+
+    monkeypatch.setattr(apply_module, "plan_environment", unreadable)
+    target = stage.scripted("staging", changed=["catalog"])
+    report, out = reporter()
+    apply_module.deploy(StubContext(stage.project, FakeDocker(), report), "staging")
+    assert "plan: staging: not computed (cannot render the Swarm stack lms-staging: something new); going on" in (
+        out.getvalue()
+    )
+    assert target.calls[-3:] == ["apply", "accept", "unlock"]
 
 
 def test_a_deploy_that_changed_services_names_them(stage: Stage) -> None:
@@ -169,7 +224,11 @@ def test_rollback_redeploys_the_previous_release_and_records_it_as_a_new_one(sta
     assert model.document == {"services": {"catalog": {"image": "lmsops/catalog:v2"}}}
     assert (path, written) == (work_dir(stage.project, model.env) / "rollback.yaml", release(2, "v2").model)
     assert target.accepted == ["rollback to #2"]
-    assert stage.steps[-1] == "gateway check staging within 300 s"
+    assert stage.steps == [
+        "resolve staging pinned={}",
+        "plan of {'services': {'catalog': {'image': 'lmsops/catalog:v2'}}}",
+        "gateway check staging within 300 s",
+    ], "the plan of the release rolled back to, before it is applied"
     said = out.getvalue()
     assert "==> staging: rolling back from release #3 to #2 (2026-11-22)" in said
     assert "rollback: staging runs release #2 again as #4 in" in said and "(updated: catalog)" in said

@@ -4,6 +4,7 @@ never a traceback. The engine functions are replaced by recorders; Docker by an 
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import stat
@@ -15,11 +16,14 @@ from types import SimpleNamespace
 import pytest
 
 from lmsops import __version__
+from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.cli import common, data, environments, images, main, tools
 from lmsops.cluster import Node
 from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
+from lmsops.deploy import apply as apply_module
+from lmsops.deploy.plan import Change, Plan, ServicePlan
 from lmsops.drift.compare import Difference
 from lmsops.images.context import Context
 from lmsops.images.outdated import DebianUpdate, ImageStatus, OutdatedReport
@@ -366,14 +370,99 @@ def test_deploy_defaults_to_no_confirmation_and_no_swarm_init(
     assert deploy.call.args[0].mode == "auto"
 
 
-def test_deploy_of_a_protected_environment_without_yes_is_refused_before_any_build(
-    at_project: Repo, docker: EngineDocker, capsys: Capsys
+def committed(project: Repo) -> None:
+    identity = ["-c", "user.name=T", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false"]
+    for args in (["init", "-q"], ["add", "--all"], ["commit", "-q", "-m", "all"]):
+        subprocess.run(["git", "-C", str(project.root), *identity, *args], check=True, capture_output=True)
+
+
+CANNED_PLAN = Plan("production", "Swarm stack lms-production on the local engine", [
+    ServicePlan("catalog", "change", [Change("replicas", "replicas", "2", "3")]),
+])  # fmt: skip
+
+
+def test_deploy_of_a_protected_environment_without_yes_prints_the_plan_and_stops_before_any_build(
+    at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    outcome = lmsops(capsys, "deploy", "production")
+    committed(at_project)
+    asked = patch_plan(monkeypatch, CANNED_PLAN)
+    with throwaway_secrets(at_project):  # read before the plan: a missing one stops the deploy first
+        outcome = lmsops(capsys, "deploy", "production")
     assert outcome.code == 2
-    confirm = "deploying production needs an explicit confirmation: nox -s deploy -- production --yes"
-    assert outcome.error_line() == confirm
+    assert outcome.out.splitlines() == [
+        "plan: production (Swarm stack lms-production on the local engine): 1 to change",
+        "  ~ catalog",
+        "      replicas  2 -> 3",
+    ], outcome.err
+    assert outcome.error_line() == (
+        "production is protected (confirm: true): nothing was changed; to apply this plan: "
+        "nox -s deploy -- production --yes"
+    )
+    assert asked == [("production", {})]
     assert docker.builds == [] and docker.compose_calls == [] and docker.runs == []
+
+
+def test_deploy_of_a_protected_environment_from_a_dirty_tree_is_refused_before_the_plan(
+    at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    asked = patch_plan(monkeypatch, CANNED_PLAN)
+    outcome = lmsops(capsys, "deploy", "production")  # the project is no git repository: not clean
+    assert outcome.code == 2
+    assert outcome.error_line() == (
+        "refusing to deploy production from a dirty git tree ((not a git repository)); commit or stash first"
+    )
+    assert asked == [] and outcome.out == ""
+    assert docker.builds == [] and docker.compose_calls == [] and docker.runs == []
+
+
+def patch_plan(monkeypatch: pytest.MonkeyPatch, plan: Plan) -> list[tuple[str, dict[str, str]]]:
+    """The plan deploy computes, canned (its computation is tests/unit/test_plan*.py's)."""
+    asked: list[tuple[str, dict[str, str]]] = []
+
+    def planned(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) -> Plan:
+        asked.append((env_name, dict(pinned or {})))
+        return plan
+
+    monkeypatch.setattr(apply_module, "plan_environment", planned)
+    return asked
+
+
+def test_plan_prints_what_a_deploy_would_change(
+    at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    plan = patch(monkeypatch, "plan_environment", CANNED_PLAN)
+    outcome = lmsops(capsys, "plan", "production")
+    assert outcome.code == 0
+    ctx, env = plan.call.args
+    assert (ctx.repo, ctx.docker, env) == (at_repo, docker, "production")
+    assert outcome.out.splitlines()[1:] == ["  ~ catalog", "      replicas  2 -> 3"]
+
+
+def test_plan_json_is_one_document_with_stable_keys(
+    at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    patch(monkeypatch, "plan_environment", CANNED_PLAN)
+    outcome = lmsops(capsys, "plan", "production", "--json")
+    assert outcome.code == 0
+    assert json.loads(outcome.out) == {
+        "env": "production", "target": "Swarm stack lms-production on the local engine", "first_deploy": False,
+        "changes": True, "services": [
+            {"service": "catalog", "action": "change",
+             "changes": [{"kind": "replicas", "what": "replicas", "old": "2", "new": "3"}]},
+        ],
+    }  # fmt: skip
+
+
+def test_status_json_lists_every_service(
+    at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    patch(monkeypatch, "status", [ServiceStatus("catalog", 2, 1, "degraded", "lmsops/catalog:0.1.0-abc", "1a2b3c")])
+    outcome = lmsops(capsys, "status", "staging", "--json")
+    assert json.loads(outcome.out) == {
+        "env": "staging",
+        "services": [{"service": "catalog", "desired": 2, "running": 1, "health": "degraded",
+                      "image": "lmsops/catalog:0.1.0-abc", "revision": "1a2b3c"}],
+    }  # fmt: skip
 
 
 def test_status_prints_a_row_per_service(
@@ -431,6 +520,25 @@ def test_drift_with_differences_shows_them_in_full_and_exits_one(
     ]
 
 
+def test_drift_shows_engine_numbers_in_units_and_json_keeps_them_raw(
+    at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    memory = "TaskTemplate.Resources.Limits.MemoryBytes"
+    patch(monkeypatch, "compare", [Difference("staging", "catalog", "resources", "memory limit", "268435456",
+                                              "314572800", memory)])  # fmt: skip
+    assert lmsops(capsys, "drift", "staging").out.splitlines()[1:3] == [
+        "    declared: 256 MiB",
+        "    running:  300 MiB",
+    ]
+    outcome = lmsops(capsys, "drift", "staging", "--json")
+    assert outcome.code == 1
+    assert json.loads(outcome.out) == {
+        "env": "staging", "drifted": True,
+        "differences": [{"env": "staging", "service": "catalog", "category": "resources", "field": "memory limit",
+                         "path": memory, "declared": "268435456", "running": "314572800"}],
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("flags", "volumes", "yes"),
     [([], False, False), (["--volumes"], True, False), (["--volumes", "--yes"], True, True)],
@@ -459,25 +567,44 @@ def release(seq: int, note: str = "") -> Release:
                    f"2026-11-2{seq}T10:00:00Z", note, "")  # fmt: skip
 
 
-def test_history_lists_the_releases_newest_first(
+def history_target(*releases: Release, running: dict[str, str] | None = None) -> SimpleNamespace:
+    rows = [ServiceStatus(name, 1, 1, "healthy", image, "?") for name, image in (running or {}).items()]
+    return SimpleNamespace(history=lambda: list(releases), status=lambda: rows)
+
+
+def test_history_is_a_table_newest_first_with_the_running_release_marked(
     at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    target_for = patch(monkeypatch, "target_for", SimpleNamespace(history=lambda: [release(1), release(2, "hotfix")]))
+    target = history_target(release(1), release(2, "hotfix"), running={"catalog": release(1).images["catalog"]})
+    target_for = patch(monkeypatch, "target_for", target)
     outcome = lmsops(capsys, "history", "staging")
     repo, engine, env = target_for.call.args
     assert (repo, engine, env.name) == (at_project, docker, "staging")
-    assert outcome.out.splitlines() == [
-        "#2 2026-11-22T10:00:00Z by ci (CI): commit 0123456789ab config cfg1 (hotfix)",
-        "    catalog=catalog@sha2",
-        "#1 2026-11-21T10:00:00Z by ci (CI): commit 0123456789ab config cfg1",
-        "    catalog=catalog@sha1",
-    ]
+    assert outcome.out.splitlines()[:3] == [
+        "   RELEASE  WHEN                  WHO      COMMIT        CHANGED (DIGEST)  NOTE",
+        "   #2       2026-11-22 10:00:00Z  ci (CI)  0123456789ab  (nothing)         hotfix",
+        "*  #1       2026-11-21 10:00:00Z  ci (CI)  0123456789ab  (nothing)",
+    ], "release 1's images run: it is marked, though #2 was recorded later"
+    assert outcome.out.splitlines()[3].startswith("* the release running now")
+
+
+def test_history_json_gives_each_release_what_it_changed_and_whether_it_runs(
+    at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
+) -> None:
+    patch(monkeypatch, "target_for", history_target(release(1), running={"catalog": release(1).images["catalog"]}))
+    outcome = lmsops(capsys, "history", "staging", "--json")
+    assert json.loads(outcome.out) == {
+        "env": "staging",
+        "releases": [{"release": 1, "at": "2026-11-21T10:00:00Z", "by": "ci (CI)", "host": "",
+                      "commit": "0123456789abcdef", "config": "cfg1", "note": "",
+                      "images": {"catalog": "127.0.0.1:5000/lmsops/catalog@sha1"}, "changed": [], "current": True}],
+    }  # fmt: skip
 
 
 def test_history_with_no_release_says_how_to_make_one(
     at_project: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    patch(monkeypatch, "target_for", SimpleNamespace(history=lambda: []))
+    patch(monkeypatch, "target_for", history_target())
     outcome = lmsops(capsys, "history", "staging")
     assert outcome.code == 0
     assert outcome.out == "history: no release of staging recorded yet (nox -s deploy -- staging)\n"

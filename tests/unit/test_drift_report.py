@@ -14,7 +14,8 @@ from typing import Any
 from lmsops.core.gitinfo import SourceInfo
 from lmsops.drift import compose as drift_compose
 from lmsops.drift import swarm as drift_swarm
-from lmsops.drift.compare import Difference, Recorder, report, revisions_of
+from lmsops.drift.compare import Difference, Recorder, revisions_of
+from lmsops.drift.report import report
 from lmsops.images.discovery import ImageSpec
 from lmsops.images.plan import PlannedImage
 from tests.unit.drift_fakes import declared_model, environment, recorded

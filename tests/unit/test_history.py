@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ class FrozenTime:
 @pytest.fixture
 def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     monkeypatch.setattr(history, "datetime", FrozenTime)
+    monkeypatch.setattr(socket, "gethostname", lambda: "build-7")
     monkeypatch.setenv("GITHUB_ACTOR", "release-bot")
     return scripted_engine(monkeypatch)
 
@@ -60,7 +62,7 @@ def test_a_release_is_recorded_as_a_labelled_config_holding_everything_rollback_
     assert release == Release(
         seq=1, env="staging", stack="lms-staging", commit=COMMIT, config="cafe1234",
         images={"catalog": CATALOG, "gateway": GATEWAY}, by="release-bot (CI)", at="2026-11-27T09:30:05Z",
-        note="promoted from staging", model=model.text,
+        note="promoted from staging", model=model.text, host="build-7",
     )  # fmt: skip
     [(name, config)] = store.configs.items()
     assert name == "lms-staging_release_0001"

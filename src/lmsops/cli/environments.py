@@ -1,9 +1,10 @@
-"""Commands about environments: config, deploy, status, drift, down, history, promote, rollback,
+"""Commands about environments: config, plan, deploy, status, drift, down, history, promote, rollback,
 registry, publish."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from lmsops.cli.common import (
@@ -21,10 +22,14 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.data.backup import backup_before_removal
 from lmsops.deploy.apply import deploy, rollback
+from lmsops.deploy.plan import plan_environment
+from lmsops.deploy.plan_output import as_json as plan_json
+from lmsops.deploy.plan_output import text as plan_text
 from lmsops.deploy.promote import promote
-from lmsops.drift.compare import report
+from lmsops.drift.report import as_json, report
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services, resolve
+from lmsops.releases.history import history_json, history_rows, history_table
 from lmsops.releases.publish import publish
 from lmsops.releases.registry import registry_down, registry_up
 from lmsops.targets.factory import target_for
@@ -42,8 +47,26 @@ def cmd_deploy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_json(document: object) -> None:
+    """One JSON document on stdout (keys documented in docs/environments.md, "--json")."""
+    print(json.dumps(document, indent=2))
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    plan = plan_environment(context(args), args.env)
+    if args.json:
+        _print_json(plan_json(plan))
+    else:
+        print(plan_text(plan))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     rows = status(repository(), engine(), args.env)
+    if args.json:
+        keys = ("service", "desired", "running", "health", "image", "revision")
+        _print_json({"env": args.env, "services": [{key: getattr(row, key) for key in keys} for row in rows]})
+        return 0
     if not rows:
         print(f"{args.env}: nothing is deployed")
         return 0
@@ -55,6 +78,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
     differences = compare(repository(), engine(), args.env)
+    if args.json:
+        _print_json({"env": args.env, "drifted": bool(differences), "differences": [as_json(d) for d in differences]})
+        return 1 if differences else 0
     if not differences:
         print(f"drift: {args.env} runs exactly what is declared (no difference)")
         return 0
@@ -75,11 +101,18 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     repo, docker = repository(), engine()
-    history = target_for(repo, docker, load_environment(repo, args.env, model_services(repo))).history()
+    target = target_for(repo, docker, load_environment(repo, args.env, model_services(repo)))
+    history = target.history()
+    running = {row.service: row.image for row in target.status()} if history else {}
+    rows = history_rows(history, running)
+    if args.json:
+        _print_json({"env": args.env, "releases": history_json(rows)})
+        return 0
     if not history:
         print(f"history: no release of {args.env} recorded yet (nox -s deploy -- {args.env})")
-    for release in reversed(history):
-        print(release.line())
+        return 0
+    print_table(history_table(rows))
+    print("* the release running now (its images are what runs; else the last one deployed)")
     return 0
 
 
@@ -123,6 +156,10 @@ def cmd_publish(args: argparse.Namespace) -> int:
     return 0
 
 
+def json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document (docs/environments.md)")
+
+
 def register(command: Command) -> None:
     config_cmd = command("config", cmd_config, "print the resolved, validated model of an environment")
     config_cmd.add_argument("env", help="an environment of env/ (dev, staging, production)")
@@ -132,10 +169,15 @@ def register(command: Command) -> None:
     deploy_cmd.add_argument("--init-swarm", action="store_true", help="make this engine a single-node swarm if needed")
     lock_flags(deploy_cmd)
     source_flags(deploy_cmd)
+    plan_cmd = command("plan", cmd_plan, "what a deploy of an environment would change, without changing anything")
+    plan_cmd.add_argument("env", help="an environment of env/")
+    json_flag(plan_cmd)
     status_cmd = command("status", cmd_status, "show each service: replicas, health, image, revision")
     status_cmd.add_argument("env", help="an environment of env/")
+    json_flag(status_cmd)
     drift_cmd = command("drift", cmd_drift, "compare what runs with what is declared; exit 1 on any difference")
     drift_cmd.add_argument("env", help="an environment of env/")
+    json_flag(drift_cmd)
     down_cmd = command("down", cmd_down, "remove an environment (volumes kept unless --volumes)")
     down_cmd.add_argument("env", help="an environment of env/")
     down_cmd.add_argument(
@@ -148,6 +190,7 @@ def register(command: Command) -> None:
     lock_flags(down_cmd)
     history_cmd = command("history", cmd_history, "the recorded releases of a Swarm environment, newest first")
     history_cmd.add_argument("env", help="an environment of env/ deployed to Swarm")
+    json_flag(history_cmd)
     promote_cmd = command("promote", cmd_promote, "deploy to DESTINATION the digests running in SOURCE")
     promote_cmd.add_argument("source", help="e.g. staging")
     promote_cmd.add_argument("destination", help="e.g. production")

@@ -11,13 +11,15 @@ the image plan once and builds once (lmsops.images.context).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from lmsops.core import gitinfo
-from lmsops.core.errors import ConfigError
+from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import seconds
+from lmsops.core.progress import Reporter, seconds
+from lmsops.deploy.plan import Declared, Plan, plan_environment, plan_of
+from lmsops.deploy.plan_output import text as plan_text
 from lmsops.environments.config import Environment, load_environment
 from lmsops.environments.model import model_services, read_secrets, resolve, work_dir
 from lmsops.environments.stack import deployed_images
@@ -42,6 +44,12 @@ def guard(repo: Repo, env: Environment, yes: bool) -> None:
     if not env.target.confirm:
         return
     require_confirmation(env, yes, "deploying", f"nox -s deploy -- {env.name}")
+    require_clean_tree(repo, env)
+
+
+def require_clean_tree(repo: Repo, env: Environment) -> None:
+    if not env.target.confirm:
+        return
     dirty = gitinfo.dirty_files(repo.root)
     if dirty:
         shown = ", ".join(dirty[:5]) + (" ..." if len(dirty) > 5 else "")
@@ -57,17 +65,24 @@ def deploy(
     pinned: Mapping[str, str] | None = None,
     note: str = "",
     lock: LockPolicy = DEFAULT_LOCK,
+    again: str = "",
 ) -> DeployResult:
     """Deploy env_name as its files declare (pinned: service -> image, set by promote only), holding
-    the environment's deploy lock from the first build to the recorded release."""
+    the environment's deploy lock from the first build to the recorded release. The plan is printed
+    first; a confirm: true environment stops after it unless yes (again: the command to type then)."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
     env = load_environment(repo, env_name, model_services(repo))
-    guard(repo, env, yes)
+    require_clean_tree(repo, env)
     read_secrets(repo, env)  # a secret that cannot be read stops the deploy before any build or push
+    if env.target.confirm and not yes:  # a protected environment: the plan, then nothing until --yes
+        show_plan(ctx, env_name, pinned, required=True)
+        again = again or f"nox -s deploy -- {env_name} --yes"
+        raise ConfigError(f"{env_name} is protected (confirm: true): nothing was changed; to apply this plan: {again}")
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
     with target.locked(f"deploy ({note})" if note else "deploy", lock, report):
+        show_plan(ctx, env_name, pinned)  # under the lock: what this deploy changes, not what another one did
         if env.target.registry:  # the registry holds the images: build and push only what it lacks
             needed = deployed_images(repo, [image.name for image in ctx.plan()])
             report.say(f"==> {env_name}: the {len(needed)} images it runs, from {env.target.registry}")
@@ -91,6 +106,25 @@ def deploy(
     return DeployResult(env_name, applied.changed, applied.unchanged)
 
 
+def show_plan(ctx: Context, env_name: str, pinned: Mapping[str, str] | None, *, required: bool = False) -> None:
+    """Print what the deploy is about to change (pinned: the images promote deploys)."""
+    say_plan(ctx.report, lambda: plan_environment(ctx, env_name, dict(pinned or {})), env_name, required=required)
+
+
+def say_plan(report: Reporter, compute: Callable[[], Plan], env_name: str, *, required: bool = False) -> None:
+    """When the command goes on anyway (required false), a plan that cannot be computed is said in one
+    line and does not stop it: deploy and rollback check everything themselves."""
+    try:
+        plan = compute()
+    except LmsopsError as exc:
+        if required:
+            raise
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        report.say(f"plan: {env_name}: not computed ({reason}); going on")
+        return
+    report.say(plan_text(plan))
+
+
 def rollback(ctx: Context, env_name: str, *, yes: bool = False, lock: LockPolicy = DEFAULT_LOCK) -> Release:
     """Redeploy the previous release of every service of a Swarm environment together."""
     started = time.monotonic()
@@ -104,6 +138,7 @@ def rollback(ctx: Context, env_name: str, *, yes: bool = False, lock: LockPolicy
         back_to = previous(history, env_name)
         report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")
         model = model_of(back_to, current)
+        say_plan(report, lambda: plan_of(ctx.docker, Declared(model, {})), env_name)
         path = work_dir(repo, model.env) / "rollback.yaml"
         path.write_text(model.text)
         changed = target.apply(model, path, report).changed

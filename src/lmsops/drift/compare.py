@@ -171,14 +171,3 @@ def model_file(model: Model) -> Path:
 def revisions_of(model: Model) -> dict[str, str]:
     """image reference -> the commit the model says it was built from (checked against its label)."""
     return {image.reference: image.source.revision for image in model.images}
-
-
-def report(differences: list[Difference]) -> str:
-    """One block per difference, values in full (digests and long lists are never cut)."""
-    lines = []
-    for d in differences:
-        where = f"  ({d.path})" if d.path else ""
-        lines.append(f"{d.env}  {d.service}  {d.field}{where}")
-        lines.append(f"    declared: {d.declared}")
-        lines.append(f"    running:  {d.running}")
-    return "\n".join(lines)

@@ -15,6 +15,7 @@ import dataclasses
 import getpass
 import json
 import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -41,6 +42,13 @@ class Release:
     at: str
     note: str
     model: str
+    host: str = ""  # the machine that deployed it (releases recorded before it was kept have none)
+
+    @property
+    def who(self) -> str:
+        """'Ada@build-7': the deployer's name (no e-mail: a table cell) and the machine."""
+        name = self.by.split(" <", 1)[0]
+        return f"{name}@{self.host}" if self.host else name
 
     def line(self) -> str:
         images = ", ".join(f"{name}={ref.rsplit('/', 1)[-1]}" for name, ref in sorted(self.images.items()))
@@ -62,9 +70,10 @@ def who() -> str:
 
 def releases(docker: Docker, stack: str) -> list[Release]:
     found = []
+    known = {f.name for f in dataclasses.fields(Release)}
     for config in docker.configs_with_label(f"{RELEASE_LABEL}={stack}"):
         data = json.loads(base64.b64decode(config["Spec"]["Data"]))
-        found.append(Release(**data))
+        found.append(Release(**{key: value for key, value in data.items() if key in known}))
     return sorted(found, key=lambda release: release.seq)
 
 
@@ -85,6 +94,7 @@ def record_release(docker: Docker, model: Model, note: str = "") -> Release:
         at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         note=note,
         model=model.text,
+        host=socket.gethostname(),
     )
     data = json.dumps(dataclasses.asdict(release), sort_keys=True).encode()
     docker.config_create(f"{stack}_release_{release.seq:04d}", {RELEASE_LABEL: stack}, data)
@@ -101,3 +111,101 @@ def model_of(release: Release, current: Model) -> Model:
     """The recorded model of a release, deployable like a freshly resolved one."""
     document = yaml.safe_load(release.model)
     return dataclasses.replace(current, document=document, text=release.model)
+
+
+# -- the history as a table ------------------------------------------------------------------------
+
+_RELEASE_LABELS = {COMMIT_LABEL, CONFIG_LABEL}
+
+
+def _services(release: Release) -> dict[str, Any]:
+    """Each service's recorded declaration, without the release labels (they change every commit)."""
+    document = yaml.safe_load(release.model) if release.model else {}
+    services = dict((document or {}).get("services") or {}) if isinstance(document, dict) else {}
+    for spec in services.values():
+        labels = (spec.get("deploy") or {}).get("labels") if isinstance(spec, dict) else None
+        if isinstance(labels, dict):
+            for key in _RELEASE_LABELS:
+                labels.pop(key, None)
+    return services
+
+
+def changed_services(before: Release | None, after: Release) -> list[str]:
+    """The services whose declaration differs from the release before: '+name' added, '-name' removed."""
+    new = _services(after)
+    if before is None:
+        return sorted(new)
+    old = _services(before)
+    changed = [name for name in sorted(set(old) & set(new)) if old[name] != new[name]]
+    return (
+        changed
+        + [f"+{name}" for name in sorted(set(new) - set(old))]
+        + [f"-{name}" for name in sorted(set(old) - set(new))]
+    )
+
+
+def short_digest(reference: str) -> str:
+    """'...catalog@sha256:8f30f30fd238...' -> '8f30f30fd238'; a tag reference -> its tag."""
+    if "@sha256:" in reference:
+        return reference.split("@sha256:", 1)[1][:12]
+    return reference.rsplit(":", 1)[-1] if ":" in reference.rsplit("/", 1)[-1] else reference
+
+
+def current_release(history: list[Release], running: dict[str, str]) -> Release | None:
+    """The release whose images are what runs (service -> image), newest first; else the last one
+    recorded (the last accepted deploy)."""
+    for release in reversed(history):
+        if release.images and all(running.get(name) == image for name, image in release.images.items()):
+            return release
+    return history[-1] if history else None
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    release: Release
+    changed: list[str]  # services changed since the release before ('+name' added, '-name' removed)
+    current: bool
+
+
+def history_rows(history: list[Release], running: dict[str, str]) -> list[HistoryRow]:
+    """Newest first, each with what it changed and whether it is the one running."""
+    current = current_release(history, running)
+    rows = [
+        HistoryRow(release, changed_services(history[i - 1] if i else None, release), release is current)
+        for i, release in enumerate(history)
+    ]
+    return rows[::-1]
+
+
+def history_table(rows: list[HistoryRow]) -> list[tuple[str, ...]]:
+    """Header and one row per release: * marks the current release; digests 12 hex."""
+    table: list[tuple[str, ...]] = [("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (DIGEST)", "NOTE")]
+    for row in rows:
+        r = row.release
+        commit = r.commit[:12] + ("-dirty" if r.commit.endswith("-dirty") else "")
+        changed = ", ".join(
+            f"{name} {short_digest(r.images[name.lstrip('+')])}" if name.lstrip("+") in r.images else name
+            for name in row.changed
+        )
+        when = r.at.replace("T", " ")
+        table.append(("*" if row.current else "", f"#{r.seq}", when, r.who, commit, changed or "(nothing)", r.note))
+    return table
+
+
+def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
+    """Keys documented in docs/environments.md ("--json"); images in full."""
+    return [
+        {
+            "release": row.release.seq,
+            "at": row.release.at,
+            "by": row.release.by,
+            "host": row.release.host,
+            "commit": row.release.commit,
+            "config": row.release.config,
+            "note": row.release.note,
+            "images": dict(sorted(row.release.images.items())),
+            "changed": row.changed,
+            "current": row.current,
+        }
+        for row in rows
+    ]
