@@ -248,6 +248,7 @@ def test_the_backups_command_lists_a_volume(
     dev: Setup, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(store_module, "Docker", lambda: dev.docker)
+    monkeypatch.setattr(common, "Docker", lambda: dev.docker)  # the engine the CLI hands the store
     monkeypatch.setattr(store_module, "resolve", lambda repo, docker, env: dev.model)
     monkeypatch.setattr(common, "find_repo", lambda: dev.project)
     assert isinstance(backup_folder(dev.project, dev.env), BackupVolume)

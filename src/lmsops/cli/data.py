@@ -16,7 +16,7 @@ from lmsops.core.progress import Reporter
 from lmsops.data.backup import backup
 from lmsops.data.manifest import size_text
 from lmsops.data.restore import restore
-from lmsops.data.store import backup_folder
+from lmsops.data.store import backup_store
 from lmsops.targets.status import environment
 
 
@@ -27,7 +27,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_backups(args: argparse.Namespace) -> int:
     repo = repository()
-    folder = backup_folder(repo, environment(repo, args.env))
+    folder = backup_store(repo, engine(), environment(repo, args.env))
     listing = folder.listing()
     if not listing.backups:
         print(f"backups: none of {args.env} in {folder.description} (nox -s backup -- {args.env})")

@@ -189,7 +189,9 @@ def run_streamed(
         feeder.start()
         captured = bytearray()
         moved = 0
-        while chunk := child.stdout.read(_CHUNK):
+        # What the pipe holds now (up to a chunk), so progress follows a slow job as it writes instead of
+        # waiting for a whole chunk or the end of its output (the buffered reader is never used).
+        while chunk := os.read(child.stdout.fileno(), _CHUNK):
             if output is None:
                 captured += chunk
                 continue
