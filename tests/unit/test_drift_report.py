@@ -11,11 +11,13 @@ import copy
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lmsops.core.gitinfo import SourceInfo
 from lmsops.drift import compose as drift_compose
 from lmsops.drift import swarm as drift_swarm
 from lmsops.drift.compare import Difference, Recorder, revisions_of
-from lmsops.drift.report import report
+from lmsops.drift.report import LONG, around_difference, human, report
 from lmsops.images.discovery import ImageSpec
 from lmsops.images.plan import PlannedImage
 from tests.unit.drift_fakes import declared_model, environment, recorded
@@ -93,3 +95,60 @@ def test_each_image_is_checked_against_the_commit_the_plan_says_it_was_built_fro
         "lmsops/catalog:0.1.0-7c5424cff98a": "4086b160edc6e63f5f77aa69a4fb2af2d764e0dc",
         "lmsops/gateway:0.1.0-a6bdcf59b0cb": "1c202bc0c066c629a0baa92455863d7aca641941-dirty",
     }
+
+
+# -- human units and long values (lmsops.drift.report) -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "shown"),
+    [
+        ("TaskTemplate.Resources.Limits.MemoryBytes", "268435456", "256 MiB"),
+        ("HostConfig.Memory", "1073741824", "1 GiB"),
+        ("HostConfig.ShmSize", "100000000", "95.4 MiB (100000000 bytes)"),
+        ("TaskTemplate.Resources.Limits.NanoCPUs", "500000000", "0.5 CPUs"),
+        ("HostConfig.NanoCpus", "1000000000", "1 CPU"),
+        ("TaskTemplate.ContainerSpec.StopGracePeriod", "3000000000", "3 s"),
+        ("UpdateConfig.Monitor", "15000000000", "15 s"),
+        ("TaskTemplate.ContainerSpec.Healthcheck.Interval", "500000000", "500 ms"),
+        ("HostConfig.CpuQuota", "50000", "50 ms"),
+        ("HostConfig.CpuShares", "512", "512"),  # a relative weight: no unit
+        ("TaskTemplate.Resources.Limits.MemoryBytes", "(not set)", "(not set)"),
+        ("", "268435456", "268435456"),  # a state check has no field to take a unit from
+    ],
+)
+def test_engine_numbers_are_shown_in_human_units(path: str, raw: str, shown: str) -> None:
+    assert human(path, raw) == shown
+
+
+def test_the_report_shows_units_on_both_sides() -> None:
+    d = Difference("staging", "catalog", "resources", "memory limit", "268435456", "314572800",
+                   "TaskTemplate.Resources.Limits.MemoryBytes")  # fmt: skip
+    assert report([d]).splitlines()[1:] == ["    declared: 256 MiB", "    running:  300 MiB"]
+
+
+def test_two_long_values_are_cut_around_their_difference_which_stays_whole() -> None:
+    digest = "127.0.0.1:5000/lmsops/catalog@sha256:"
+    declared, running = digest + "8f30" + "e" * 60, digest + "1a2b" + "e" * 60
+    d = Difference("staging", "catalog", "image", "image", declared, running, "TaskTemplate.ContainerSpec.Image")
+    assert report([d]).splitlines()[1:] == [
+        f"    declared: …/catalog@sha256:8f30{'e' * 16}…",
+        f"    running:  …/catalog@sha256:1a2b{'e' * 16}…",
+    ]
+    first, second = around_difference(declared, running)
+    assert "8f30" in first and "1a2b" in second and len(first) < len(declared)
+
+
+def test_a_difference_in_the_middle_of_long_lists_is_shown_in_full() -> None:
+    common = ", ".join(f'"node.labels.n{i}==x"' for i in range(6))
+    declared, running = f'[{common}, "zone==a", {common}]', f'[{common}, "zone==b-and-more", {common}]'
+    first, second = around_difference(declared, running)
+    assert first.startswith("…") and first.endswith("…") and '"zone==a"' in first
+    assert '"zone==b-and-more"' in second
+
+
+def test_short_values_and_a_long_against_a_short_one_are_printed_whole() -> None:
+    assert around_difference("info", "debug") == ("info", "debug")
+    long = "x" * (LONG + 10)
+    assert around_difference(long, "(not set)") == (long, "(not set)")
+    assert around_difference(long, long) == (long, long)

@@ -161,3 +161,60 @@ def test_model_of_a_release_is_its_recorded_model_for_the_current_environment(pr
     model = history.model_of(old, current)
     assert model.document == {"services": {"catalog": {"image": "lmsops/catalog:old"}}}
     assert (model.text, model.env, model.project) == (old.model, current.env, "lms-staging")
+
+
+# -- the history table ---------------------------------------------------------------------------------
+
+
+def recorded_release(seq: int, services: dict[str, Any], note: str = "", host: str = "build-7") -> Release:
+    """A release whose model declares services (with the release labels, which change every commit)."""
+    labels = {COMMIT_LABEL: f"{seq}" * 40, CONFIG_LABEL: f"cfg{seq}"}
+    document = {"services": {name: {**spec, "deploy": {**spec.get("deploy", {}), "labels": labels}}
+                             for name, spec in services.items()}}  # fmt: skip
+    images = {name: str(spec["image"]) for name, spec in services.items()}
+    return Release(seq, "staging", "lms-staging", f"{seq}" * 40, f"cfg{seq}", images, "Ada <ada@example.org>",
+                   f"2026-11-2{seq}T09:30:05Z", note, yaml.safe_dump(document), host)  # fmt: skip
+
+
+def test_the_history_table_names_what_each_release_changed_with_short_digests_and_marks_what_runs() -> None:
+    v1 = {"catalog": {"image": CATALOG}, "gateway": {"image": GATEWAY}}
+    v2 = {**v1, "catalog": {"image": CATALOG.replace("c" * 64, "d" * 64)}, "grades": {"image": CATALOG}}
+    v3 = {"catalog": v2["catalog"], "gateway": {"image": GATEWAY, "deploy": {"replicas": 2}}}
+    history_ = [recorded_release(1, v1), recorded_release(2, v2), recorded_release(3, v3, "rollback to #1", "")]
+    rows = history.history_rows(history_, running={"catalog": v2["catalog"]["image"], "gateway": GATEWAY,
+                                                   "grades": CATALOG})  # fmt: skip
+    assert [(row.release.seq, row.changed, row.current) for row in rows] == [
+        (3, ["gateway", "-grades"], False),
+        (2, ["catalog", "+grades"], True),  # its images are what runs (3 declares other replicas)
+        (1, ["catalog", "gateway"], False),  # the first release: every service is new
+    ]
+    assert history.history_table(rows) == [
+        ("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (DIGEST)", "NOTE"),
+        ("", "#3", "2026-11-23 09:30:05Z", "Ada", "3" * 12, f"gateway {'a' * 12}, -grades", "rollback to #1"),
+        ("*", "#2", "2026-11-22 09:30:05Z", "Ada@build-7", "2" * 12, f"catalog {'d' * 12}, +grades {'c' * 12}", ""),
+        ("", "#1", "2026-11-21 09:30:05Z", "Ada@build-7", "1" * 12, f"catalog {'c' * 12}, gateway {'a' * 12}", ""),
+    ]
+
+
+def test_when_nothing_runs_as_recorded_the_last_release_is_the_current_one() -> None:
+    releases_ = [
+        recorded_release(1, {"catalog": {"image": CATALOG}}),
+        recorded_release(2, {"catalog": {"image": GATEWAY}}),
+    ]
+    assert history.current_release(releases_, running={"catalog": "changed-by-hand"}) is releases_[1]
+    assert history.current_release([], running={}) is None
+
+
+def test_a_release_recorded_before_hosts_were_kept_still_reads(engine: ScriptedEngine) -> None:
+    store = SwarmConfigs(engine)
+    old = {k: v for k, v in dataclasses_asdict(release(1)).items() if k != "host"}
+    store.configs["lms-staging_release_0001"] = {
+        "ID": "old1", "Spec": {"Name": "lms-staging_release_0001", "Labels": {RELEASE_LABEL: "lms-staging"},
+                               "Data": base64.b64encode(json.dumps(old).encode()).decode()},
+    }  # fmt: skip
+    [read] = history.releases(Docker(), "lms-staging")
+    assert (read.seq, read.host, read.who) == (1, "", "me")
+
+
+def dataclasses_asdict(value: Release) -> dict[str, Any]:
+    return dict(value.__dict__)

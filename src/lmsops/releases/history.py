@@ -155,7 +155,7 @@ def current_release(history: list[Release], running: dict[str, str]) -> Release 
     """The release whose images are what runs (service -> image), newest first; else the last one
     recorded (the last accepted deploy)."""
     for release in reversed(history):
-        if release.images and all(running.get(name) == image for name, image in release.images.items()):
+        if release.images and release.images == running:  # the same services, each on the same image
             return release
     return history[-1] if history else None
 
