@@ -65,11 +65,10 @@ def deploy(
     pinned: Mapping[str, str] | None = None,
     note: str = "",
     lock: LockPolicy = DEFAULT_LOCK,
-    again: str = "",
 ) -> DeployResult:
     """Deploy env_name as its files declare (pinned: service -> image, set by promote only), holding
     the environment's deploy lock from the first build to the recorded release. The plan is printed
-    first; a confirm: true environment stops after it unless yes (again: the command to type then)."""
+    first; a confirm: true environment stops after it unless yes."""
     started = time.monotonic()
     repo, report = ctx.repo, ctx.report
     env = load_environment(repo, env_name, model_services(repo))
@@ -77,7 +76,8 @@ def deploy(
     read_secrets(repo, env)  # a secret that cannot be read stops the deploy before any build or push
     if env.target.confirm and not yes:  # a protected environment: the plan, then nothing until --yes
         show_plan(ctx, env_name, pinned, required=True)
-        again = again or f"nox -s deploy -- {env_name} --yes"
+        # promote deploys too (note says so): its user re-runs promote, not deploy
+        again = f"nox -s deploy -- {env_name} --yes" if not note else "re-run the same command with --yes"
         raise ConfigError(f"{env_name} is protected (confirm: true): nothing was changed; to apply this plan: {again}")
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)

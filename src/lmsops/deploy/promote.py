@@ -49,5 +49,4 @@ def promote(
     report.say(f"==> promote: {destination} gets the digests running in {source}:")
     for name, image in sorted(digests.items()):
         report.say(f"    {name}: {image}")
-    again = f"nox -s promote -- {source} {destination} --yes"
-    return deploy(ctx, destination, yes=yes, pinned=digests, note=f"promoted from {source}", lock=lock, again=again)
+    return deploy(ctx, destination, yes=yes, pinned=digests, note=f"promoted from {source}", lock=lock)
