@@ -166,6 +166,9 @@ class FakePopen:
     def wait(self) -> int:
         return self.returncode
 
+    def poll(self) -> int:
+        return self.returncode
+
 
 def scripted_engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     engine = ScriptedEngine()

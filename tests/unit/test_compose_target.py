@@ -20,7 +20,7 @@ from lmsops.environments.model import Model
 from lmsops.targets import compose
 from lmsops.targets.base import Applied, ServiceStatus
 from lmsops.targets.compose import ComposeService, ComposeTarget, compose_ps
-from tests.unit.target_fakes import COMPOSE, IMAGE, ComposeEngine, compose_rows, environment, labelled, model
+from tests.unit.target_fakes import COMPOSE, IMAGE, ComposeEngine, FakeClock, compose_rows, environment, labelled, model
 
 PROJECT = str(COMPOSE["project"])
 REVISION = "4e43b01f7a17ec90ebe24ebffa6cf2bdd83c5baa"
@@ -324,3 +324,25 @@ def test_postgres_that_does_not_become_healthy_stops_the_deploy_naming_it(
     with pytest.raises(DeployError, match=r"dev: postgres is not healthy .*nothing else was changed"):
         deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
     assert len([call for call in deploy.engine.calls if call[0] == "up"]) == 1
+
+
+def test_a_long_up_says_what_each_container_is_doing_from_composes_own_lines(
+    project: Repo, tmp_path: Path, drift: Drift, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`up --wait` is read as it runs: its lines summarised, a change at most every 2 s, so that a deploy
+    waiting minutes for health checks is never silent; the final lines stay what they were."""
+    clock = FakeClock()
+    monkeypatch.setattr(compose, "time", clock)
+    deploy = Deploy(project, tmp_path, "empty", [COMPOSE["up"]])
+    deploy.engine.clock, deploy.engine.line_seconds = clock, 1.0
+    deploy.apply()
+    assert deploy.lines() == [
+        "    waiting 3 s: web creating",  # one line a second: a change is shown 2 s after the last line
+        "    waiting 5 s: web creating, worker created",
+        "    waiting 7 s: web starting, worker created",
+        "    waiting 9 s: web starting, worker started",
+        "    waiting 11 s: web started, worker waiting for healthy",
+        "    waiting 13 s: web waiting for healthy, worker healthy",
+        f"    web: updated, running (healthy), {IMAGE}",
+        f"    worker: updated, running (-), {IMAGE}",
+    ]

@@ -476,3 +476,18 @@ def test_a_failing_migration_stops_the_deploy_before_the_stack_is_touched(
     with pytest.raises(DeployError, match="the migration 0002"):
         deploy.apply()
     assert not [call for call in deploy.engine.calls if call[0] == "stack_deploy"]
+
+
+def test_a_long_wait_says_how_each_service_goes_when_it_changes_and_every_10_s_otherwise(
+    project: Repo, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Replicas running/desired and what the other tasks do, without a line per reading (CI logs)."""
+    timeline = [(0, moment("converged")), (1, moment("updating")), (30, moment("updated"))]
+    deploy = run(project, tmp_path, clock, timeline)
+    assert deploy.apply() == Applied(["web"], [])
+    assert deploy.lines() == [
+        "    waiting 2 s: web 0/2 running (1 assigned, updating)",
+        "    waiting 12 s: web 0/2 running (1 assigned, updating)",
+        "    waiting 22 s: web 0/2 running (1 assigned, updating)",
+        f"    web: updated, 2/2 running {IMAGE} (30.0 s)",
+    ]

@@ -176,10 +176,12 @@ def _build_one(
     iidfile = repo.work / "iid" / f"{spec.name}.iid"
     iidfile.parent.mkdir(parents=True, exist_ok=True)
     output: list[str] = []  # all of it: a failure's reason can be anywhere, not only in the tail
+    steps = StepProgress(spec.name, report)
 
     def on_line(line: str) -> None:
         output.append(line)
         report.detail(line)
+        steps.line(line)
 
     try:
         image_id = docker.build(
@@ -220,6 +222,35 @@ def _pull_shared(docker: Docker, image: PlannedImage, registry: str, report: Rep
     report.say(f"<== {reference}: pulled from {registry} ({seconds(started)})")
     return Built(image.name, reference, docker.image_id(reference) or "", False, time.monotonic() - started,
                  docker.image_size(reference), pulled=True)  # fmt: skip
+
+
+_STEP = re.compile(r"^Step (\d+)/(\d+) : (.+)$")  # the classic builder: "Step 7/12 : RUN ..."
+_BUILDKIT_STEP = re.compile(r"^#\d+ \[(?:\S+ )?(\d+)/(\d+)\] (.+)$")  # BuildKit, plain: "#9 [builder 3/5] RUN ..."
+STEP_GAP = 3.0  # seconds: at most one step line per image this often
+
+
+class StepProgress:
+    """Without --verbose, which step of an image's Dockerfile runs: `catalog: step 7/12 RUN ...` when a
+    step starts or shows output, at most every STEP_GAP seconds per image, so that quick steps go by
+    unsaid and a long one is named while it runs."""
+
+    def __init__(self, name: str, report: Reporter) -> None:
+        self.name, self.report = name, report
+        self.current = self.shown = ""
+        self.last = time.monotonic()  # the "==> building" line was just printed
+
+    def line(self, line: str) -> None:
+        text = _ANSI.sub("", line).strip()
+        match = _STEP.match(text) or _BUILDKIT_STEP.match(text)
+        if match:
+            instruction = " ".join(match.group(3).split())
+            cut = instruction if len(instruction) <= 72 else instruction[:69] + "..."
+            self.current = f"step {match.group(1)}/{match.group(2)} {cut}"
+        now = time.monotonic()
+        if self.report.verbose or not self.current or self.current == self.shown or now - self.last < STEP_GAP:
+            return
+        self.report.say(f"    {self.name}: {self.current}")
+        self.shown, self.last = self.current, now
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
