@@ -9,11 +9,21 @@ from pathlib import Path
 
 import pytest
 
+from lmsops.cli import main
 from lmsops.core import proc
 from lmsops.core.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
-from lmsops.templates.stamp import compile_template_locks, new_service, stamp, stamped_services, template_dir
-from tests.unit.conftest import write
+from lmsops.templates.stamp import (
+    TEMPLATE,
+    compile_template_locks,
+    new_service,
+    questions,
+    stamp,
+    stamped_services,
+    taken_ports,
+    template_dir,
+)
+from tests.unit.conftest import PROJECT, write
 from tests.unit.image_fakes import Call, FakeRunner, reply, reporter
 
 COPIER = "/opt/copier/bin/copier"
@@ -22,8 +32,8 @@ UV = "/opt/uv/bin/uv"
 REFUSED = """Traceback (most recent call last):
   File "/venv/lib/python3.11/site-packages/copier/_user_data.py", line 472, in validate_answer
     raise ValueError(
-ValueError: Validation error for question 'port': port 80 is out of range: use 1024-65535 (services run as a \
-non-root user)
+ValueError: Validation error for question 'team': 'Exams' is not a valid team name: lowercase letters, digits and \
+'-', starting with a letter
 """
 
 
@@ -34,9 +44,22 @@ def tools(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def template(repo: Repo) -> Repo:
-    """The scratch repository with a service template (its copier.yml is all lmsops looks for)."""
-    write(repo.root / "templates" / "service" / "copier.yml", "service_name:\n  type: str\n")
+    """The scratch repository with the service template's questions (its copier.yml is all lmsops reads)
+    and a stamped service catalog on port 8001."""
+    write(repo.root / "templates" / "service" / "copier.yml", (PROJECT.root / TEMPLATE / "copier.yml").read_text())
+    write(repo.services / "catalog" / ".port-8001", "")
+    write(
+        repo.services / "catalog" / "compose.yaml", "services:\n  catalog:\n    environment:\n      LMS_PORT: '8001'\n"
+    )
+    write(
+        repo.services / "enrollment" / "compose.yaml",
+        "services:\n  enrollment:\n    environment:\n      LMS_PORT: 8002\n",
+    )
     return repo
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 def test_the_template_must_have_a_copier_yml(repo: Repo) -> None:
@@ -89,12 +112,21 @@ def test_an_answer_without_key_and_value_is_refused_before_copier_runs(
 @pytest.mark.usefixtures("tools")
 def test_a_refused_answer_is_one_line_naming_the_question(monkeypatch: pytest.MonkeyPatch, template: Repo) -> None:
     """copier's traceback is reduced to the validator's message, as a configuration error."""
-    FakeRunner(monkeypatch, lambda call: reply(call, 1, stderr=REFUSED) if call.argv[0] == COPIER else None)
+
+    def refuse(call: Call) -> proc.Result | None:
+        if call.argv[0] != COPIER:
+            return None
+        write(template.services / "quiz" / "half-written", "")  # whatever copier left is removed
+        return reply(call, 1, stderr=REFUSED)
+
+    FakeRunner(monkeypatch, refuse)
     with pytest.raises(ConfigError) as error:
-        new_service(template, "quiz", ["port=80"])
+        new_service(template, "quiz", ["team=Exams"])
     assert str(error.value) == (
-        "templates/service: port: port 80 is out of range: use 1024-65535 (services run as a non-root user)"
+        "templates/service: team: 'Exams' is not a valid team name: lowercase letters, digits and '-', starting "
+        "with a letter"
     )
+    assert not (template.services / "quiz").exists()
 
 
 @pytest.mark.usefixtures("tools")
@@ -183,3 +215,109 @@ def test_template_locks_are_compiled_per_variant_keeping_todays_pins(
         "services/lmsopstemplatelock/requirements-dev.in",
     ] * 2
     assert out.getvalue().splitlines() == [f"    templates/service/includes/{name}: locked" for name in names]
+
+
+# Each bad request of `nox -s new_service -- ...`: one line naming the answer and what to do, exit 2
+# (ConfigError), before copier runs, nothing written.
+BAD_REQUESTS = [
+    (["quiz", "port=abc"], "new-service quiz: port='abc' is not an integer; give a whole number, e.g. port=8010"),
+    (
+        ["forum", "databse=false"],
+        "new-service forum: unknown answer 'databse' (did you mean 'database'?); the template asks service_name, "
+        "description, team, port, database, replicas_staging, replicas_production",
+    ),
+    (
+        ["../evil"],
+        "new-service ../evil: NAME must be a plain service name: use 2-30 lowercase letters, digits and '-', "
+        "starting with a letter (it becomes the folder services/NAME, a DNS name and an image name), e.g. quiz",
+    ),
+    (["quiz", "port=8002"], "new-service quiz: port=8002 is taken by the service 'enrollment' "
+     "(LMS_PORT in services/enrollment/compose.yaml); choose a free one, e.g. port=8003"),
+    (["quiz", "database=maybe"], "new-service quiz: database='maybe' is not true or false; give database=true or "
+     "database=false"),
+    (["quiz", "replicas_staging=two"], "new-service quiz: replicas_staging='two' is not an integer; give a whole "
+     "number, e.g. replicas_staging=2"),
+    (["quiz", "team=a", "team=b"], "new-service quiz: team is answered twice; give it once"),
+    (["quiz", "service_name=other"], "new-service quiz: service_name=other differs from NAME 'quiz': the service "
+     "name is its folder's; drop it"),
+    (["quiz", "database_name=x"], "new-service quiz: unknown answer 'database_name' (did you mean 'database'?); the "
+     "template asks service_name, description, team, port, database, replicas_staging, replicas_production"),
+    (["catalog"], "new-service catalog: services/catalog exists already; choose another name, or bring a stamped "
+     "service up to date with `nox -s update_services`"),
+    (["gateway"], "new-service gateway: 'gateway' is reserved for the platform's gateway; choose another name"),
+    (["Quiz"], "new-service Quiz: NAME must be a plain service name: use 2-30 lowercase letters, digits and '-', "
+     "starting with a letter (it becomes the folder services/NAME, a DNS name and an image name), e.g. quiz"),
+    (["quiz", "prot=8010", "database=perhaps"], "new-service quiz: 2 problems:\n"
+     "  - unknown answer 'prot' (did you mean 'port'?); the template asks service_name, description, team, port, "
+     "database, replicas_staging, replicas_production\n"
+     "  - database='perhaps' is not true or false; give database=true or database=false"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("argv", "message"), BAD_REQUESTS)
+@pytest.mark.usefixtures("tools")
+def test_each_bad_request_is_one_line_exit_2_and_nothing_changes(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    template: Repo,
+    argv: list[str],
+    message: str,
+) -> None:
+    copier = FakeRunner(monkeypatch, lambda call: reply(call) if call.argv[0] == COPIER else None)
+    monkeypatch.setenv("LMSOPS_ROOT", str(template.root))
+    before = tree(template.root)
+    assert main(["new-service", *argv]) == 2
+    assert capsys.readouterr().err == f"lmsops: error: {message}\n"
+    assert copier.calls == []
+    assert tree(template.root) == before, "nothing written (services/../evil would be in the root)"
+
+
+@pytest.mark.usefixtures("tools")
+def test_answers_are_typed_as_the_template_asks(monkeypatch: pytest.MonkeyPatch, template: Repo) -> None:
+    """Booleans in any of the usual spellings go to copier as true/false; integers as integers."""
+    copier = FakeRunner(monkeypatch, lambda call: reply(call) if call.argv[0] == COPIER else None)
+    new_service(template, "quiz", ["database=No", "port=8003", "replicas_staging=3", "team=exams"])
+    assert copier.calls[0].argv[4:12] == [
+        "--data", "database=false", "--data", "port=8003", "--data", "replicas_staging=3", "--data", "team=exams",
+    ]  # fmt: skip
+
+
+@pytest.mark.usefixtures("tools")
+def test_an_interrupted_copier_leaves_no_half_stamped_service(monkeypatch: pytest.MonkeyPatch, template: Repo) -> None:
+    def interrupted(call: Call) -> proc.Result | None:
+        if call.argv[0] != COPIER:
+            return None
+        write(template.services / "quiz" / "Dockerfile", "FROM x\n")
+        raise KeyboardInterrupt
+
+    FakeRunner(monkeypatch, interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        new_service(template, "quiz", [])
+    assert not (template.services / "quiz").exists()
+
+
+@pytest.mark.usefixtures("tools")
+def test_ports_the_template_sees_are_left_to_its_validator(monkeypatch: pytest.MonkeyPatch, template: Repo) -> None:
+    """A .port-<N> file, the gateway's port, a port out of range: templates/service/copier.yml refuses them
+    (tests/unit/test_stamp_validators.py), so copier is asked and its one-line refusal reported."""
+    copier = FakeRunner(monkeypatch, lambda call: reply(call) if call.argv[0] == COPIER else None)
+    for port in ("8001", "8080", "80"):
+        new_service(template, f"quiz{port}", [f"port={port}"])
+    assert [call.argv[5] for call in copier.calls] == ["port=8001", "port=8080", "port=80"]
+
+
+def test_taken_ports_name_their_owner(template: Repo) -> None:
+    assert taken_ports(template) == {
+        8080: "the gateway",
+        8001: "the service 'catalog' (services/catalog/.port-8001)",
+        8002: "the service 'enrollment' (LMS_PORT in services/enrollment/compose.yaml)",
+    }
+
+
+def test_the_template_validator_knows_every_question() -> None:
+    """copier.yml's first validator lists the questions (Jinja cannot read copier.yml): the same list."""
+    template = PROJECT.root / TEMPLATE
+    asked = list(questions(template))
+    assert asked == ["service_name", "description", "team", "port", "database", "replicas_staging",
+                     "replicas_production"]  # fmt: skip
+    assert f"{{%- set asked = {asked!r} -%}}" in (template / "copier.yml").read_text()
