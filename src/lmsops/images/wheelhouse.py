@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from packaging.markers import Marker
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 
 from lmsops.core import proc
 from lmsops.core.errors import ConfigError
@@ -70,10 +70,22 @@ def read_lock(path: Path, display: str) -> list[Locked]:
                 "regenerate the lock with `nox -s lock`"
             )
         marker = (match["marker"] or "").strip()
-        if marker and not Marker(marker).evaluate(TARGET_MARKERS):
+        if marker and not _applies(marker, f"{display}: entry {match['name']}=={match['version']}"):
             continue  # not installed on the image's platform
         entries.append(Locked(match["name"].lower(), match["version"], hashes))
     return entries
+
+
+def _applies(marker: str, where: str) -> bool:
+    """Does the environment marker hold on the image's platform? A malformed one is the lock's error."""
+    try:
+        return Marker(marker).evaluate(TARGET_MARKERS)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as exc:
+        reason = str(exc).splitlines()[0]
+        raise ConfigError(
+            f"{where}: the environment marker {marker!r} is not valid ({reason}); regenerate the lock with "
+            "`nox -s lock` (or fix the marker by hand)"
+        ) from exc
 
 
 def _sha256(path: Path) -> str:
