@@ -7,11 +7,16 @@ import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from lms_runtime import buildinfo
+from lms_runtime.api import document_common_errors, method_not_allowed, validation_error
 from lms_runtime.drain import CloseWhileDraining, Drain
 from lms_runtime.logs import RequestIdMiddleware
 
@@ -29,6 +34,11 @@ async def _run_check(check: ReadinessCheck) -> None:
         await asyncio.wait_for(asyncio.to_thread(check), READINESS_TIMEOUT_SECONDS)
 
 
+class Readiness(BaseModel):
+    status: str  # ready, not ready, draining
+    checks: dict[str, str]  # each dependency: "ok", or "failed: ..."
+
+
 def contract_router(service: str, readiness: Mapping[str, ReadinessCheck], drain: Drain | None = None) -> APIRouter:
     router = APIRouter(tags=["runtime"])
     drain = Drain() if drain is None else drain  # a router on its own never drains
@@ -39,7 +49,11 @@ def contract_router(service: str, readiness: Mapping[str, ReadinessCheck], drain
         200 while draining (a failing health check would get the task killed before it drained)."""
         return {"status": "ok"}
 
-    @router.get("/readyz")
+    not_ready: dict[int | str, dict[str, Any]] = {
+        503: {"model": Readiness, "description": "A dependency failed its check, or the service drains"}
+    }
+
+    @router.get("/readyz", response_model=Readiness, responses=not_ready)
     async def readyz() -> JSONResponse:
         """Ready: every dependency answers; 503 with what failed otherwise, or while draining."""
         if drain.draining:  # shutting down: send nothing new here (lms_runtime.drain)
@@ -90,13 +104,20 @@ def create_app(
     app.state.drain = drain = Drain()
     app.add_middleware(CloseWhileDraining, drain=drain)
     app.add_middleware(RequestIdMiddleware)
+    # The HTTP contract (lms_runtime.api): a 405 names every method of its path in Allow, and the
+    # OpenAPI lists the errors the runtime answers for a route (400, 503) besides the route's own.
+    app.add_exception_handler(StarletteHTTPException, method_not_allowed)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    database: tuple[Callable[..., object], ...] = ()
     try:
-        from lms_runtime.db import add_database_unavailable_handler
+        from lms_runtime.db import DATABASE_DEPENDENCIES, add_database_unavailable_handler
     except ImportError:  # a service without a database: lms-runtime[db] (SQLAlchemy) not installed
         pass
     else:
         add_database_unavailable_handler(app)
+        database = DATABASE_DEPENDENCIES
     app.include_router(contract_router(service, readiness or {}, drain))
     for router in routers:
         app.include_router(router)
+    document_common_errors(app, database)
     return app

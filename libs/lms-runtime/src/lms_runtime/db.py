@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -109,6 +109,8 @@ def is_database_read_only(exc: BaseException) -> bool:
 
 async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
     cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    if isinstance(exc, DataError):
+        return _refused_value(request, cause)
     if is_database_read_only(exc):
         log.warning("database read-only: %s %s answered 503", request.method, request.url.path)
         return JSONResponse(
@@ -127,6 +129,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
         request.url.path,
     )
     return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"})
+
+
+def _refused_value(request: Request, cause: BaseException) -> JSONResponse:
+    """A value the database refused (SQLSTATE class 22, data exception: a number out of range, a NUL
+    in text), which only a request can have brought: the request is invalid, a 422 in FastAPI's
+    shape, never a 500. The API's own bounds (lms_runtime.api) should have refused it first: the
+    warning says which input still got through."""
+    reason = (str(cause).splitlines() or [""])[0][:200]
+    log.warning("database refused a value (%s: %s): %s %s answered 422",
+                type(cause).__name__, reason, request.method, request.url.path)  # fmt: skip
+    error = {"type": "database_refused", "loc": ["request"], "msg": f"the database refused a value: {reason}"}
+    return JSONResponse({"detail": [error]}, status_code=422)
 
 
 def add_database_unavailable_handler(app: FastAPI) -> None:
@@ -235,3 +249,5 @@ async def get_read_connection(request: Request) -> AsyncIterator[ReadConnection]
 
 SessionDep = Annotated[Session, Depends(get_session)]
 ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection)]
+# What a route depends on when it uses the database: its OpenAPI then lists the 503 above (lms_runtime.api).
+DATABASE_DEPENDENCIES = (get_session, get_read_connection)
