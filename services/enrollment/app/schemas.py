@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from lms_runtime.api import Id
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+# The body's field and the list's filter alike: a filter that no learner can match is a 422 too.
+LearnerId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")]
 
 
 class EnrollmentCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    learner_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
-    course_id: int = Field(ge=1)
+    learner_id: LearnerId
+    course_id: Id
 
 
 class EnrollmentOut(BaseModel):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, HTTPException, Query, Response, status
+from fastapi import APIRouter, HTTPException, Response, status
+from lms_runtime.api import Id, Limit, Offset, errors
 from lms_runtime.db import ReadConnectionDep, SessionDep
 from pydantic import TypeAdapter
 from sqlalchemy import Select, bindparam, func, select, update
@@ -43,7 +44,7 @@ def _code_taken(session: Session, code: str, course_id: int | None = None) -> No
         raise HTTPException(status.HTTP_409_CONFLICT, f"a course with code {code!r} already exists")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=CourseOut)
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CourseOut, responses=errors(409))
 def create_course(body: CourseCreate, session: SessionDep) -> Course:
     _code_taken(session, body.code)
     course = Course(code=body.code, title=body.title, description=body.description, published=body.published)
@@ -80,8 +81,8 @@ _TOTAL = len(_COURSE_FIELDS)  # the column after the course's own, then the modu
 @router.get("", response_model=CoursePage)
 def list_courses(
     reader: ReadConnectionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
     published: bool | None = None,
 ) -> Response:
     """A page of courses with their modules: the LMS's hottest read.
@@ -115,17 +116,15 @@ def list_courses(
     return Response(_PAGE.dump_json(_PAGE.validate_python(page)), media_type="application/json")
 
 
-@router.get("/{course_id}", response_model=CourseOut)
-def read_course(course_id: int, session: SessionDep) -> Course:
+@router.get("/{course_id}", response_model=CourseOut, responses=errors(404))
+def read_course(course_id: Id, session: SessionDep) -> Course:
     return _get(session, course_id)
 
 
-@router.patch("/{course_id}", response_model=CourseOut)
-def update_course(course_id: int, body: CourseUpdate, session: SessionDep) -> Course:
+@router.patch("/{course_id}", response_model=CourseOut, responses=errors(404, 409))
+def update_course(course_id: Id, body: CourseUpdate, session: SessionDep) -> Course:
     course = _get(session, course_id)
-    changes = body.model_dump(exclude_unset=True)
-    if None in changes.values():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "fields cannot be set to null")
+    changes = body.model_dump(exclude_unset=True)  # an explicit null is refused by CourseUpdate (422)
     if "code" in changes:
         _code_taken(session, changes["code"], course_id)
     for field, value in changes.items():
@@ -134,20 +133,22 @@ def update_course(course_id: int, body: CourseUpdate, session: SessionDep) -> Co
     return _get(session, course_id)
 
 
-@router.delete("/{course_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_course(course_id: int, session: SessionDep) -> Response:
+@router.delete("/{course_id}", status_code=status.HTTP_204_NO_CONTENT, responses=errors(404))
+def delete_course(course_id: Id, session: SessionDep) -> Response:
     session.delete(_get(session, course_id))
     session.commit()
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.get("/{course_id}/modules", response_model=list[ModuleOut])
-def list_modules(course_id: int, session: SessionDep) -> list[Module]:
+@router.get("/{course_id}/modules", response_model=list[ModuleOut], responses=errors(404))
+def list_modules(course_id: Id, session: SessionDep) -> list[Module]:
     return list(_get(session, course_id).modules)
 
 
-@router.post("/{course_id}/modules", status_code=status.HTTP_201_CREATED, response_model=list[ModuleOut])
-def insert_module(course_id: int, body: ModuleInsert, session: SessionDep) -> list[Module]:
+@router.post(
+    "/{course_id}/modules", status_code=status.HTTP_201_CREATED, response_model=list[ModuleOut], responses=errors(404)
+)
+def insert_module(course_id: Id, body: ModuleInsert, session: SessionDep) -> list[Module]:
     """Insert a module at a position (default: the end); later modules move down by one."""
     course = _get(session, course_id)
     count = len(course.modules)
@@ -164,8 +165,8 @@ def insert_module(course_id: int, body: ModuleInsert, session: SessionDep) -> li
     return list(_get(session, course_id).modules)
 
 
-@router.delete("/{course_id}/modules/{module_id}", response_model=list[ModuleOut])
-def delete_module(course_id: int, module_id: int, session: SessionDep) -> list[Module]:
+@router.delete("/{course_id}/modules/{module_id}", response_model=list[ModuleOut], responses=errors(404))
+def delete_module(course_id: Id, module_id: Id, session: SessionDep) -> list[Module]:
     course = _get(session, course_id)
     module = next((m for m in course.modules if m.id == module_id), None)
     if module is None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
+from lms_runtime.api import Id, Limit, Offset, errors
 from lms_runtime.db import SessionDep
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.catalog import CatalogClient
 from app.models import Enrollment
-from app.schemas import EnrollmentCreate, EnrollmentOut, EnrollmentPage
+from app.schemas import EnrollmentCreate, EnrollmentOut, EnrollmentPage, LearnerId
 
 router = APIRouter(prefix="/enrollments", tags=["enrollments"])
 
@@ -31,7 +32,9 @@ def _already(body: EnrollmentCreate) -> HTTPException:
     )
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=EnrollmentOut)
+# 404: no such course; 409: already enrolled, or the course is not published; 503: the catalog is
+# unavailable (nothing recorded).
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=EnrollmentOut, responses=errors(404, 409, 503))
 def enroll(body: EnrollmentCreate, request: Request, session: SessionDep) -> Enrollment:
     """Checks the catalog first; nothing is written unless the course exists and is published."""
     existing = session.scalar(
@@ -58,11 +61,11 @@ def enroll(body: EnrollmentCreate, request: Request, session: SessionDep) -> Enr
 @router.get("", response_model=EnrollmentPage)
 def list_enrollments(
     session: SessionDep,
-    learner_id: str | None = None,
-    course_id: int | None = None,
+    learner_id: LearnerId | None = None,
+    course_id: Id | None = None,
     enrollment_status: Annotated[str | None, Query(alias="status", pattern="^(active|withdrawn)$")] = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Limit = 20,
+    offset: Offset = 0,
 ) -> EnrollmentPage:
     query = select(Enrollment)
     if learner_id is not None:
@@ -77,13 +80,13 @@ def list_enrollments(
     return EnrollmentPage(items=items, total=total, limit=limit, offset=offset)
 
 
-@router.get("/{enrollment_id}", response_model=EnrollmentOut)
-def read_enrollment(enrollment_id: int, session: SessionDep) -> Enrollment:
+@router.get("/{enrollment_id}", response_model=EnrollmentOut, responses=errors(404))
+def read_enrollment(enrollment_id: Id, session: SessionDep) -> Enrollment:
     return _get(session, enrollment_id)
 
 
-@router.post("/{enrollment_id}/withdraw", response_model=EnrollmentOut)
-def withdraw(enrollment_id: int, session: SessionDep) -> Enrollment:
+@router.post("/{enrollment_id}/withdraw", response_model=EnrollmentOut, responses=errors(404, 409))
+def withdraw(enrollment_id: Id, session: SessionDep) -> Enrollment:
     enrollment = _get(session, enrollment_id)
     if enrollment.status == "withdrawn":
         raise HTTPException(status.HTTP_409_CONFLICT, f"enrollment {enrollment_id} is already withdrawn")
