@@ -467,3 +467,31 @@ def test_a_migration_that_fails_stops_the_deploy_naming_it_and_the_old_version_k
     status, again = call("GET", f"{url}/{course['id']}")
     assert status == 200 and again == course, "the old version answers with the data as it was"
     assert drift_of(docker, deployed["dev"]) == [], "nothing changed: same containers, same schema"
+
+
+# -- the plan: the same comparison, read as what a deploy would change ---------------------------------
+
+
+def test_the_plan_of_a_deployed_staging_names_a_rotated_secret_by_version_and_changes_nothing(
+    docker: Docker, envs: Renamed, deployed: dict[str, Model], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lmsops.deploy.plan import Change, Plan, ServicePlan, plan_environment
+    from lmsops.deploy.plan_output import text
+
+    def plan_now() -> Plan:
+        return plan_environment(Context(envs.repo, docker, Reporter(), "offline"), "staging")
+
+    assert plan_now().empty, "as deployed: nothing to change"
+    before = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
+    rotated = "rotated-" + os.urandom(8).hex()
+    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", rotated)
+    plan = plan_now()
+    [catalog] = plan.services
+    [change] = catalog.changes
+    assert catalog == ServicePlan(
+        "catalog", "change", [Change("secrets", "catalog-db-password", change.old, change.new)]
+    )
+    assert change.old and change.new and change.old != change.new
+    assert rotated not in text(plan)
+    after = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
+    assert after == before, "a plan changes nothing"
