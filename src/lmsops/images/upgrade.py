@@ -10,7 +10,8 @@
 5. a report lists, per rebuilt image, old and new base digest and size, Debian and Python package
    changes, and the test results (.lmsops/reports/).
 
-When a build or a test fails, versions.yaml is put back as it was and the failure is named.
+When a build or a test fails, versions.yaml is put back as it was and the failure is named; when the
+upgrade is interrupted (Ctrl-C) or stops on anything else, versions.yaml is put back too, and it says so.
 """
 
 from __future__ import annotations
@@ -104,15 +105,51 @@ def upgrade_base(
     changes = plan_changes(versions, image, version, packages)
     with report.step("baseline: every image as declared now"):
         build(repo, docker, report, mode=mode)
+    original = repo.versions_file.read_text(encoding="utf-8")
+    try:
+        result, new_versions = _rebuild_and_test(repo, docker, report, versions, changes, run_tests, mode)
+        result.report = _write_report(repo, result, versions, new_versions)
+        for name in result.rebuilt:
+            before, after = result.before.get(name), result.after.get(name)
+            debian = package_changes(before.debian if before else {}, after.debian if after else {})
+            report.say(f"    {name}: base {result.line(name).replace(' | ', ', size ')}; Debian: {debian.summary()}")
+        report.say(f"upgrade_base: report in {repo.display(result.report)} ({seconds(started)})")
+        if not result.ok:
+            failed = ", ".join(test.name for test in result.tests if not test.passed)
+            raise UpgradeError(
+                f"tests failed on the new base ({failed}); base-images/versions.yaml left unchanged. "
+                f"Details: {repo.display(result.report)}"
+            )
+        return result
+    except BaseException as stopped:
+        # Whatever stops the upgrade before it is done (a failed build or test, Ctrl-C, a bug), versions.yaml
+        # is put back byte for byte; lmsops's own errors say so in their message, anything else here.
+        repo.versions_file.write_text(original, encoding="utf-8")
+        if not isinstance(stopped, LmsopsError):
+            what = "interrupted" if isinstance(stopped, KeyboardInterrupt) else f"stopped ({type(stopped).__name__})"
+            print(f"upgrade_base: {what}; base-images/versions.yaml put back as it was", file=sys.stderr, flush=True)
+        raise
+
+
+def _rebuild_and_test(
+    repo: Repo,
+    docker: Docker,
+    report: Reporter,
+    versions: Versions,
+    changes: list[BaseChange],
+    run_tests: bool,
+    mode: Mode,
+) -> tuple[UpgradeResult, Versions]:
+    """versions.yaml changed, what it changes rebuilt and tested; a build's or a test's error as an
+    UpgradeError (the caller puts versions.yaml back)."""
     old_plan = {planned.name: planned.reference for planned in plan_images(repo, versions)}
     old_os = docker.image_id(versions.os.reference)
-    original = repo.versions_file.read_text(encoding="utf-8")
-    new_versions = apply(repo, changes)
-    for change in changes:
-        report.say(
-            f"    base-images/versions.yaml: {change.name} {versions.version_of(change.name)} -> {change.version}"
-        )
     try:
+        new_versions = apply(repo, changes)
+        for change in changes:
+            report.say(
+                f"    base-images/versions.yaml: {change.name} {versions.version_of(change.name)} -> {change.version}"
+            )
         new_plan = {planned.name: planned.reference for planned in plan_images(repo, new_versions)}
         rebuilt = [name for name, reference in new_plan.items() if old_plan.get(name) != reference]
         result = UpgradeResult(changes, rebuilt, {}, {})
@@ -127,26 +164,11 @@ def upgrade_base(
         if run_tests:
             result.tests = _tests(repo, new_versions, rebuilt, report)
     except LmsopsError as exc:
-        repo.versions_file.write_text(original, encoding="utf-8")
         # apt's own complaint ("E: Unable to locate package ...") says it best; the build tail follows.
         apt = re.search(r"(?:^|\s)(E: [^\r\n\x1b]+)", str(exc))
         reason = f" ({apt.group(1).strip()})" if apt else ""
         raise UpgradeError(f"upgrade failed{reason}, base-images/versions.yaml left unchanged: {exc}") from exc
-    if not result.ok:
-        repo.versions_file.write_text(original, encoding="utf-8")
-    result.report = _write_report(repo, result, versions, new_versions)
-    for name in result.rebuilt:
-        before, after = result.before.get(name), result.after.get(name)
-        debian = package_changes(before.debian if before else {}, after.debian if after else {})
-        report.say(f"    {name}: base {result.line(name).replace(' | ', ', size ')}; Debian: {debian.summary()}")
-    report.say(f"upgrade_base: report in {repo.display(result.report)} ({seconds(started)})")
-    if not result.ok:
-        failed = ", ".join(test.name for test in result.tests if not test.passed)
-        raise UpgradeError(
-            f"tests failed on the new base ({failed}); base-images/versions.yaml left unchanged. "
-            f"Details: {repo.display(result.report)}"
-        )
-    return result
+    return result, new_versions
 
 
 def _tests(repo: Repo, versions: Versions, rebuilt: list[str], report: Reporter) -> list[TestRun]:
