@@ -113,6 +113,9 @@ def test_each_image_is_checked_against_the_commit_the_plan_says_it_was_built_fro
         ("TaskTemplate.ContainerSpec.Healthcheck.Interval", "500000000", "500 ms"),
         ("HostConfig.CpuQuota", "50000", "50 ms"),
         ("HostConfig.CpuShares", "512", "512"),  # a relative weight: no unit
+        ("HostConfig.Memory", "0", "0 (no limit)"),
+        ("HostConfig.NanoCpus", "0", "0 (no limit)"),
+        ("HostConfig.MemorySwap", "-1", "-1"),
         ("TaskTemplate.Resources.Limits.MemoryBytes", "(not set)", "(not set)"),
         ("", "268435456", "268435456"),  # a state check has no field to take a unit from
     ],

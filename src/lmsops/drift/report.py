@@ -57,6 +57,8 @@ def human(path: str, text: str) -> str:
     if value is None or value < 0 or not path:
         return text
     field = path.rsplit(".", 1)[-1]
+    if value == 0 and (_BYTES.search(field) or _NANO_CPUS.search(field)):
+        return "0 (no limit)"  # what the engine writes for a limit nobody set
     if _BYTES.search(field):
         return _scaled(value, _BYTE_UNITS, "bytes")
     if _NANO_CPUS.search(field):
