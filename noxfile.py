@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nox
+from nox.command import CommandFailed
 
 nox.needs_version = ">=2024.10.9"
 nox.options.default_venv_backend = "uv|virtualenv"
@@ -30,9 +31,21 @@ def install(session: nox.Session) -> None:
     session.install("--no-deps", "-e", ".")
 
 
+# The engine's exit codes that mean something to a caller (docs/environments.md): nox itself exits 1 for
+# any failed session, so these are passed through as they are.
+PASSED_THROUGH = {2: "configuration", 3: "prerequisites"}
+
+
 def lmsops(session: nox.Session, *args: str) -> None:
+    """`python -m lmsops ARGS... POSARGS...`; a configuration (2) or prerequisite (3) error ends nox with that code."""
     install(session)
-    session.run("python", "-m", "lmsops", *args, *session.posargs)
+    try:
+        session.run("python", "-m", "lmsops", *args, *session.posargs)
+    except CommandFailed as failed:
+        if failed.return_code not in PASSED_THROUGH:
+            raise
+        session.log(f"lmsops exited {failed.return_code} ({PASSED_THROUGH[failed.return_code]}): nox exits with it")
+        raise SystemExit(failed.return_code) from None
 
 
 @nox.session(tags=["test"])
@@ -217,6 +230,36 @@ def cluster(session: nox.Session) -> None:
 def promote(session: nox.Session) -> None:
     """Deploy to DESTINATION the digests running in SOURCE (-- staging production [--yes])."""
     lmsops(session, "promote")
+
+
+@nox.session(default=False, tags=["env"])
+def plan(session: nox.Session) -> None:
+    """What a deploy would change, per service, without changing anything (-- ENV)."""
+    lmsops(session, "plan")
+
+
+@nox.session(default=False, tags=["env"])
+def ps(session: nox.Session) -> None:
+    """The tasks or containers of an environment's services (-- ENV)."""
+    lmsops(session, "ps")
+
+
+@nox.session(default=False, tags=["env"])
+def logs(session: nox.Session) -> None:
+    """The logs of an environment, or of one service (-- ENV [SERVICE] [--follow] [--since T])."""
+    lmsops(session, "logs")
+
+
+@nox.session(name="exec", default=False, tags=["env"])
+def exec_(session: nox.Session) -> None:
+    """Run a command in a running task of a service (-- ENV SERVICE -- CMD...)."""
+    lmsops(session, "exec")
+
+
+@nox.session(default=False, tags=["env"])
+def run(session: nox.Session) -> None:
+    """A one-off task with a service's image, configuration and secrets, removed after (-- ENV SERVICE -- CMD...)."""
+    lmsops(session, "run")
 
 
 @nox.session(default=False, tags=["env"])
