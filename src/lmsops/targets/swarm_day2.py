@@ -55,7 +55,9 @@ def swarm_tasks(docker: Docker, stack: str) -> list[Task]:
                 name.removeprefix(f"{stack}_"), f"{name}.{task.get('Slot') or task.get('NodeID')}",
                 nodes.get(str(task.get("NodeID", "")), str(task.get("NodeID", ""))), state, health,
                 short_image(str((task.get("Spec") or {}).get("ContainerSpec", {}).get("Image", ""))), started,
-                ", ".join(f"{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol', 'tcp')}" for p in ports),
+                ", ".join(dict.fromkeys(  # a port published on IPv4 and IPv6 is listed twice
+                    f"{p.get('PublishedPort')}->{p.get('TargetPort')}/{p.get('Protocol', 'tcp')}" for p in ports
+                )),
             )
         )  # fmt: skip
     return sorted(rows, key=lambda row: (row.service, row.name))
@@ -150,7 +152,7 @@ def swarm_run(
         task = _wait_for_job(docker, job, report)
         docker.service_output(job)
     finally:
-        docker.service_rm([job])
+        _remove_job(docker, job)
     status = task.get("Status") or {}
     if status.get("State") == "complete":
         return 0
@@ -158,6 +160,15 @@ def swarm_run(
     if code == 0:  # never started: rejected (an image the node lacks, a missing secret, ...)
         raise DeployError(f"{env_name}: the job {job} did not run: {status.get('Err') or status.get('State')}")
     return code
+
+
+def _remove_job(docker: Docker, job: str, timeout: float = 30.0) -> None:
+    """Remove the job, and wait (a while) until the swarm removed its container from this engine:
+    `service rm` returns before the container is gone."""
+    docker.service_rm([job])
+    deadline = time.monotonic() + timeout
+    while docker.containers_with_label(f"com.docker.swarm.service.name={job}") and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _wait_for_job(docker: Docker, job: str, report: Reporter) -> dict[str, Any]:
