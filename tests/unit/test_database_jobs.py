@@ -16,7 +16,7 @@ from lmsops.core.errors import DeployError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.drift.schema import schema_drift
-from lmsops.environments.database_jobs import last_json_object
+from lmsops.environments.database_jobs import docker_run_error, last_json_object, pull_policy
 from lmsops.targets.migrations import migrate_databases
 from tests.unit.adapter_fakes import Answer, Call, ScriptedEngine
 from tests.unit.adapter_fakes import scripted_engine as install_scripted_engine
@@ -173,3 +173,28 @@ def test_only_a_whole_json_line_is_an_answer() -> None:
     assert last_json_object('x\n{"ok": true}\n\n') == {"ok": True}
     assert last_json_object('{"ok": tr') == {}
     assert last_json_object("no json at all") == {}
+
+
+@pytest.mark.parametrize(
+    ("image", "pull"),
+    [
+        ("127.0.0.1:5000/lmsops/catalog@sha256:abc", "missing"),
+        ("ghcr.io/org/lmsops/catalog:1", "missing"),
+        ("localhost/lmsops/catalog:1", "missing"),
+        ("lmsops/catalog:0.1.0-abc", "never"),  # built here only: never a trip to Docker Hub
+        ("catalog:1", "never"),
+    ],
+)
+def test_a_job_pulls_only_from_a_registry_its_reference_names(image: str, pull: str) -> None:
+    assert pull_policy(image) == pull
+
+
+def test_a_failed_docker_run_is_explained_by_the_clients_own_error_not_its_help_footer() -> None:
+    stderr = (
+        "Unable to find image 'lmsops/catalog:1' locally\n"
+        "docker: Error response from daemon: No such image: lmsops/catalog:1\n\n"
+        "Run 'docker run --help' for more information\n"
+    )
+    assert docker_run_error(stderr, 125) == "Error response from daemon: No such image: lmsops/catalog:1"
+    assert docker_run_error("migrate: boom\n", 1) == "migrate: boom"
+    assert docker_run_error("", 137) == "exit code 137"

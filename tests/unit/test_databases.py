@@ -20,7 +20,7 @@ from tests.unit.target_fakes import environment, model
 
 DOCUMENT: dict[str, Any] = {
     "services": {
-        "postgres": {"image": "reg/lmsops/postgres@sha256:abc", "networks": {"backend": None}},
+        "postgres": {"image": "reg.example:5000/lmsops/postgres@sha256:abc", "networks": {"backend": None}},
         "catalog": {"image": "reg/lmsops/catalog@sha256:def"},
     },
     "secrets": {
@@ -70,7 +70,7 @@ def test_the_passwords_go_on_standard_input_only(
     assert args[args.index("--entrypoint") + 1] == "lms-postgres-provision"
     assert {"--read-only", "no-new-privileges", "ALL"} <= set(args)
     assert "LMS_PROVISION_WAIT=30" in args and "POSTGRES_USER=postgres" in args
-    assert args[-1] == "reg/lmsops/postgres@sha256:abc"
+    assert args[-1] == "reg.example:5000/lmsops/postgres@sha256:abc"
 
 
 def test_a_failure_names_the_services_and_the_cause(

@@ -27,6 +27,7 @@ from lmsops.environments.database_jobs import (
     backend_network,
     hardened,
     not_attachable,
+    pull_policy,
     read_secret,
     superuser,
 )
@@ -128,7 +129,7 @@ def dump_database(docker: Docker, model: Model, database: str, output: Path, rep
             network=backend_network(model),
             env=_dump_env(model, database),
             options=_options("backup"),
-            pull="missing",
+            pull=pull_policy(postgres_image(model)),
             input_bytes=(password + "\n").encode(),
             output=stream,
             on_bytes=progress,
@@ -150,7 +151,7 @@ def dump_into_volume(
         network=backend_network(model),
         env={**_dump_env(model, database), "LMS_BACKUP_ID": backup_id, "LMS_BACKUPS_DIR": BACKUPS_DIR},
         options=_options("backup", volume),
-        pull="missing",
+        pull=pull_policy(postgres_image(model)),
         input_bytes=(password + "\n").encode(),
         output=Counted(progress),
     )
@@ -187,7 +188,7 @@ def check_archive(docker: Docker, model: Model, dump: Path) -> str | None:
         entrypoint="lms-postgres-restore",
         env={"LMS_RESTORE_MODE": "check"},
         options=(*_options("restore-check"), "--network", "none"),
-        pull="missing",
+        pull=pull_policy(postgres_image(model)),
         input_file=dump,
     )
     return None if result.returncode == 0 else _why(model, result.stderr, result.returncode)
@@ -227,7 +228,7 @@ def _restore(
         network=backend_network(model),
         env=env,
         options=_options("restore", volume),
-        pull="missing",
+        pull=pull_policy(postgres_image(model)),
         input_bytes=(password + "\n").encode(),
         input_file=dump,
         on_bytes=progress if dump is not None else None,
@@ -256,7 +257,7 @@ def volume_job(
         entrypoint="lms-postgres-backup",
         env={key: value for key, value in env.items() if value},
         options=(*_options(f"backups-{mode}", volume), "--network", "none"),
-        pull="missing",
+        pull=pull_policy(postgres_image(model)),
         input_bytes=text.encode(),
     )
 
@@ -295,7 +296,7 @@ def check_in_volume(
             "LMS_RESTORE_SHA256": sha256,
         },
         options=(*_options("restore-check", volume), "--network", "none"),
-        pull="missing",
+        pull=pull_policy(postgres_image(model)),
     )
     if result.returncode == 0:
         return None

@@ -40,6 +40,16 @@ def hardened(user: str, memory: str = "128m") -> tuple[str, ...]:
     )  # fmt: skip
 
 
+def pull_policy(image: str) -> str:
+    """`docker run --pull` for a job's image: "missing" when the reference names a registry (the
+    environment's own, e.g. 127.0.0.1:5000/...: a swarm node may not hold it yet), else "never": a
+    bare name like lmsops/catalog:TAG exists only where it was built, and "missing" would send the
+    engine to Docker Hub for it."""
+    first, _, rest = image.partition("/")
+    names_registry = bool(rest) and ("." in first or ":" in first or first == "localhost")
+    return "missing" if names_registry else "never"
+
+
 def database_services(model: Model) -> list[str]:
     """The services with a database: one per `<service>-db-password` secret of the model."""
     return sorted(database_secrets(model.document.get("secrets") or {}))
@@ -99,8 +109,19 @@ class JobResult:
         said = self.answer.get("error")
         if said:
             return str(said)
-        lines = [line for line in self.stderr.strip().splitlines() if line.strip()]
-        return lines[-1] if lines else f"exit code {self.returncode}"
+        return docker_run_error(self.stderr, self.returncode)
+
+
+def docker_run_error(stderr: str, returncode: int) -> str:
+    """The line of a failed one-off container's stderr that says why: the docker client's own error
+    (a missing image, a network) rather than its "Run 'docker run --help'" footer, else the last line
+    the program wrote."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    client = [line.removeprefix("docker: ") for line in lines if line.startswith("docker: ")]
+    if client:
+        return client[-1]
+    said = [line for line in lines if not line.startswith(("Run 'docker run --help'", "See 'docker run --help'"))]
+    return said[-1] if said else f"exit code {returncode}"
 
 
 def last_json_object(stdout: str) -> dict[str, Any]:
@@ -133,7 +154,7 @@ def run_migrate(docker: Docker, model: Model, service: str, command: str, wait: 
         args=(*MIGRATE, command, "--password-stdin", "--wait", str(wait)),
         network=backend_network(model),
         options=(*hardened(str(spec.get("user") or SERVICE_USER), memory="256m"), "--label", f"{JOB_LABEL}={command}"),
-        pull="missing",
+        pull=pull_policy(str(spec["image"])),
         input_bytes=(password + "\n").encode(),
     )
     refused = not_attachable(model, result.stderr)

@@ -29,6 +29,7 @@ from lmsops.environments.database_jobs import (
     database_services,
     hardened,
     not_attachable,
+    pull_policy,
     read_secret,
     superuser,
 )
@@ -53,7 +54,7 @@ def provision_databases(docker: Docker, model: Model, report: Reporter, timeout:
         network=backend_network(model),
         env={"LMS_PROVISION_WAIT": str(int(timeout)), "POSTGRES_USER": superuser(model)},
         options=hardened("999:999"),
-        pull="missing",
+        pull=pull_policy(str(postgres["image"])),
         input_bytes=("\n".join(lines) + "\n").encode(),
     )
     refused = not_attachable(model, result.stderr)
