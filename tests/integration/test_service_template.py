@@ -30,6 +30,7 @@ from lmsops.targets.status import down, drift_of
 from lmsops.templates.update import update_services
 from tests.integration.http import call
 from tests.integration.scratch import BIN, commit, make_clone, run
+from tests.integration.test_api_contract import check_contract
 from tests.ports import free_port
 
 
@@ -227,5 +228,10 @@ def test_a_stamped_service_with_a_database_is_migrated_checked_backed_up_and_res
         assert call("DELETE", f"{items}/{item['id']}")[0] == 204
         restore(repo, docker, "dev", manifest.id, Reporter())
         assert call("GET", f"{items}/{item['id']}") == (200, item)
+        # Its HTTP contract, as for catalog and enrollment: generated from its own OpenAPI, on PostgreSQL.
+        contract = check_contract("quiz", f"http://127.0.0.1:{port}/quiz")
+        print(contract.line())
+        assert contract.operations > 0 and all(contract.cases.values()), contract.line()
+        assert contract.failures == [], "\n\n".join(contract.failures)
     finally:
         down(repo, docker, "dev", True, Reporter())
