@@ -322,8 +322,7 @@ def test_swarm_run_is_a_job_with_the_services_settings_its_output_shown_then_rem
 ) -> None:
     clock = fake_clock(monkeypatch, swarm_day2)
     job_engine(engine, {"State": "failed", "ContainerStatus": {"ExitCode": 3}}, ("pending", "running", "running"))
-    engine.answer("ps", stdout="job-container\n")  # `service rm` returns before the swarm removed it
-    engine.answer("ps", stdout="")
+    engine.answer("ps", stdout="job-container\n")  # the swarm keeps a finished job's container
     out = io.StringIO()
     code = swarm_target(project, tmp_path).run_once("catalog", ["python3", "-c", "exit(3)"], tty=False,
                                                     report=Reporter(out))  # fmt: skip
@@ -336,11 +335,12 @@ def test_swarm_run_is_a_job_with_the_services_settings_its_output_shown_then_rem
     assert f"{JOB_LABEL}=run" in create and f"org.lmsops.run.of={STACK}_catalog" in create
     assert create[-len(job_options(TEMPLATE)) - 4 :] == [*job_options(TEMPLATE), TEMPLATE["ContainerSpec"]["Image"],
                                                           "python3", "-c", "exit(3)"]  # fmt: skip
-    assert engine.verbs[-4:-2] == [["service", "logs", "--raw", job], ["service", "rm", job]]
-    assert (
-        engine.verbs[-2:] == [["ps", "--all", "--quiet", "--filter", f"label=com.docker.swarm.service.name={job}"]] * 2
-    )
-    assert clock.sleeps == [0.5, 0.5, 0.5, 0.2], "read until the job is done, then until its container is gone"
+    assert engine.verbs[-4:] == [
+        ["service", "logs", "--raw", job], ["service", "rm", job],
+        ["ps", "--all", "--quiet", "--filter", f"label=com.docker.swarm.service.name={job}"],
+        ["rm", "--force", "--volumes", "job-container"],
+    ]  # fmt: skip
+    assert clock.sleeps == [0.5, 0.5, 0.5], "read until the job is done"
     assert out.getvalue().startswith(f"==> staging: python3 -c exit(3) as the one-off job {job}")
 
 
@@ -361,7 +361,7 @@ def test_swarm_run_that_the_swarm_rejects_is_an_error_and_the_job_is_removed(
     job_engine(engine, {"State": "rejected", "Err": "No such image: lmsops/catalog"})
     with pytest.raises(DeployError, match=r"did not run: No such image: lmsops/catalog$"):
         swarm_target(project, tmp_path).run_once("catalog", ["true"], tty=False, report=Reporter(io.StringIO()))
-    assert engine.verbs[-2][:2] == ["service", "rm"]
+    assert engine.verbs[-2][:2] == ["service", "rm"] and engine.verbs[-1][:2] == ["ps", "--all"]
 
 
 def test_swarm_run_of_a_service_that_is_not_deployed_creates_nothing(
@@ -381,7 +381,7 @@ def test_an_interrupted_swarm_run_still_removes_its_job(
     engine.answer("service", "ps", raises=KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
         swarm_target(project, tmp_path).run_once("catalog", ["sleep", "1h"], tty=False, report=Reporter(io.StringIO()))
-    assert engine.verbs[-2][:2] == ["service", "rm"]
+    assert engine.verbs[-2][:2] == ["service", "rm"] and engine.verbs[-1][:2] == ["ps", "--all"]
 
 
 @pytest.mark.parametrize(

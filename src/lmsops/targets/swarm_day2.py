@@ -162,13 +162,11 @@ def swarm_run(
     return code
 
 
-def _remove_job(docker: Docker, job: str, timeout: float = 30.0) -> None:
-    """Remove the job, and wait (a while) until the swarm removed its container from this engine:
-    `service rm` returns before the container is gone."""
+def _remove_job(docker: Docker, job: str) -> None:
+    """Remove the job and its container: the swarm (20.10) keeps the container of a finished job's task
+    after `service rm`, so lmsops removes it from this engine itself."""
     docker.service_rm([job])
-    deadline = time.monotonic() + timeout
-    while docker.containers_with_label(f"com.docker.swarm.service.name={job}") and time.monotonic() < deadline:
-        time.sleep(0.2)
+    docker.remove_containers(docker.containers_with_label(f"com.docker.swarm.service.name={job}"))
 
 
 def _wait_for_job(docker: Docker, job: str, report: Reporter) -> dict[str, Any]:
