@@ -91,6 +91,17 @@ def integration(session: nox.Session) -> None:
     session.run("pytest", "tests/integration", *parallel, "--durations=15", *session.posargs)
 
 
+@nox.session(default=False)
+def quickstart(session: nox.Session) -> None:
+    """The README's prerequisites and first steps in a fresh Debian 12 container (docs/development.md).
+
+    Not part of the test sessions: it installs packages from Debian's mirror and PyPI inside the
+    container, and the suite itself talks only to loopback and the project's own containers."""
+    install(session)
+    session.run("python", "-m", "lmsops", "bootstrap", "--offline")  # the OS root is the fresh machine
+    session.run("pytest", "tests/quickstart", "-s", "-p", "no:cacheprovider", *session.posargs)
+
+
 ENVIRONMENTS = sorted(p.stem for p in Path("env").glob("*.yaml") if p.stem != "schema")
 
 
