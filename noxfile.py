@@ -36,12 +36,18 @@ def install(session: nox.Session) -> None:
 PASSED_THROUGH = {2: "configuration", 3: "prerequisites"}
 
 
-def lmsops(session: nox.Session, *args: str) -> None:
-    """`python -m lmsops ARGS... POSARGS...`; a configuration (2) or prerequisite (3) error ends nox with that code."""
+def lmsops(session: nox.Session, *args: str, command_exit: bool = False) -> None:
+    """`python -m lmsops ARGS... POSARGS...`; a configuration (2) or prerequisite (3) error ends nox with that code.
+
+    command_exit: the session runs a user's command (exec, run), whose own exit code, whatever it is,
+    reaches the shell, as `docker exec` and `docker run` pass it on."""
     install(session)
     try:
         session.run("python", "-m", "lmsops", *args, *session.posargs)
     except CommandFailed as failed:
+        if command_exit and failed.return_code is not None and failed.return_code > 0:
+            session.log(f"the command exited {failed.return_code}: nox exits with it")
+            raise SystemExit(failed.return_code) from None
         if failed.return_code not in PASSED_THROUGH:
             raise
         session.log(f"lmsops exited {failed.return_code} ({PASSED_THROUGH[failed.return_code]}): nox exits with it")
@@ -264,13 +270,13 @@ def logs(session: nox.Session) -> None:
 @nox.session(name="exec", default=False, tags=["env"])
 def exec_(session: nox.Session) -> None:
     """Run a command in a running task of a service (-- ENV SERVICE -- CMD...)."""
-    lmsops(session, "exec")
+    lmsops(session, "exec", command_exit=True)
 
 
 @nox.session(default=False, tags=["env"])
 def run(session: nox.Session) -> None:
     """A one-off task with a service's image, configuration and secrets, removed after (-- ENV SERVICE -- CMD...)."""
-    lmsops(session, "run")
+    lmsops(session, "run", command_exit=True)
 
 
 @nox.session(default=False, tags=["env"])

@@ -145,7 +145,9 @@ def test_every_engine_session_names_a_command_of_the_engine(
 ) -> None:
     _, sessions = noxfile
     thin = {
-        name: called(s) for name, s in sessions.items() if name not in {"lint", "unit", "integration", "conformance"}
+        name: called(s)
+        for name, s in sessions.items()
+        if name not in {"lint", "unit", "integration", "conformance", "quickstart"}
     }
     assert all(argv[:3] == ("python", "-m", "lmsops") and argv[-1] == "ARG" for argv in thin.values()), thin
     assert {argv[3] for argv in thin.values()} <= engine_commands()
@@ -158,3 +160,16 @@ def test_sessions_that_act_on_an_environment_are_not_run_by_default(
     _, sessions = noxfile
     assert {"lint", "unit", "integration", "conformance"} <= {name for name, s in sessions.items() if s.default}
     assert [name for name, s in sessions.items() if "env" in s.tags and s.default] == []
+
+
+@pytest.mark.parametrize("name", ["exec", "run"])
+@pytest.mark.parametrize("code", [1, 4, 42])
+def test_the_exit_code_of_a_users_command_reaches_the_shell(
+    noxfile: tuple[types.ModuleType, dict[str, Registered]], name: str, code: int
+) -> None:
+    """`nox -s exec -- dev catalog -- sh -c 'exit 42'` exits 42, as `docker exec` does."""
+    _, sessions = noxfile
+    session = FakeSession(posargs=["dev", "catalog", "--", "false"], exit_code=code)
+    with pytest.raises(SystemExit) as exited:
+        sessions[name].func(session)
+    assert exited.value.code == code
