@@ -11,21 +11,15 @@ the deploy's migrations say what they apply.
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import yaml
+from typing import Literal
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError, LmsopsError
 from lmsops.drift.compare import Difference
-from lmsops.drift.compose import PROJECT_LABEL, SERVICE_LABEL, compare_compose
 from lmsops.drift.report import around_difference, human
-from lmsops.drift.swarm import compare_swarm
 from lmsops.environments.config import load_environment
 from lmsops.environments.model import Model, model_services, registry_references, resolve
 from lmsops.environments.stack import deployed_images
@@ -103,59 +97,11 @@ def declared(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) 
 # -- the comparison ---------------------------------------------------------------------------------
 
 
-def differences(engine: Docker, images: Docker, wanted: Declared) -> tuple[list[Difference], Declared]:
-    """Configuration differences between the model and what runs (drift without the database schema).
-
-    On Compose the engine completes a container with its image's settings, so an image not built yet
-    cannot be rendered: the comparison takes the image the service runs now instead (its new image's
-    own settings are compared after the build), and a service that does not run yet is left out (it
-    is new as a whole)."""
-    model = wanted.model
-    if model.env.target.kind == "swarm":  # Swarm specs carry no image settings: rendered as they are
-        return compare_swarm(engine, model, {}, images), wanted
-    unbuilt = {
-        name: str(spec.get("image", ""))
-        for name, spec in model.document.get("services", {}).items()
-        if images.image_inspect(str(spec.get("image", ""))) is None
-    }
-    if not unbuilt:
-        return compare_compose(engine, model, {}), wanted
-    running: dict[str, str] = {}
-    for container in engine.inspect_containers(f"{PROJECT_LABEL}={model.project}"):
-        service = (container["Config"].get("Labels") or {}).get(SERVICE_LABEL, "")
-        running.setdefault(service, str(container["Config"].get("Image", "")))
-    document = copy.deepcopy(model.document)
-    for name in unbuilt:
-        if name in running:
-            document["services"][name]["image"] = running[name]
-        else:
-            _leave_out(document, name)
-    text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
-    compared = dataclasses.replace(model, document=document, text=text)
-    found = compare_compose(engine, compared, {})
-    found += [
-        Difference(model.env.name, name, "image", "image", unbuilt[name], running[name], "Config.Image")
-        for name in unbuilt
-        if name in running
-    ]
-    found += [
-        Difference(model.env.name, name, "presence", "service", "running", "not in the project")
-        for name in unbuilt
-        if name not in running
-    ]
-    new_images = {name: "new image, not yet built" for name in unbuilt if name in running}
-    return found, Declared(model, {**wanted.unavailable, **new_images})
-
-
-def _leave_out(document: dict[str, Any], name: str) -> None:
-    services: dict[str, Any] = document["services"]
-    del services[name]
-    for spec in services.values():
-        depends = spec.get("depends_on")
-        if isinstance(depends, dict):
-            depends.pop(name, None)
-        elif isinstance(depends, list) and name in depends:
-            depends.remove(name)
+def differences(target: Target, images: Docker, wanted: Declared) -> tuple[list[Difference], Declared]:
+    """Configuration differences between the model and what its target runs (drift without the
+    database schema: lmsops.targets.base.Target.planned_differences)."""
+    found, not_built = target.planned_differences(wanted.model, images)
+    return found, Declared(wanted.model, {**wanted.unavailable, **not_built})
 
 
 # -- from differences to a plan ---------------------------------------------------------------------
@@ -280,7 +226,7 @@ def plan_of(docker: Docker, wanted: Declared) -> Plan:
     runs nothing (a swarm not created yet, an engine without the project) is a first deploy."""
     target = target_of(docker, wanted.model)
     try:
-        found, wanted = differences(target.engine, docker, wanted)
+        found, wanted = differences(target, docker, wanted)
     except CommandError:
         if _runs_something(target):
             raise

@@ -98,6 +98,12 @@ class Target(Protocol):
         """Every difference between the model and what runs (images: the engine holding the images)."""
         ...
 
+    def planned_differences(self, model: Model, images: Docker) -> tuple[list[Difference], dict[str, str]]:
+        """What a deploy of the model would change in the configuration (drift without the database
+        schema, running no container), and the services whose new image cannot be compared yet
+        (service -> why, e.g. not built): for `plan`."""
+        ...
+
     def down(self, volumes: bool, report: Reporter) -> None: ...
 
     def removal_plan(self, volumes: bool) -> list[str]:

@@ -24,6 +24,7 @@ from lmsops.environments.model import Model
 from lmsops.releases.history import Release
 from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
 from lmsops.targets.compose_day2 import compose_items, compose_logs, compose_run, compose_tasks, running_container
+from lmsops.targets.compose_plan import compose_planned_differences
 from lmsops.targets.lock import ComposeLock, LockStore
 from lmsops.targets.migrations import migrate_databases
 from lmsops.targets.progress import ComposeProgress
@@ -158,6 +159,9 @@ class ComposeTarget(TargetFiles):
             )
             for row in compose_ps(self.engine, self.env.target.name)
         ]
+
+    def planned_differences(self, model: Model, images: Docker) -> tuple[list[Difference], dict[str, str]]:
+        return compose_planned_differences(self.engine, images, model)
 
     def drift(self, model: Model, images: Docker) -> list[Difference]:
         return compare_compose(self.engine, model, revisions_of(model)) + schema_drift(self.engine, model)

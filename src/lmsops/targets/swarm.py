@@ -322,6 +322,10 @@ class SwarmTarget(TargetFiles):
             rows.append(ServiceStatus(short, desired, running, health, image, revision_label(self.engine, image)))
         return rows
 
+    def planned_differences(self, model: Model, images: Docker) -> tuple[list[Difference], dict[str, str]]:
+        # Swarm specs carry no image settings: the model is rendered and compared as it is.
+        return compare_swarm(self.engine, model, {}, images), {}
+
     def drift(self, model: Model, images: Docker) -> list[Difference]:
         return compare_swarm(self.engine, model, revisions_of(model), images=images) + schema_drift(self.engine, model)
 
