@@ -81,7 +81,10 @@ def test_a_rolled_back_image_serves_a_newer_schema(newer_schema: None, client: T
 
 def migrate_command(url: str, *args: str) -> tuple[int, dict[str, object]]:
     """`python -m lms_runtime.migrate` as the image runs it: from the service folder, app importable."""
-    environ = {**os.environ, "LMS_DATABASE_URL": url, "PYTHONPATH": str(SERVICE)}
+    # The service folder first, then whatever made lms_runtime importable here (an install, or a
+    # PYTHONPATH pointing at libs/lms-runtime/src as lmsops's base upgrade and template tests set).
+    path = os.pathsep.join(part for part in (str(SERVICE), os.environ.get("PYTHONPATH", "")) if part)
+    environ = {**os.environ, "LMS_DATABASE_URL": url, "PYTHONPATH": path}
     done = subprocess.run(
         [sys.executable, "-m", "lms_runtime.migrate", *args],
         cwd=SERVICE,
@@ -91,7 +94,9 @@ def migrate_command(url: str, *args: str) -> tuple[int, dict[str, object]]:
         timeout=60,
         check=False,
     )
-    return done.returncode, json.loads(done.stdout.splitlines()[-1])
+    lines = done.stdout.splitlines()
+    assert lines, f"the migrate command printed nothing (exit {done.returncode}): {done.stderr}"
+    return done.returncode, json.loads(lines[-1])
 
 
 def test_the_migrate_command_upgrades_then_checks(migrations: Migrations, tmp_path: Path, empty_url: str) -> None:
