@@ -13,7 +13,7 @@ from lmsops.core.paths import Repo
 from lmsops.images.affected import affected_images
 from lmsops.images.upgrade import plan_changes
 from lmsops.images.versions import load_versions
-from lmsops.images.versions_edit import BaseChange, apply, next_version
+from lmsops.images.versions_edit import BaseChange, apply, check, next_version
 from tests.unit.conftest import write
 
 GIT_IDENTITY = {
@@ -127,3 +127,12 @@ def test_committed_changes_since_a_ref_and_untracked_files_count(tracked: Repo) 
 def test_an_unknown_ref_is_a_clear_error(tracked: Repo) -> None:
     with pytest.raises(ConfigError, match="--changed-since nope: no such commit"):
         affected_images(tracked, load_versions(tracked), "nope")
+
+
+def test_a_bad_package_is_refused_in_memory_before_anything_is_built_or_written(repo: Repo) -> None:
+    before = repo.versions_file.read_text()
+    with pytest.raises(ConfigError, match=r"images\.python\.packages\.0"):
+        check(repo, [BaseChange("python", "3.11-2", ["Bad_Name"])])
+    assert repo.versions_file.read_text() == before
+    assert check(repo, [BaseChange("python", "3.11-2", ["less"])]).images["python"].packages == ["less"]
+    assert repo.versions_file.read_text() == before, "a good change is only checked, not written"

@@ -35,7 +35,7 @@ from lmsops.images.discovery import discover
 from lmsops.images.facts import ImageFacts, image_facts, package_changes
 from lmsops.images.plan import plan_images
 from lmsops.images.versions import OS_NAME, Versions, load_versions
-from lmsops.images.versions_edit import BaseChange, apply, next_version
+from lmsops.images.versions_edit import BaseChange, apply, check, next_version
 
 
 class UpgradeError(LmsopsError):
@@ -103,6 +103,7 @@ def upgrade_base(
     started = time.monotonic()
     versions = load_versions(repo)
     changes = plan_changes(versions, image, version, packages)
+    check(repo, changes)  # a bad version or package: refused (exit 2) before the first build
     with report.step("baseline: every image as declared now"):
         build(repo, docker, report, mode=mode)
     original = repo.versions_file.read_text(encoding="utf-8")

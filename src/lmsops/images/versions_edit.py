@@ -9,8 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import yaml
+from pydantic import ValidationError
+
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
+from lmsops.core.yamlfile import format_validation_error
 from lmsops.images.versions import OS_NAME, Versions, load_versions
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_-]+):(?P<rest>.*)$")
@@ -31,6 +35,20 @@ def next_version(version: str) -> str:
     if not match:
         return f"{version}-1"
     return f"{match['head']}{int(match['number']) + 1}"
+
+
+def check(repo: Repo, changes: list[BaseChange]) -> Versions:
+    """What versions.yaml would declare with the changes, validated in memory: a bad version or
+    package is refused before anything is built or written."""
+    path = repo.versions_file
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    for change in changes:
+        lines = _set_entry(lines, change)
+    data = yaml.safe_load("".join(lines))
+    try:
+        return Versions.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(repo.display(path), exc)) from exc
 
 
 def apply(repo: Repo, changes: list[BaseChange]) -> Versions:
