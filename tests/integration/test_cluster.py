@@ -6,6 +6,7 @@ on the node that runs it, over the cluster's own Docker network.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -135,8 +136,12 @@ def test_a_second_machine_needs_no_local_state_and_builds_nothing(
     assert running and all(image in config.stdout for image in running), "the digests come from the registry"
     status = lmsops("status", "staging")
     assert status.returncode == 0 and status.stdout.count("healthy") == 5, status.stdout + status.stderr
-    history = lmsops("history", "staging")
-    assert history.returncode == 0 and history.stdout.startswith("#"), history.stdout + history.stderr
+    history = lmsops("history", "staging", "--json")
+    assert history.returncode == 0, history.stdout + history.stderr
+    releases = json.loads(history.stdout)
+    assert releases and [r["current"] for r in releases].count(True) == 1, releases
+    current = next(r for r in releases if r["current"])
+    assert set(current["images"].values()) == running, "the release running now is the one whose digests run"
     drift = lmsops("drift", "staging")
     assert drift.returncode == 0, drift.stdout + drift.stderr
 

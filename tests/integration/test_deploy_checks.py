@@ -50,7 +50,7 @@ def catalog_reference(clone: Path) -> str:
 @pytest.mark.parametrize(
     ("args", "secrets", "refusal"),
     [
-        (["deploy", "production"], True, "deploying production needs an explicit confirmation"),
+        (["deploy", "production"], True, "production is protected (confirm: true): nothing was changed"),
         (["deploy", "production", "--yes"], False, "env/production.yaml: secrets."),
     ],
     ids=["without-yes", "missing-secret"],
@@ -72,7 +72,9 @@ def test_a_refused_production_deploy_builds_nothing_and_pushes_nothing(
     assert result.returncode == 2, (result.stdout, result.stderr)  # a user mistake (lmsops.core.errors)
     lines = result.stderr.strip().splitlines()
     assert lines[0].startswith("lmsops: error: ") and "Traceback" not in result.stderr, result.stderr
-    assert all(refusal in line for line in lines), "one line per problem, each naming what to do"
+    assert all(refusal in line for line in lines), ("one line per problem, each naming what to do", lines)
     assert "building" not in result.stdout and "publishing" not in result.stdout, result.stdout
+    if "--yes" not in args:  # a protected environment shows what it would change, then stops
+        assert result.stdout.startswith("plan: production"), result.stdout
     assert docker.image_inspect(reference) is None, "nothing was built"
     assert tag not in registry_tags("lmsops/catalog"), "nothing was pushed"

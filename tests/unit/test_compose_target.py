@@ -295,7 +295,7 @@ def test_postgres_comes_up_and_the_databases_migrate_before_any_service_is_repla
     project: Repo, tmp_path: Path, drift: Drift, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deploy = Deploy(project, tmp_path, "up", [COMPOSE["up"], COMPOSE["updated"]])
-    monkeypatch.setattr(compose, "migrate_databases", lambda *_a, **_k: deploy.engine.calls.append(("migrate",)))
+    monkeypatch.setattr(compose, "migrate_changed", lambda *_a, **_k: deploy.engine.calls.append(("migrate",)))
     deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
     steps = [call for call in deploy.engine.calls if call[0] in {"up", "migrate"}]
     assert steps[0][0] == "up" and steps[0][-1] == "postgres" and "--remove-orphans" not in steps[0]
@@ -311,7 +311,7 @@ def test_a_failing_migration_leaves_every_service_as_it_was(
     def failing(*_args: object, **_kw: object) -> list[str]:
         raise DeployError("dev: web: the migration 0002 (versions/0002.py) failed: boom")
 
-    monkeypatch.setattr(compose, "migrate_databases", failing)
+    monkeypatch.setattr(compose, "migrate_changed", failing)
     with pytest.raises(DeployError, match="the migration 0002"):
         deploy.target.apply(with_database(deploy), deploy.path, deploy.report)
     assert [call[-1] for call in deploy.engine.calls if call[0] == "up"] == ["postgres"]

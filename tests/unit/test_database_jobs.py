@@ -17,7 +17,7 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.drift.schema import schema_drift
 from lmsops.environments.database_jobs import docker_run_error, last_json_object, pull_policy
-from lmsops.targets.migrations import migrate_databases
+from lmsops.targets.migrations import migrate_changed, migrate_databases
 from tests.unit.adapter_fakes import Answer, Call, ScriptedEngine
 from tests.unit.adapter_fakes import scripted_engine as install_scripted_engine
 from tests.unit.target_fakes import environment, model
@@ -198,3 +198,27 @@ def test_a_failed_docker_run_is_explained_by_the_clients_own_error_not_its_help_
     assert docker_run_error(stderr, 125) == "Error response from daemon: No such image: lmsops/catalog:1"
     assert docker_run_error("migrate: boom\n", 1) == "migrate: boom"
     assert docker_run_error("", 137) == "exit code 137"
+
+
+def test_only_the_services_whose_image_changes_are_migrated(engine: ScriptedEngine, staging: Any) -> None:
+    """A running image had its migrations applied by the deploy that started it: a no-op deploy
+    starts no migration container."""
+    done = {"ok": True, "database": "catalog", "from": "0001", "to": "0002", "applied": ["0002"]}
+    engine.on("run", handler=answers({"reg/catalog@sha256:new": (0, done)}))
+    out = io.StringIO()
+    running = {"catalog": {"reg/catalog@sha256:old"}, "enrollment": {"reg/enrollment@sha256:new"}}
+    assert migrate_changed(Docker(), staging, Reporter(out), running) == ["catalog"]
+    assert [image_of(call) for call in engine.calls] == ["reg/catalog@sha256:new"]
+    assert "enrollment already run their declared image: nothing to migrate" in out.getvalue()
+    engine.calls.clear()
+    everything_runs = {"catalog": {"reg/catalog@sha256:new"}, "enrollment": {"reg/enrollment@sha256:new"}}
+    assert migrate_changed(Docker(), staging, Reporter(io.StringIO()), everything_runs) == []
+    assert engine.calls == []
+
+
+def test_a_service_half_rolled_or_not_running_is_migrated(engine: ScriptedEngine, staging: Any) -> None:
+    same = {"ok": True, "database": "x", "from": "0001", "to": "0001", "applied": []}
+    engine.on("run", handler=answers({"reg/catalog@sha256:new": (0, same), "reg/enrollment@sha256:new": (0, same)}))
+    half = {"catalog": {"reg/catalog@sha256:new", "reg/catalog@sha256:old"}}  # enrollment runs nothing
+    migrate_changed(Docker(), staging, Reporter(io.StringIO()), half)
+    assert sorted(image_of(call) for call in engine.calls) == ["reg/catalog@sha256:new", "reg/enrollment@sha256:new"]

@@ -451,7 +451,7 @@ def test_databases_are_prepared_before_the_stack_rolls_when_postgres_runs_else_r
     deploy = run(project, tmp_path, clock, [(0, moment("converged"))])
     monkeypatch.setattr(swarm, "_has_running_task", lambda *_: postgres_running)
 
-    def prepare(_docker: object, _model: Model, _report: Reporter, *, serving: bool) -> None:
+    def prepare(_docker: object, _model: Model, _report: Reporter, _running: object, *, serving: bool) -> None:
         deploy.engine.calls.append(("databases", "serving" if serving else "first start"))
 
     monkeypatch.setattr(swarm, "_prepare_databases", prepare)
@@ -472,7 +472,7 @@ def test_a_failing_migration_stops_the_deploy_before_the_stack_is_touched(
     def failing(*_args: object, **_kw: object) -> list[str]:
         raise DeployError("staging: catalog: the migration 0002 (versions/0002.py) failed: boom")
 
-    monkeypatch.setattr(swarm, "migrate_databases", failing)
+    monkeypatch.setattr(swarm, "migrate_changed", failing)
     with pytest.raises(DeployError, match="the migration 0002"):
         deploy.apply()
     assert not [call for call in deploy.engine.calls if call[0] == "stack_deploy"]

@@ -105,6 +105,10 @@ def test_sigterm_drains_then_in_flight_requests_complete(tmp_path: Path, workers
     reader.start()
     try:
         poll(lambda: not refused(port), 20, "the server listening")
+        # Every worker started, not only the first that answered: one still importing when SIGTERM
+        # comes would never say it drains (seen on a loaded machine).
+        started = "Application startup complete."
+        poll(lambda: sum(started in line for line in output) == int(workers), 20, "every worker started")
         answers: list[bytes] = []
         client = threading.Thread(
             target=lambda: answers.append(urllib.request.urlopen(f"http://127.0.0.1:{port}/slow", timeout=30).read())

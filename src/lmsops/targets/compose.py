@@ -26,7 +26,7 @@ from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus,
 from lmsops.targets.compose_day2 import compose_items, compose_logs, compose_run, compose_tasks, running_container
 from lmsops.targets.compose_plan import compose_planned_differences
 from lmsops.targets.lock import ComposeLock, LockStore
-from lmsops.targets.migrations import migrate_databases
+from lmsops.targets.migrations import migrate_changed
 from lmsops.targets.progress import ComposeProgress
 
 
@@ -100,7 +100,11 @@ def _prepare_databases(docker: Docker, model: Model, path: Path, timeout: str, r
             f"{model.env.name}: postgres is not healthy ({lines[-1] if lines else 'no output'}); nothing else was "
             f"changed; see `docker compose -p {model.project} logs postgres`"
         )
-    migrate_databases(docker, model, report)
+    running: dict[str, set[str]] = {}
+    for row in compose_ps(docker, model.project):
+        if row.state == "running":
+            running.setdefault(row.service, set()).add(row.image)
+    migrate_changed(docker, model, report, running)
 
 
 def _recreate_drifted(docker: Docker, model: Model, path: Path, up: tuple[str, ...], report: Reporter) -> list[str]:

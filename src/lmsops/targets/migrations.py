@@ -14,8 +14,9 @@ database is at their head or newer (docs/migrations.md).
 
 from __future__ import annotations
 
+import operator
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from lmsops.core.docker import Docker
@@ -56,6 +57,34 @@ def migrate_databases(
         raise DeployError(_failure(model, failed[0], done, serving))
     report.say(f"    migrations: {len(names)} database(s) at their heads ({time.monotonic() - started:.1f} s)")
     return [result.service for result in done if result.answer.get("applied")]
+
+
+def migrate_changed(
+    docker: Docker,
+    model: Model,
+    report: Reporter,
+    running: Mapping[str, Collection[str]],
+    same: Callable[[str, str], bool] = operator.eq,
+    *,
+    serving: bool = True,
+) -> list[str]:
+    """migrate_databases for the services whose declared image is not what already runs (running:
+    service -> the images its containers or tasks run; same(declared, running) compares two).
+
+    An image that runs has had its migrations applied by the deploy that started it (restore
+    migrates by itself), so a deploy that changes no image of a service with a database starts no
+    container for it: a no-op deploy stays as fast as `docker compose up` (docs/performance.md)."""
+    services = model.document.get("services") or {}
+    declared = {name: str(services[name]["image"]) for name in database_services(model) if name in services}
+    stale = [
+        name
+        for name, image in declared.items()
+        if not running.get(name) or not all(same(image, other) for other in running[name])
+    ]
+    current = sorted(set(declared) - set(stale))
+    if current:
+        report.say(f"    migrations: {', '.join(current)} already run their declared image: nothing to migrate")
+    return migrate_databases(docker, model, report, stale, serving=serving) if stale else []
 
 
 def _progress(result: JobResult) -> str:

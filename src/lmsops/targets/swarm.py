@@ -30,7 +30,7 @@ from lmsops.releases.history import RELEASE_LABEL, Release, record_release, rele
 from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
 from lmsops.targets.databases import provision_databases
 from lmsops.targets.lock import LockStore, SwarmLock
-from lmsops.targets.migrations import migrate_databases
+from lmsops.targets.migrations import migrate_changed
 from lmsops.targets.progress import Heartbeat
 from lmsops.targets.swarm_day2 import swarm_exec, swarm_logs, swarm_run, swarm_tasks
 
@@ -163,12 +163,13 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     # migration with the new images, before any service rolls; a failing one leaves all as it was.
     # On a first deploy PostgreSQL starts with the stack, and the services wait for their schema.
     postgres_running = _has_running_task(current, tasks, f"{stack}_{POSTGRES}")
+    running = _running_images(current, tasks, stack)
     if postgres_running:
-        _prepare_databases(docker, model, report, serving=True)
+        _prepare_databases(docker, model, report, running, serving=True)
     docker.stack_deploy(stack, path)
     _repair_images(docker, stack, watched, report)
     if not postgres_running:
-        _prepare_databases(docker, model, report, serving=False)
+        _prepare_databases(docker, model, report, running, serving=False)
     deadline = time.monotonic() + model.env.file.deploy.timeout
     started = time.monotonic()
     pending = list(watched)
@@ -210,9 +211,23 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
     return changed, [p.name for p in watched if not p.changed]
 
 
-def _prepare_databases(docker: Docker, model: Model, report: Reporter, *, serving: bool) -> None:
+def _prepare_databases(
+    docker: Docker, model: Model, report: Reporter, running: dict[str, set[str]], *, serving: bool
+) -> None:
     provision_databases(docker, model, report, timeout=model.env.file.deploy.timeout)
-    migrate_databases(docker, model, report, serving=serving)
+    migrate_changed(docker, model, report, running, same_image, serving=serving)
+
+
+def _running_images(
+    services: dict[str, dict[str, Any]], tasks: dict[str, list[dict[str, Any]]], stack: str
+) -> dict[str, set[str]]:
+    """service -> the image of its spec and of every running task (a service that runs nothing: none)."""
+    found: dict[str, set[str]] = {}
+    for full, service in services.items():
+        own = [image_of(t) for t in tasks.get(str(service.get("ID", "")), []) if running_task(t)]
+        if own:
+            found[full.removeprefix(f"{stack}_")] = {image_of(service), *own}
+    return found
 
 
 def _has_running_task(services: dict[str, dict[str, Any]], tasks: dict[str, list[dict[str, Any]]], name: str) -> bool:
