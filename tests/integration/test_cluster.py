@@ -138,7 +138,7 @@ def test_a_second_machine_needs_no_local_state_and_builds_nothing(
     assert status.returncode == 0 and status.stdout.count("healthy") == 5, status.stdout + status.stderr
     history = lmsops("history", "staging", "--json")
     assert history.returncode == 0, history.stdout + history.stderr
-    releases = json.loads(history.stdout)
+    releases = json.loads(history.stdout)["releases"]
     assert releases and [r["current"] for r in releases].count(True) == 1, releases
     current = next(r for r in releases if r["current"])
     assert set(current["images"].values()) == running, "the release running now is the one whose digests run"
