@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.images import build as build_module
@@ -182,3 +183,14 @@ def test_an_image_in_the_registry_from_other_inputs_is_refused(
     monkeypatch.setenv("LMSOPS_REGISTRY", "127.0.0.1:5000")
     with pytest.raises(BuildError, match=r"127\.0\.0\.1:5000/lmsops/python:.* is not built from this tree's inputs"):
         run(repo, SharingDocker(registry))
+
+
+def test_every_services_lock_is_read_before_the_first_build(repo: Repo, docker: FakeDocker) -> None:
+    """A broken lock of the last service is reported before any image (base or service) is built."""
+    for name in ("catalog", "enrollment"):
+        write(repo.services / name / "Dockerfile", "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\n")
+    write(repo.services / "catalog" / "requirements.lock", f"tzdata==2026.6 \\\n    --hash=sha256:{'a' * 64}\n")
+    write(repo.services / "enrollment" / "requirements.lock", "fastapi>=0.100\n")
+    with pytest.raises(ConfigError, match=r"^services/enrollment/requirements\.lock: entry 'fastapi>=0\.100' "):
+        run(repo, docker, "catalog", "enrollment")
+    assert docker.builds == []

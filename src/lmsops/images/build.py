@@ -25,7 +25,7 @@ from lmsops.images.bootstrap import INPUTS_LABEL, Mode, bootstrap
 from lmsops.images.discovery import ImageSpec
 from lmsops.images.plan import PlannedImage, plan_images
 from lmsops.images.versions import OS_NAME, load_versions
-from lmsops.images.wheelhouse import ensure_wheelhouse
+from lmsops.images.wheelhouse import LOCK, ensure_wheelhouse, read_lock
 
 KIND_LABEL = "org.lmsops.kind"
 
@@ -61,6 +61,7 @@ def build(
     if planned is None:
         planned = plan_images(repo, versions, names)
     docker.require()
+    check_locks(repo, planned)
     started = time.monotonic()
     registry = shared_registry()
     image_ids: dict[str, str] = {}
@@ -76,6 +77,15 @@ def build(
         f"in {seconds(started)}"
     )
     return results
+
+
+def check_locks(repo: Repo, planned: list[PlannedImage]) -> None:
+    """Read every planned service's lock file before the first build starts: a malformed entry or marker
+    in the last service's lock is reported before minutes of building the others, and nothing is built."""
+    for image in planned:
+        lock = image.spec.dockerfile.parent / LOCK
+        if image.spec.kind == "service" and lock.is_file():
+            read_lock(lock, repo.display(lock))
 
 
 # Independent images build side by side: most of a build is waiting for apt, pip and the engine.
