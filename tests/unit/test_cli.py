@@ -33,7 +33,7 @@ def test_invalid_versions_file_names_the_key(
     write(repo.versions_file, repo.versions_file.read_text().replace("namespace: lmsops", "namespace: 7 7"))
     code, err = run(["build"], capsys)
     assert code == 2
-    assert "lmsops: error: base-images/versions.yaml: 1 problem(s):" in err
+    assert "lmsops: error: base-images/versions.yaml: 1 problem:" in err
     assert "namespace" in err and "Traceback" not in err
 
 

@@ -4,7 +4,7 @@ import pytest
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.images.versions import build_arg_for, load_versions
+from lmsops.images.versions import OsRoot, build_arg_for, load_versions
 from tests.unit.conftest import VERSIONS, write
 
 
@@ -23,7 +23,14 @@ def test_build_arg_names_follow_the_image_name() -> None:
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (('version: "3.11-1"', 'versoin: "3.11-1"'), "images.python.versoin: unknown key"),
+        (
+            ('version: "3.11-1"', 'versoin: "3.11-1"'),
+            "images.python.versoin: unknown key (did you mean 'version'?); fix or",
+        ),
+        (
+            ("  suite: bookworm\n", "  suite: bookworm\n  zzz: 1\n"),
+            f"os.zzz: unknown key; known keys: {', '.join(sorted(OsRoot.model_fields))}",
+        ),
         (("digest: sha256:3783", "digest: md5:3783"), "os.digest: String should match pattern"),
         (("  python:\n", "  Python_Base:\n"), "must be lowercase"),
         (("  suite: bookworm\n", ""), "os.suite: Field required"),
@@ -42,7 +49,7 @@ def test_reports_all_problems_at_once(repo: Repo) -> None:
     write(repo.versions_file, text)
     with pytest.raises(ConfigError) as error:
         load_versions(repo)
-    assert "2 problem(s)" in str(error.value)
+    assert "2 problems" in str(error.value)
     assert "os.suite" in str(error.value)
     assert "namespace" in str(error.value)
 

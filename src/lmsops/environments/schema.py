@@ -9,10 +9,8 @@ in one report.
 
 from __future__ import annotations
 
-import difflib
 import re
 import types
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -20,7 +18,7 @@ from pydantic import BaseModel, Field, StringConstraints, ValidationError, model
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import read_yaml
+from lmsops.core.yamlfile import did_you_mean, read_yaml
 from lmsops.images.versions import Strict
 
 SCHEMA = Path("env") / "schema.yaml"
@@ -145,12 +143,6 @@ def as_text(value: Value) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def did_you_mean(word: str, candidates: Iterable[str]) -> str:
-    """ " (did you mean 'database'?)" for the closest candidate, or "" when none is close."""
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def report(shown: str, problems: list[str]) -> str:

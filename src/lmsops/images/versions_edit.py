@@ -48,7 +48,7 @@ def check(repo: Repo, changes: list[BaseChange]) -> Versions:
     try:
         return Versions.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(repo.display(path), exc)) from exc
+        raise ConfigError(format_validation_error(repo.display(path), exc, Versions)) from exc
 
 
 def apply(repo: Repo, changes: list[BaseChange]) -> Versions:

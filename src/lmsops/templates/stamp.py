@@ -19,7 +19,7 @@ from lmsops.core.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.core.yamlfile import read_yaml
-from lmsops.environments.schema import did_you_mean
+from lmsops.core.yamlfile import did_you_mean
 from lmsops.images.locks import lock_file
 
 TEMPLATE = Path("templates") / "service"
