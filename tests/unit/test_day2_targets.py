@@ -98,7 +98,7 @@ def test_compose_exec_runs_in_the_running_container_of_the_service_and_passes_it
     engine.answer("exec", returncode=7)
     target = compose_target(project, tmp_path)
     assert target.exec_in("catalog", ["cat", "/srv/build-info.json"], tty=False, node_engines=no_nodes) == 7
-    assert engine.verbs[-1] == ["exec", CATALOG_ID, "cat", "/srv/build-info.json"]
+    assert engine.verbs[-1] == ["exec", "--interactive", CATALOG_ID, "cat", "/srv/build-info.json"]
     target.exec_in("catalog", ["sh"], tty=True, node_engines=no_nodes)
     assert engine.verbs[-1] == ["exec", "--interactive", "--tty", CATALOG_ID, "sh"]
 
@@ -256,7 +256,7 @@ def test_swarm_exec_on_another_node_uses_its_engine_when_lmsops_knows_it(
     engine.answer("info", stdout=f"{NODE}\n")
     target = swarm_target(project, tmp_path)
     assert target.exec_in("catalog", ["ls"], tty=False, node_engines=lambda: {OTHER: "unix:///n2.sock"}) == 0
-    assert engine.calls[-1].argv[1:] == ["exec", "container-t1", "ls"]
+    assert engine.calls[-1].argv[1:] == ["exec", "--interactive", "container-t1", "ls"]
     assert engine.calls[-1].env is not None and engine.calls[-1].env["DOCKER_HOST"] == "unix:///n2.sock"
 
 

@@ -108,6 +108,23 @@ def test_an_update_is_waited_for_until_swarm_reports_it_completed(
     ]
 
 
+def test_swarms_monitor_window_reads_as_monitoring_not_updating(
+    project: Repo, tmp_path: Path, clock: FakeClock
+) -> None:
+    """Every task runs the new spec, Swarm still says 'updating' while it watches them (update_config.monitor)."""
+    monitoring = moment("updated")
+    monitoring["services"][0]["UpdateStatus"] = moment("updating")["services"][0]["UpdateStatus"]
+    timeline = [(0, moment("converged")), (1, moment("updating")), (3, monitoring), (6, moment("updated"))]
+    deploy = run(project, tmp_path, clock, timeline)
+    assert deploy.apply() == Applied(["web"], [])
+    assert clock.now == 6, "not done before Swarm's monitor window ends"
+    assert deploy.lines() == [
+        "    waiting 2 s: web 0/2 running (1 assigned, updating)",
+        "    waiting 4 s: web 2/2 running (monitoring the new tasks before Swarm calls the update complete)",
+        f"    web: updated, 2/2 running {IMAGE} (6.0 s)",
+    ]
+
+
 def test_a_service_the_deploy_creates_is_waited_for_and_counts_as_updated(
     project: Repo, tmp_path: Path, clock: FakeClock
 ) -> None:

@@ -79,9 +79,9 @@ class EngineCalls:
         return [item for item in data if isinstance(item, dict)]
 
     def exec_attached(self: _Attaches, container: str, argv: Sequence[str], *, tty: bool) -> int:
-        """Run argv in a running container on this terminal: `-it` when tty (stdin is a terminal),
-        plain otherwise; its exit code."""
-        return self.attached("exec", *(["--interactive", "--tty"] if tty else []), container, *argv)
+        """Run argv in a running container, stdin passed on (`echo 'select 1' | ... exec -- dev postgres -- psql`),
+        a terminal when tty (stdin is one); its exit code."""
+        return self.attached("exec", "--interactive", *(["--tty"] if tty else []), container, *argv)
 
     # -- volumes as records ----------------------------------------------------------------------
     def volume_create(self: _Runs, name: str, labels: Mapping[str, str]) -> dict[str, str]:

@@ -105,20 +105,24 @@ def _observe(
     current = [t for t in running if _same_task(t.get("Spec") or {}, service["Spec"].get("TaskTemplate") or {})]
     progress.running = len(current)
     settled = state not in IN_PROGRESS
-    progress.detail = _detail(own, state, progress.last_error)
+    progress.detail = _detail(own, state, progress.last_error, all_current=progress.running == progress.replicas)
     progress.done = settled and same_image(progress.image, image_of(service)) and progress.running == progress.replicas
 
 
-def _detail(tasks: list[dict[str, Any]], update: str, last_error: str) -> str:
+def _detail(tasks: list[dict[str, Any]], update: str, last_error: str, all_current: bool = False) -> str:
     """'1 starting, 1 preparing, updating, last task error: ...': the tasks Swarm wants running that do
-    not run yet, by state, and the update under way."""
+    not run yet, by state, and the update under way. Once every task runs the new spec, Swarm still says
+    'updating' for its monitor window (update_config.monitor), watching them for failures: 'monitoring'."""
     waiting: dict[str, int] = {}
     for task in tasks:
         state = str(task.get("Status", {}).get("State", ""))
         if task.get("DesiredState") == "running" and state != "running":
             waiting[state] = waiting.get(state, 0) + 1
     parts = [f"{count} {state}" for state, count in sorted(waiting.items())]
-    parts += [update] if update in IN_PROGRESS else []
+    if update == "updating" and all_current and not waiting:
+        parts.append("monitoring the new tasks before Swarm calls the update complete")
+    elif update in IN_PROGRESS:
+        parts.append(update)
     parts += [f"last task error: {last_error[:80]}"] if last_error else []
     return ", ".join(parts)
 
