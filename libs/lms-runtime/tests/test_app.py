@@ -57,9 +57,10 @@ def test_logs_are_json_lines_with_the_request_id(capsys: pytest.CaptureFixture[s
 
 
 @pytest.mark.parametrize(
-    ("level", "logged"), [("info", ["GET /nowhere 404"]), ("debug", ["GET /healthz 200", "GET /nowhere 404"])]
+    ("level", "logged"),
+    [("info", ["GET /nowhere 404"]), ("debug", ["GET /healthz 200", "GET /readyz 200", "GET /nowhere 404"])],
 )
-def test_a_passing_health_check_is_logged_at_debug_only(
+def test_passing_health_and_readiness_checks_are_logged_at_debug_only(
     capsys: pytest.CaptureFixture[str], level: str, logged: list[str]
 ) -> None:
     app = create_app(service="demo", routers=[router])
@@ -69,6 +70,7 @@ def test_a_passing_health_check_is_logged_at_debug_only(
     try:
         with TestClient(app) as client:
             client.get("/healthz")
+            client.get("/readyz")  # the gateway asks every task every 2 s
             client.get("/nowhere")
     finally:
         root.handlers[:], root.level = saved

@@ -53,6 +53,9 @@ def configure_logging(service: str, level: str) -> None:
         logging.getLogger(name).propagate = True
 
 
+QUIET_WHEN_PASSING = frozenset({"/healthz", "/readyz"})
+
+
 class RequestIdMiddleware:
     """Takes X-Request-ID from the caller (the gateway sets one) or makes one; echoes it; logs access."""
 
@@ -81,8 +84,9 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            # The health check asks every few seconds: its answers are noise unless they fail.
-            quiet = scope["path"] == "/healthz" and status < 400
+            # The engine's health check and the gateway's readiness checks ask every few seconds (every task,
+            # every 2 s): their answers are noise unless they fail.
+            quiet = scope["path"] in QUIET_WHEN_PASSING and status < 400
             access_log.log(
                 logging.DEBUG if quiet else logging.INFO,
                 "%s %s %s",
