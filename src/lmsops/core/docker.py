@@ -153,6 +153,10 @@ class Docker(EngineCalls, SwarmCalls):
     def remove_image(self, ref: str) -> None:
         self.run("image", "rm", "--force", ref, check=False)
 
+    def save_image(self, ref: str, archive: Path) -> None:
+        """Write an image as a `docker save` archive (what an SBOM tool reads without the daemon)."""
+        self.run("image", "save", "--output", str(archive), ref)
+
     def import_rootfs(self, rootfs: Path, ref: str, changes: Sequence[str]) -> str:
         """Import a root filesystem directory as an image (tar stream, no shell); return its id."""
         consumer = self._argv(["import", *[f"--change={c}" for c in changes], "-", ref])
