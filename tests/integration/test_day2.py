@@ -7,6 +7,7 @@ through, and leaves nothing behind."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,23 @@ def test_exec_runs_in_a_running_container_and_passes_its_exit_code(capfd: pytest
     assert json.loads(out)["version"]
     code, _ = lmsops(capfd, "exec", env, "catalog", "--", "sh", "-c", "exit 4")
     assert code == 4
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_exec_passes_stdin_to_the_command(capfd: pytest.CaptureFixture[str], env: str) -> None:
+    """`echo ... | nox -s exec -- ENV SERVICE -- CMD` without a terminal: CMD reads what was piped."""
+    read, write = os.pipe()
+    os.write(write, b"piped into exec\n")
+    os.close(write)
+    saved = os.dup(0)
+    os.dup2(read, 0)  # this process's stdin, which the docker CLI it runs inherits
+    try:
+        code, out = lmsops(capfd, "exec", env, "catalog", "--", "sh", "-c", "tr a-z A-Z")
+    finally:
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(read)
+    assert (code, out) == (0, "PIPED INTO EXEC\n")
 
 
 @pytest.mark.parametrize("env", ENVS)
