@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from lmsops.deploy.plan import Change, Declared, Plan, ServicePlan, plan_from, short_image
+import pytest
+
+from lmsops.core.errors import CommandError
+from lmsops.deploy import plan as plan_module
+from lmsops.deploy.plan import Change, Declared, Plan, ServicePlan, declared, plan_from, short_image
 from lmsops.deploy.plan_output import as_json, text
 from lmsops.drift import swarm as drift_swarm
 from lmsops.drift.compare import Difference, Recorder
@@ -171,3 +176,38 @@ def test_short_image_names() -> None:
     assert short_image("lmsops/catalog:0.1.0-7c5424cff98a") == "catalog:0.1.0-7c5424cff98a"
     assert short_image("sha256:" + "ab" * 32) == "sha256:abababababab"
     assert short_image("(not on this engine)") == "(not on this engine)"
+
+
+def _context_for_registry(monkeypatch: pytest.MonkeyPatch, registry: str, answering: bool, tmp_path: Path) -> Any:
+    def unreachable(*_args: Any) -> dict[str, str]:
+        raise CommandError(["docker", "manifest", "inspect"], 1, "connection refused", f"is {registry} reachable?")
+
+    images = [SimpleNamespace(name=name, reference=f"lmsops/{name}:0.1.0-abc") for name in ("catalog", "gateway")]
+    monkeypatch.setattr(
+        plan_module, "load_environment", lambda *_a: SimpleNamespace(target=SimpleNamespace(registry=registry))
+    )
+    monkeypatch.setattr(plan_module, "model_services", lambda *_a: [])
+    monkeypatch.setattr(plan_module, "registry_references", unreachable)
+    monkeypatch.setattr(plan_module, "deployed_images", lambda *_a: {"catalog", "gateway"})
+    monkeypatch.setattr(plan_module, "answers", lambda _address: answering)
+    monkeypatch.setattr(plan_module, "resolve", lambda _repo, _docker, _env, pinned, plan: pinned)
+    return SimpleNamespace(repo=tmp_path, docker=None, plan=lambda: images)
+
+
+def test_lmsopss_own_registry_not_started_yet_plans_every_image_as_new(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A first deploy of staging: the loopback registry the deploy starts does not run yet."""
+    found = declared(_context_for_registry(monkeypatch, "127.0.0.1:5000", False, tmp_path), "staging")
+    assert cast(dict[str, str], found.model) == {
+        name: f"127.0.0.1:5000/lmsops/{name}:0.1.0-abc" for name in ("catalog", "gateway")
+    }
+    assert found.unavailable == dict.fromkeys(("catalog", "gateway"), "new image, not yet published")
+
+
+def test_a_registry_that_runs_but_fails_or_a_remote_one_stays_an_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for registry, answering in (("127.0.0.1:5000", True), ("ghcr.io/acme", False)):
+        with pytest.raises(CommandError):
+            declared(_context_for_registry(monkeypatch, registry, answering, tmp_path), "staging")
