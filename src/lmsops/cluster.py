@@ -19,7 +19,7 @@ from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, seconds
+from lmsops.core.progress import Reporter, count, seconds
 from lmsops.core.swarmapi import running_task
 from lmsops.images.context import Context
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
@@ -92,7 +92,7 @@ def cluster_up(ctx: Context, nodes: int = 3, registry: str = "127.0.0.1:5000") -
     docker.context_create(CONTEXT, "lmsops test cluster (manager)", endpoint)
     found = cluster_nodes(docker)
     report.say(
-        f"cluster: {len(found)} node(s) up in {seconds(started)} ({', '.join(n.name for n in found)}); "
+        f"cluster: {count(len(found), 'node')} up in {seconds(started)} ({', '.join(n.name for n in found)}); "
         f"Docker context {CONTEXT}, registry {registry} on every node"
     )
     return found
@@ -112,7 +112,7 @@ def cluster_down(repo: Repo, docker: Docker, report: Reporter) -> None:
     docker.network_rm(NETWORK)
     docker.context_rm(CONTEXT)
     shutil.rmtree(socket_dir(repo), ignore_errors=True)
-    report.say(f"cluster: removed {len(names)} node(s), network {NETWORK} and context {CONTEXT}")
+    report.say(f"cluster: removed {count(len(names), 'node')}, network {NETWORK} and context {CONTEXT}")
 
 
 def _address(docker: Docker, name: str) -> str:

@@ -151,6 +151,6 @@ def test_outdated_asks_debian_about_every_base(repo: Repo) -> None:
     assert result.returncode in (0, 1), result.stderr
     for base in ("os", "python", "python-build", "postgres"):
         assert any(
-            line.startswith(f"{base}: ") and ("Debian packages up to date" in line or "Debian update(s)" in line)
+            line.startswith(f"{base}: ") and ("Debian packages up to date" in line or " Debian update" in line)
             for line in result.stdout.splitlines()
         ), result.stdout

@@ -149,7 +149,7 @@ def test_with_a_shared_registry_a_second_machine_pulls_instead_of_building_or_bo
 
     assert second.builds == [] and sorted(second.pulled) == sorted(registry)
     assert not any(r.built for r in results) and all(r.pulled for r in results)
-    assert "build: 3 image(s), 0 built, 3 pulled from 127.0.0.1:5000, 0 up to date" in out
+    assert "build: 3 images, 0 built, 3 pulled from 127.0.0.1:5000, 0 up to date" in out
     for result in results:
         assert f"<== {result.reference}: pulled from 127.0.0.1:5000" in out
         assert second.images[result.reference]["Id"] == docker.images[result.reference]["Id"]

@@ -516,7 +516,7 @@ def test_drift_with_differences_shows_them_in_full_and_exits_one(
         "dev  gateway  running",
         "    declared: 1",
         "    running:  0",
-        "drift: dev: 2 difference(s) between what is declared and what runs",
+        "drift: dev: 2 differences between what is declared and what runs",
     ]
 
 
@@ -815,7 +815,7 @@ def test_outdated_with_a_security_update_exits_one(
     outcome = lmsops(capsys, "outdated")
     assert found.call.kwargs == {"check_debian": True}
     assert outcome.code == 1
-    assert "python: 1 Debian update(s), 1 security: nox -s upgrade_base -- --all" in outcome.out
+    assert "python: 1 Debian update, 1 security: nox -s upgrade_base -- --all" in outcome.out
 
 
 def test_outdated_image_exits_one(

@@ -110,7 +110,7 @@ def test_cluster_up_starts_the_nodes_forms_the_swarm_and_points_a_context_at_the
     ]  # fmt: skip
     assert sorted(p.name for p in sockets.iterdir()) == ["lmsops-node-1", "lmsops-node-2", "lmsops-node-3"]
     assert clock.sleeps == [], "every engine answered at once"
-    assert "cluster: 3 node(s) up in" in out.getvalue()
+    assert "cluster: 3 nodes up in" in out.getvalue()
     assert "Docker context lmsops-cluster, registry 127.0.0.1:5001 on every node" in out.getvalue()
 
 
@@ -201,7 +201,7 @@ def test_cluster_down_removes_nodes_their_volumes_the_network_the_context_and_th
         ["context", "rm", "--force", "lmsops-cluster"],
     ]
     assert not (repo.work / "cluster").exists()
-    assert out.getvalue() == "cluster: removed 2 node(s), network lmsops-cluster and context lmsops-cluster\n"
+    assert out.getvalue() == "cluster: removed 2 nodes, network lmsops-cluster and context lmsops-cluster\n"
 
 
 def test_cluster_down_without_nodes_still_removes_the_rest(engine: ScriptedEngine, repo: Repo) -> None:

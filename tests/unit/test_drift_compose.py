@@ -102,9 +102,7 @@ def test_a_container_no_file_declares_is_named_by_its_service(
     shell.update(Name="/lms-dev-debug-shell-1", Id="d" * 64)
     shell["Config"]["Labels"][SERVICE_LABEL] = "debug-shell"
     running["lms-dev-debug-shell-1"] = shell
-    assert found(drift(tmp_path, running)) == [
-        ("debug-shell", "presence", "service", "(not declared)", "1 container(s)")
-    ]
+    assert found(drift(tmp_path, running)) == [("debug-shell", "presence", "service", "(not declared)", "1 container")]
 
 
 def test_a_declared_container_that_does_not_exist_is_named_and_nothing_else_of_it_checked(

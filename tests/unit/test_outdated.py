@@ -131,7 +131,7 @@ def test_debian_updates_are_listed_per_base_with_security_fixes_counted(built: R
     }
     assert all(image.status == "current" for image in report.images) and report.action_needed
     lines = render(report)
-    at = lines.index("python: 3 Debian update(s), 1 security: nox -s upgrade_base -- --all")
+    at = lines.index("python: 3 Debian updates, 1 security: nox -s upgrade_base -- --all")
     assert lines[at + 1 : at + 4] == [
         "    base-files 12.4+deb12u5 -> 12.4+deb12u6 (bookworm-updates/main)",
         "    less 1.0 -> 1.1 (bookworm/main)",
@@ -143,7 +143,7 @@ def test_a_base_not_built_as_declared_is_not_called_up_to_date(built: Repo, dock
     apply(built, [BaseChange("python", "3.11-2")])
     docker.newer = {"libssl3": ("3.0.15-1~deb12u1", "bookworm-security/main")}
     lines = render(outdated(built, docker))
-    assert "postgres: 1 Debian update(s), 1 security: nox -s upgrade_base -- --all" in lines
+    assert "postgres: 1 Debian update, 1 security: nox -s upgrade_base -- --all" in lines
     assert "python: Debian packages up to date" not in lines
 
 

@@ -19,7 +19,7 @@ from lmsops.cli.common import (
 )
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter
+from lmsops.core.progress import Reporter, count
 from lmsops.data.backup import backup_before_removal
 from lmsops.deploy.apply import deploy, rollback
 from lmsops.deploy.plan import plan_environment
@@ -85,7 +85,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
         print(f"drift: {args.env} runs exactly what is declared (no difference)")
         return 0
     print(report(differences))
-    print(f"drift: {args.env}: {len(differences)} difference(s) between what is declared and what runs")
+    print(f"drift: {args.env}: {count(len(differences), 'difference')} between what is declared and what runs")
     return 1
 
 

@@ -36,6 +36,11 @@ class Reporter:
             raise
 
 
+def count(number: int, noun: str, plural: str | None = None) -> str:
+    """'1 image', '3 images', '0 images': a count people read without '(s)'."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 def seconds(started: float) -> str:
     return f"{time.monotonic() - started:.1f} s"
 

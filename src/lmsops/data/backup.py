@@ -15,7 +15,7 @@ from lmsops import __version__
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter
+from lmsops.core.progress import Reporter, count
 from lmsops.data.jobs import postgres_image
 from lmsops.data.manifest import DUMP_SUFFIX, Manifest, backup_id, size_text, utc_iso
 from lmsops.data.store import BackupStore, backup_store
@@ -118,7 +118,7 @@ def back_up(
         kept.append(manifest)
         revision = f"revision {manifest.revision}" if manifest.revision else "no alembic revision"
         report.say(f"    {service}: {identifier} ({size_text(manifest.size)}, {revision}, {dumped.seconds:.1f} s)")
-    report.say(f"==> {model.env.name}: {len(kept)} backup(s) in {time.monotonic() - started:.1f} s")
+    report.say(f"==> {model.env.name}: {count(len(kept), 'backup')} in {time.monotonic() - started:.1f} s")
     return kept
 
 

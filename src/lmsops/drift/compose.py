@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lmsops.core.docker import Docker
+from lmsops.core.progress import count
 from lmsops.drift.compare import (
     Difference,
     Recorder,
@@ -103,7 +104,7 @@ def compare_compose(docker: Docker, model: Model, revisions: dict[str, str]) -> 
     found: list[Difference] = []
     for service in sorted(set(by_service) - declared_services):
         rec = Recorder(env, service, secrets)
-        rec.add("presence", "service", "(not declared)", f"{len(by_service[service])} container(s)")
+        rec.add("presence", "service", "(not declared)", count(len(by_service[service]), "container"))
         found += rec.found
     logging_driver, runtime, cgroup_version = docker.engine_defaults()
     engine = {"logging_driver": logging_driver, "runtime": runtime, "cgroup_version": cgroup_version}

@@ -20,7 +20,7 @@ from lmsops.core.errors import LmsopsError
 from lmsops.core.gitinfo import SourceInfo
 from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, megabytes, seconds
+from lmsops.core.progress import Reporter, count, megabytes, seconds
 from lmsops.images.bootstrap import INPUTS_LABEL, Mode, bootstrap
 from lmsops.images.discovery import ImageSpec
 from lmsops.images.plan import PlannedImage, plan_images
@@ -73,8 +73,8 @@ def build(
     done, pulled = sum(1 for r in results if r.built), sum(1 for r in results if r.pulled)
     from_registry = f", {pulled} pulled from {registry}" if pulled else ""
     report.say(
-        f"build: {len(results)} image(s), {done} built{from_registry}, {len(results) - done - pulled} up to date, "
-        f"in {seconds(started)}"
+        f"build: {count(len(results), 'image')}, {done} built{from_registry}, "
+        f"{len(results) - done - pulled} up to date, in {seconds(started)}"
     )
     return results
 

@@ -16,6 +16,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError
 from lmsops.core.labels import OCI
 from lmsops.core.paths import Repo
+from lmsops.core.progress import count
 from lmsops.core.table import table_lines
 from lmsops.images.bootstrap import security_mirror
 from lmsops.images.discovery import discover
@@ -180,7 +181,7 @@ def render(report: OutdatedReport) -> list[str]:
             lines.append(f"{name}: Debian packages up to date")
             continue
         urgent = sum(1 for update in updates if update.security)
-        lines.append(f"{name}: {len(updates)} Debian update(s), {urgent} security: nox -s upgrade_base -- --all")
+        lines.append(f"{name}: {count(len(updates), 'Debian update')}, {urgent} security: nox -s upgrade_base -- --all")
         lines += [
             f"    {u.package} {u.installed} -> {u.candidate} ({u.suite}{', security' if u.security else ''})"
             for u in updates

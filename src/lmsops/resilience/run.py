@@ -27,7 +27,7 @@ from lmsops.core import gitinfo
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, seconds
+from lmsops.core.progress import Reporter, count, seconds
 from lmsops.core.swarmapi import running_task
 from lmsops.environments.config import known_environments
 from lmsops.images.context import Context
@@ -94,7 +94,7 @@ def resilience(
     report.say("")
     report.say(table(reports))
     path = write_json(repo, env_name, commit, reports)
-    report.say(f"resilience: {len(reports)} scenario(s) in {seconds(started)}; report: {repo.display(path)}")
+    report.say(f"resilience: {count(len(reports), 'scenario')} in {seconds(started)}; report: {repo.display(path)}")
     return reports
 
 

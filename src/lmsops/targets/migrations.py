@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import DeployError
-from lmsops.core.progress import Reporter
+from lmsops.core.progress import Reporter, count
 from lmsops.environments.database_jobs import JobResult, database_services, run_migrate
 from lmsops.environments.model import Model
 
@@ -55,7 +55,7 @@ def migrate_databases(
         report.say(f"    {result.service}: database {_progress(result)}")
     if failed:
         raise DeployError(_failure(model, failed[0], done, serving))
-    report.say(f"    migrations: {len(names)} database(s) at their heads ({time.monotonic() - started:.1f} s)")
+    report.say(f"    migrations: {count(len(names), 'database')} at their heads ({time.monotonic() - started:.1f} s)")
     return [result.service for result in done if result.answer.get("applied")]
 
 
