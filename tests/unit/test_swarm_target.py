@@ -120,7 +120,7 @@ def test_swarms_monitor_window_reads_as_monitoring_not_updating(
     assert clock.now == 6, "not done before Swarm's monitor window ends"
     assert deploy.lines() == [
         "    waiting 2 s: web 0/2 running (1 assigned, updating)",
-        "    waiting 4 s: web 2/2 running (monitoring the new tasks before Swarm calls the update complete)",
+        "    waiting 4 s: web 2/2 running (monitor window: Swarm watches the new tasks)",
         f"    web: updated, 2/2 running {IMAGE} (6.0 s)",
     ]
 

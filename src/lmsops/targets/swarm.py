@@ -120,7 +120,7 @@ def _detail(tasks: list[dict[str, Any]], update: str, last_error: str, all_curre
             waiting[state] = waiting.get(state, 0) + 1
     parts = [f"{count} {state}" for state, count in sorted(waiting.items())]
     if update == "updating" and all_current and not waiting:
-        parts.append("monitoring the new tasks before Swarm calls the update complete")
+        parts.append("monitor window: Swarm watches the new tasks")
     elif update in IN_PROGRESS:
         parts.append(update)
     parts += [f"last task error: {last_error[:80]}"] if last_error else []
