@@ -299,6 +299,12 @@ def upgrade_base(session: nox.Session) -> None:
 
 
 @nox.session(default=False, tags=["images"])
+def sbom(session: nox.Session) -> None:
+    """SBOMs of images (-- [IMAGE...|ENV] [--output DIR] [--find PACKAGE] [--json]); syft, CycloneDX JSON."""
+    lmsops(session, "sbom")
+
+
+@nox.session(default=False, tags=["images"])
 def outdated(session: nox.Session) -> None:
     """Images built on an older base than versions.yaml declares; Debian updates for the bases."""
     lmsops(session, "outdated")

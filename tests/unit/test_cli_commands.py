@@ -597,7 +597,8 @@ def test_history_json_gives_each_release_what_it_changed_and_whether_it_runs(
         "env": "staging",
         "releases": [{"release": 1, "at": "2026-11-21T10:00:00Z", "by": "ci (CI)", "host": "",
                       "commit": "0123456789abcdef", "config": "cfg1", "note": "",
-                      "images": {"catalog": "127.0.0.1:5000/lmsops/catalog@sha1"}, "changed": [], "current": True}],
+                      "images": {"catalog": "127.0.0.1:5000/lmsops/catalog@sha1"}, "sboms": {}, "changed": [],
+                      "current": True}],
     }  # fmt: skip
 
 

@@ -127,6 +127,7 @@ def counted(monkeypatch: pytest.MonkeyPatch, clone: Repo) -> dict[str, Any]:
     monkeypatch.setattr(apply_module, "target_for", recording_target)
     monkeypatch.setattr(apply_module, "check_entry_point", lambda *args, **kwargs: None)
     monkeypatch.setattr(publish_module, "registry_up", lambda ctx, address: None)
+    monkeypatch.setattr(publish_module, "attach_sboms", lambda *_: 0)  # syft and the registry: test_sbom_publish.py
     monkeypatch.setattr(build_module, "ensure_wheelhouse", lambda *_: None)  # pip download: no network here
     return counts
 

@@ -55,6 +55,8 @@ def planned(name: str) -> PlannedImage:
 @pytest.fixture(autouse=True)
 def no_registry_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(publish_module, "registry_up", lambda ctx, address: None)
+    # The SBOMs that travel with the images: tests/unit/test_sbom_publish.py.
+    monkeypatch.setattr(publish_module, "attach_sboms", lambda ctx, address, wanted, published: 0)
 
 
 def context(repo: Repo, docker: Docker, names: list[str]) -> tuple[StubContext, io.StringIO]:

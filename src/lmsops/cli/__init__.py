@@ -1,8 +1,8 @@
 """`python -m lmsops`: the engine's command line; nox sessions are thin wrappers around it.
 
-One module per domain registers its commands (images, environments, data, tools); what they share
-is in `common`. A user's mistake (LmsopsError) ends as one line and its exit code (2 configuration,
-3 prerequisites, 1 otherwise); anything else is a bug and keeps its traceback.
+One module per domain registers its commands (images, environments, data, tools, day2, sbom); what
+they share is in `common`. A user's mistake (LmsopsError) ends as one line and its exit code (2
+configuration, 3 prerequisites, 1 otherwise); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 from lmsops import __version__
-from lmsops.cli import data, day2, environments, images, tools
+from lmsops.cli import data, day2, environments, images, sbom, tools
 from lmsops.cli.common import Handler
 from lmsops.core.errors import LmsopsError
 
@@ -27,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
         cmd.set_defaults(handler=handler)
         return cmd
 
-    for module in (images, environments, data, tools, day2):
+    for module in (images, environments, data, tools, day2, sbom):
         module.register(command)
     return top
 

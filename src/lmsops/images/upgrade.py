@@ -8,7 +8,8 @@
 4. the unit tests of every affected service and the conformance suite of
    dev run against the new images;
 5. a report lists, per rebuilt image, old and new base digest and size, Debian and Python package
-   changes, and the test results (.lmsops/reports/).
+   changes, the difference of their SBOMs (syft's view: every package it catalogues, lmsops.supply),
+   and the test results (.lmsops/reports/).
 
 When a build or a test fails, versions.yaml is put back as it was and the failure is named; when the
 upgrade is interrupted (Ctrl-C) or stops on anything else, versions.yaml is put back too, and it says so.
@@ -36,6 +37,8 @@ from lmsops.images.facts import ImageFacts, image_facts, package_changes
 from lmsops.images.plan import plan_images
 from lmsops.images.versions import OS_NAME, Versions, load_versions
 from lmsops.images.versions_edit import BaseChange, apply, check, next_version
+from lmsops.supply.diff import sbom_diff
+from lmsops.supply.syft import Scanner, repository_of
 
 
 class UpgradeError(LmsopsError):
@@ -109,7 +112,7 @@ def upgrade_base(
     original = repo.versions_file.read_text(encoding="utf-8")
     try:
         result, new_versions = _rebuild_and_test(repo, docker, report, versions, changes, run_tests, mode)
-        result.report = _write_report(repo, result, versions, new_versions)
+        result.report = _write_report(repo, result, versions, new_versions, Scanner(docker, repo.work / "sbom"))
         for name in result.rebuilt:
             before, after = result.before.get(name), result.after.get(name)
             debian = package_changes(before.debian if before else {}, after.debian if after else {})
@@ -218,7 +221,7 @@ def _service_venv(repo: Repo, folder: Path) -> str:
     return str(python)
 
 
-def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Versions) -> Path:
+def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Versions, scanner: Scanner) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     what = "-".join(change.name for change in result.changes) if len(result.changes) < 3 else "all"
     path = repo.work / "reports" / f"upgrade-{what}-{stamp}.md"
@@ -238,6 +241,7 @@ def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Version
         lines += ["", f"## {name}", "", f"- image: `{before.reference if before else '(none)'}` -> `{after.reference}`"]
         lines.append(f"- Debian packages: {package_changes(before.debian if before else {}, after.debian).summary()}")
         lines.append(f"- Python packages: {package_changes(before.python if before else {}, after.python).summary()}")
+        lines.append(f"- SBOM: {_sbom_difference(scanner, before, after)}")
     lines += ["", "## Tests", ""]
     lines += [f"- {test.name}: {'passed' if test.passed else 'FAILED'} ({test.summary})" for test in result.tests]
     if not result.tests:
@@ -245,6 +249,19 @@ def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Version
     lines += ["", "versions.yaml " + ("keeps the new versions." if result.ok else "was put back: the upgrade failed.")]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
+
+
+def _sbom_difference(scanner: Scanner, before: ImageFacts | None, after: ImageFacts) -> str:
+    """The SBOMs of the image before and after, compared (by image ID: the old image is still here). An
+    SBOM that cannot be made is said in the report, never a failed upgrade: the images are built and tested."""
+    name = repository_of(after.reference)  # the OS root's old image is known by its ID alone
+    try:
+        old = scanner.scan(before.image_id, name).sbom.components if before else ()
+        new = scanner.scan(after.image_id, name).sbom.components
+    except LmsopsError as exc:
+        return f"not compared ({str(exc).splitlines()[0]})"
+    difference = sbom_diff(old, new)
+    return f"{difference.counts()}: {difference.summary()}" if difference else "no package changed"
 
 
 def _own_id(facts: ImageFacts | None) -> str:

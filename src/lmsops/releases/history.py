@@ -5,7 +5,9 @@ Every successful deploy records a release in the swarm itself, as a Docker confi
 the hash of the resolved model, the image digests, who and when, and the model itself.
 `nox -s history -- ENV` lists them; `nox -s rollback -- ENV` redeploys the previous release of every
 service together, which Swarm cannot do for a stack (docker/cli#595), and records that as a
-release too. The services carry the commit and the model hash as labels.
+release too. The services carry the commit and the model hash as labels. A release also names the
+SBOM attached to each service's image in its registry (by the digest of its attach manifest:
+lmsops.supply, docs/sbom.md), so what a release ran can be audited package by package later.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import getpass
 import json
 import os
 import socket
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +29,7 @@ from lmsops.core import gitinfo
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.environments.model import COMMIT_LABEL, CONFIG_LABEL, Model
+from lmsops.supply.lookup import registries, sbom_references
 
 RELEASE_LABEL = "org.lmsops.release"
 
@@ -43,6 +47,8 @@ class Release:
     note: str
     model: str
     host: str = ""  # the machine that deployed it (releases recorded before it was kept have none)
+    # service -> REGISTRY/REPOSITORY@sha256:... of its image's SBOM (none before SBOMs were attached)
+    sboms: dict[str, str] = field(default_factory=dict)
 
     @property
     def who(self) -> str:
@@ -77,24 +83,35 @@ def releases(docker: Docker, stack: str) -> list[Release]:
     return sorted(found, key=lambda release: release.seq)
 
 
-def record_release(docker: Docker, model: Model, note: str = "") -> Release:
+SbomLookup = Callable[[dict[str, str]], dict[str, str]]  # service -> image  =>  service -> its SBOM
+
+
+def registry_sboms(images: dict[str, str]) -> dict[str, str]:
+    """The SBOM attached to each image in its registry (publish attached them just before a deploy)."""
+    return sbom_references(images, registries())
+
+
+def record_release(docker: Docker, model: Model, note: str = "", sboms: SbomLookup | None = None) -> Release:
+    """Record a release in the swarm; sboms: how each image's SBOM is found (default: asked of its registry)."""
     stack = model.project
     history = releases(docker, stack)
     services: dict[str, Any] = model.document.get("services") or {}
     first: dict[str, Any] = next(iter(services.values()), {})
     labels: dict[str, Any] = (first.get("deploy") or {}).get("labels") or {}
+    images = {name: str(spec.get("image", "")) for name, spec in services.items()}
     release = Release(
         seq=(history[-1].seq + 1) if history else 1,
         env=model.env.name,
         stack=stack,
         commit=str(labels.get(COMMIT_LABEL, "")),
         config=str(labels.get(CONFIG_LABEL, "")),
-        images={name: str(spec.get("image", "")) for name, spec in services.items()},
+        images=images,
         by=who(),
         at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         note=note,
         model=model.text,
         host=socket.gethostname(),
+        sboms=(sboms or registry_sboms)(images),
     )
     data = json.dumps(dataclasses.asdict(release), sort_keys=True).encode()
     docker.config_create(f"{stack}_release_{release.seq:04d}", {RELEASE_LABEL: stack}, data)
@@ -204,6 +221,7 @@ def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
             "config": row.release.config,
             "note": row.release.note,
             "images": dict(sorted(row.release.images.items())),
+            "sboms": dict(sorted(row.release.sboms.items())),
             "changed": row.changed,
             "current": row.current,
         }

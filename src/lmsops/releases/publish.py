@@ -7,6 +7,10 @@ and pushed. A deploy to an environment with a registry runs exactly those digest
 (`<registry>/<namespace>/<name>@sha256:...`), which the model asks of the registry again
 (lmsops.environments.model.registry_references): any machine with the repository and access to the
 registry deploys, checks and rolls back the same images, with no local record.
+
+Each image's SBOM travels with it: attached in the same registry to the image's digest
+(lmsops.supply, docs/sbom.md). An image that has none yet (pushed now, or before SBOMs existed) gets
+one, made from exactly that image; one that has it costs one manifest request.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from lmsops.images.context import Context
 from lmsops.images.plan import PlannedImage
 from lmsops.releases.registry import IMAGE as REGISTRY_IMAGE
 from lmsops.releases.registry import registry_up
+from lmsops.supply.lookup import ensure_attached
+from lmsops.supply.manifest import RegistryImage
+from lmsops.supply.oci import SbomRegistry
+from lmsops.supply.syft import Scanner
 
 
 def publish(ctx: Context, address: str, only: set[str] | None = None) -> dict[str, str]:
@@ -58,8 +66,30 @@ def _publish_locked(ctx: Context, address: str, only: set[str] | None, started: 
             digest = docker.push(remote)
             report.say(f"    {image.name}: pushed {repository}@{digest[:19]}... ({seconds(pushed)})")
         published[image.reference] = f"{repository}@{digest}"
-    report.say(f"publish: {len(wanted)} image(s) in {address}, {len(missing)} pushed ({seconds(started)})")
+    attached = attach_sboms(ctx, address, wanted, published)
+    report.say(
+        f"publish: {len(wanted)} image(s) in {address}, {len(missing)} pushed, "
+        f"{attached} SBOM(s) attached ({seconds(started)})"
+    )
     return published
+
+
+def attach_sboms(ctx: Context, address: str, wanted: list[PlannedImage], published: dict[str, str]) -> int:
+    """Every published image's SBOM next to it in the registry; the number attached now."""
+    scanner, client = Scanner(ctx.docker, ctx.repo.work / "sbom"), SbomRegistry(address)
+    attached = 0
+    for image in wanted:
+        repository, digest = published[image.reference].split("@", 1)
+        target = RegistryImage(address, repository.removeprefix(f"{address}/"), digest)
+        sbom, scan = ensure_attached(ctx.docker, scanner, client, target)
+        if scan is not None:
+            attached += 1
+            how = f"scanned in {scan.seconds:.1f} s" if scan.source == "scanned" else f"from the {scan.source}"
+            ctx.report.say(
+                f"    {image.name}: SBOM attached {repository}@{sbom.manifest_digest[:19]}... "
+                f"({len(scan.sbom.components)} packages, {how})"
+            )
+    return attached
 
 
 def _remote(address: str, image: PlannedImage) -> str:
