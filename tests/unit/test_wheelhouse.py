@@ -9,7 +9,7 @@ import pytest
 from lmsops.core import proc
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.images.wheelhouse import TARGET, ensure_wheelhouse, read_lock
+from lmsops.images.wheelhouse import ensure_wheelhouse, read_lock, target_args
 from tests.unit.conftest import write
 from tests.unit.image_fakes import Call, FakeRunner, reply, reporter
 
@@ -31,7 +31,7 @@ def test_reads_pins_and_hashes_and_drops_other_platforms(tmp_path: Path) -> None
             --hash=sha256:{H2}
         """,
     )
-    entries = read_lock(lock, "svc/requirements.lock")
+    entries = read_lock(lock, "svc/requirements.lock", "3.11")
     assert [(e.name, e.version) for e in entries] == [("fastapi", "0.165.0"), ("psycopg-binary", "3.3.9")]
     assert entries[0].hashes == {H1, H2}
 
@@ -109,7 +109,7 @@ def test_the_wheelhouse_holds_exactly_the_locked_wheels_and_is_reused(
     assert target == repo.work / "wheelhouse" / "catalog"
     assert sorted(path.name for path in target.iterdir()) == sorted(WHEELS)
     assert pip.calls == [
-        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", *TARGET,
+        [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", *target_args("3.11"),
          "--dest", str(cache), "--requirement", str(service / "requirements.lock")]
     ]  # fmt: skip
     assert "catalog: downloading 2 locked wheels into the wheelhouse" in out.getvalue()

@@ -88,6 +88,8 @@ def _present(docker: Docker, versions: Versions, wanted: str) -> tuple[str, str]
     labels = docker.image_labels(versions.os.reference)
     if labels.get(INPUTS_LABEL) == wanted:
         return str(doc["Id"]), "debootstrap"
+    if versions.os.digest is None:
+        return None  # not pinned yet: only a root bootstrapped from today's inputs is the declared one
     repo_name = versions.os.reference.rsplit(":", 1)[0]
     digests = doc.get("RepoDigests") or []
     pinned = [str(d) for d in digests if str(d).endswith(versions.os.digest)] if isinstance(digests, list) else []
@@ -98,6 +100,15 @@ def _present(docker: Docker, versions: Versions, wanted: str) -> tuple[str, str]
 
 def _pull(docker: Docker, versions: Versions, report: Reporter, required: bool) -> BootstrapResult | None:
     reference = versions.os.reference
+    if versions.os.digest is None:
+        # A tag alone is no pin: pulling it would make a root nobody reviewed. Say so and bootstrap.
+        if required:
+            raise ConfigError(
+                "base-images/versions.yaml: os.digest is not pinned (null) so nothing can be pulled; "
+                f"pin the registry digest of {reference}, or bootstrap with --offline"
+            )
+        report.say(f"    {reference}: os.digest not pinned yet; bootstrapping from Debian packages")
+        return None
     pinned = f"{reference.rsplit(':', 1)[0]}@{versions.os.digest}"
     started = time.monotonic()
     report.say(f"==> pulling {pinned} ...")

@@ -7,11 +7,13 @@ Dockerfiles never name a base image literally; they declare `ARG <NAME>_IMAGE` a
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from lmsops.core.paths import Repo
+from lmsops.core.errors import ConfigError
+from lmsops.core.paths import MARKER, Repo
 from lmsops.core.yamlfile import load_model
 
 OS_NAME = "os"
@@ -32,8 +34,10 @@ class OsRoot(Strict):
     reference: Annotated[str, StringConstraints(pattern=r"^[a-z0-9./-]+:[A-Za-z0-9_.-]+$")] = Field(
         description="the name:tag every Dockerfile receives as OS_IMAGE"
     )
-    digest: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
-        description="registry digest pulled where a registry is reachable"
+    # None after a major upgrade made offline (lmsops upgrade-major): the new suite's registry digest cannot
+    # be looked up without a registry, so the root is bootstrapped until someone pins it (Renovate, by hand).
+    digest: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] | None = Field(
+        description="registry digest pulled where a registry is reachable (null: not pinned yet, bootstrap only)"
     )
     version: Version = Field(description="bump to rebuild the bootstrapped root from today's packages")
     suite: Annotated[str, StringConstraints(pattern=r"^[a-z]+$")]
@@ -77,6 +81,50 @@ class Versions(Strict):
 
     def names(self) -> list[str]:
         return [OS_NAME, *self.images]
+
+
+# The Python bases and the PostgreSQL base are named for what they install from the suite: "3.11-1" is
+# CPython 3.11 (Debian's python3), "15-1" is PostgreSQL 15. The wheelhouse and the locks read the
+# interpreter from here, so a major upgrade changes it in this one place.
+PYTHON_BASE = "python"
+POSTGRES_BASE = "postgres"
+_PYTHON_VERSION = re.compile(r"^(?P<minor>3\.[0-9]+)-[0-9A-Za-z_.-]+$")
+_POSTGRES_VERSION = re.compile(r"^(?P<major>[0-9]+)-[0-9A-Za-z_.-]+$")
+
+
+def python_minor(versions: Versions) -> str:
+    """The CPython minor version of the images ('3.11'), from the python base's version ('3.11-1')."""
+    version = versions.version_of(PYTHON_BASE) if PYTHON_BASE in versions.images else ""
+    match = _PYTHON_VERSION.match(version)
+    if not match:
+        raise ConfigError(
+            f"base-images/versions.yaml: images.{PYTHON_BASE}.version {version!r} must start with the Python minor "
+            'its suite installs, e.g. "3.11-1" (the wheelhouse and the locks target that interpreter)'
+        )
+    return match["minor"]
+
+
+def postgres_major(versions: Versions) -> str | None:
+    """The PostgreSQL major of the postgres base ('15' of '15-1'); None when there is no such base."""
+    if POSTGRES_BASE not in versions.images:
+        return None
+    version = versions.version_of(POSTGRES_BASE)
+    match = _POSTGRES_VERSION.match(version)
+    if not match:
+        raise ConfigError(
+            f"base-images/versions.yaml: images.{POSTGRES_BASE}.version {version!r} must start with the PostgreSQL "
+            'major its suite installs, e.g. "15-1"'
+        )
+    return match["major"]
+
+
+def python_of(start: Path) -> str:
+    """The image interpreter of the repository that holds start (a lock file, a folder of it)."""
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if (folder / MARKER).is_file():
+            return python_minor(load_versions(Repo(folder)))
+    raise ConfigError(f"{start}: not inside an lmsops repository ({MARKER} not found above it)")
 
 
 def build_arg_for(name: str) -> str:

@@ -21,30 +21,41 @@ from lmsops.core import proc
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
+from lmsops.images.versions import load_versions, python_minor, python_of
 
 LOCK = "requirements.lock"
 INPUT = "requirements.in"
 DEV_LOCK = "requirements-dev.lock"
 DEV_INPUT = "requirements-dev.in"
 
-# The runtime images are Debian bookworm, x86_64, CPython 3.11: download wheels for that target,
-# whatever the host is.
-TARGET = [
-    "--only-binary=:all:",
-    "--python-version", "3.11", "--implementation", "cp",
-    "--abi", "cp311", "--abi", "abi3", "--abi", "none",
-    "--platform", "manylinux_2_36_x86_64", "--platform", "manylinux_2_28_x86_64",
-    "--platform", "manylinux_2_17_x86_64", "--platform", "manylinux2014_x86_64",
-]  # fmt: skip
+# The runtime images are Debian, x86_64, CPython of the python base (versions.yaml: "3.11-1" -> 3.11):
+# download wheels for that target, whatever the host is. glibc 2.36 (bookworm) and newer run them all.
+PLATFORMS = ["manylinux_2_36_x86_64", "manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64"]
+
+
+def target_args(python: str) -> list[str]:
+    """pip download's target for CPython `python` ('3.13'): its ABI, the stable ABI, pure wheels."""
+    abi = "cp" + python.replace(".", "")
+    args = ["--only-binary=:all:", "--python-version", python, "--implementation", "cp"]
+    args += ["--abi", abi, "--abi", "abi3", "--abi", "none"]
+    for platform in PLATFORMS:
+        args += ["--platform", platform]
+    return args
+
+
 _REQUIREMENT = re.compile(
     r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;]+)\s*(?:;(?P<marker>.*?))?(?=\s--hash|\s*$)"
 )
-# The environment markers of that target: a universal lock also lists, e.g., Windows-only wheels.
-TARGET_MARKERS = {
-    "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
-    "implementation_name": "cpython", "platform_python_implementation": "CPython",
-    "python_version": "3.11", "python_full_version": "3.11.2",
-}  # fmt: skip
+
+
+def target_markers(python: str) -> dict[str, str]:
+    """The environment markers of that target: a universal lock also lists, e.g., Windows-only wheels.
+    The patch level is not declared anywhere; .0 is the lowest the minor can be."""
+    return {
+        "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix", "platform_machine": "x86_64",
+        "implementation_name": "cpython", "platform_python_implementation": "CPython",
+        "python_version": python, "python_full_version": f"{python}.0",
+    }  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -54,8 +65,10 @@ class Locked:
     hashes: frozenset[str]
 
 
-def read_lock(path: Path, display: str) -> list[Locked]:
-    """Requirements of a lock file; each must be pinned with == and carry at least one hash."""
+def read_lock(path: Path, display: str, python: str | None = None) -> list[Locked]:
+    """Requirements of a lock file; each must be pinned with == and carry at least one hash. Entries whose
+    marker excludes the image (CPython `python`, default: its repository's python base) are left out."""
+    markers: dict[str, str] = {}  # read from versions.yaml when the first marker needs it
     entries: list[Locked] = []
     text = path.read_text(encoding="utf-8").replace("\\\n", " ")
     for raw in text.splitlines():
@@ -70,16 +83,18 @@ def read_lock(path: Path, display: str) -> list[Locked]:
                 "regenerate the lock with `nox -s lock`"
             )
         marker = (match["marker"] or "").strip()
-        if marker and not _applies(marker, f"{display}: entry {match['name']}=={match['version']}"):
+        if marker and not markers:
+            markers = target_markers(python or python_of(path))
+        if marker and not _applies(marker, markers, f"{display}: entry {match['name']}=={match['version']}"):
             continue  # not installed on the image's platform
         entries.append(Locked(match["name"].lower(), match["version"], hashes))
     return entries
 
 
-def _applies(marker: str, where: str) -> bool:
+def _applies(marker: str, markers: dict[str, str], where: str) -> bool:
     """Does the environment marker hold on the image's platform? A malformed one is the lock's error."""
     try:
-        return Marker(marker).evaluate(TARGET_MARKERS)
+        return Marker(marker).evaluate(markers)
     except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName) as exc:
         reason = str(exc).splitlines()[0]
         raise ConfigError(
@@ -97,8 +112,14 @@ def ensure_wheelhouse(repo: Repo, service: Path, report: Reporter) -> Path | Non
     lock = service / LOCK
     if not lock.is_file():
         return None
-    wanted = read_lock(lock, repo.display(lock))
-    target = repo.work / "wheelhouse" / service.name
+    return download_locked(repo, lock, repo.work / "wheelhouse" / service.name, report)
+
+
+def download_locked(repo: Repo, lock: Path, target: Path, report: Reporter, python: str | None = None) -> Path:
+    """Fill target with exactly the files of a lock for CPython `python` (default: the python base's)."""
+    python = python or python_minor(load_versions(repo))
+    wanted = read_lock(lock, repo.display(lock), python)
+    service = lock.parent
     if _complete(target, wanted):
         return target
     cache = repo.work / "wheel-cache"
@@ -106,7 +127,7 @@ def ensure_wheelhouse(repo: Repo, service: Path, report: Reporter) -> Path | Non
     report.say(f"    {service.name}: downloading {len(wanted)} locked wheels into the wheelhouse")
     proc.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
-         *TARGET, "--dest", str(cache), "--requirement", str(lock)],
+         *target_args(python), "--dest", str(cache), "--requirement", str(lock)],
         hint=f"pip could not fetch the wheels of {repo.display(lock)}; is the package index reachable?",
     )  # fmt: skip
     by_hash = {_sha256(p): p for p in cache.iterdir() if p.is_file()}
@@ -116,7 +137,7 @@ def ensure_wheelhouse(repo: Repo, service: Path, report: Reporter) -> Path | Non
         found = next((by_hash[h] for h in entry.hashes if h in by_hash), None)
         if found is None:
             wheel = f"{entry.name}=={entry.version}"
-            raise ConfigError(f"{repo.display(lock)}: no wheel of {wheel} for Linux x86_64 CPython 3.11")
+            raise ConfigError(f"{repo.display(lock)}: no wheel of {wheel} for Linux x86_64 CPython {python}")
         os.link(found, target / found.name)
     return target
 
