@@ -1,5 +1,5 @@
 """Commands about images and services' files: check, bootstrap, build, images, lock, upgrade-base,
-outdated, new-service, update-services, hadolint."""
+upgrade-major, outdated, new-service, update-services, hadolint."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from lmsops.cli.common import (
 from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
+from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, megabytes
 from lmsops.environments.model import model_services
 from lmsops.images.affected import affected_images
@@ -26,11 +27,12 @@ from lmsops.images.bootstrap import bootstrap
 from lmsops.images.build import build
 from lmsops.images.discovery import discover
 from lmsops.images.locks import compile_locks, compile_tool_locks
+from lmsops.images.major import LockSet, upgrade_major
 from lmsops.images.outdated import outdated, render
 from lmsops.images.plan import plan_images
 from lmsops.images.upgrade import upgrade_base
 from lmsops.images.versions import load_versions
-from lmsops.templates.stamp import compile_template_locks, new_service
+from lmsops.templates.stamp import LOCK_VARIANTS, compile_template_locks, new_service, template_dir
 from lmsops.templates.update import update_services
 
 
@@ -140,6 +142,23 @@ def cmd_upgrade_base(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template_lock_files(repo: Repo) -> list[Path]:
+    """What compile_template_locks writes: each variant's locks, stored as includes of the template."""
+    includes = template_dir(repo) / "includes"
+    return [
+        includes / f"{prefix}{name}.lock" for prefix in LOCK_VARIANTS for name in ("requirements", "requirements-dev")
+    ]
+
+
+def cmd_upgrade_major(args: argparse.Namespace) -> int:
+    template_locks = LockSet(_template_lock_files, compile_template_locks)
+    upgrade_major(
+        repository(), engine(), Reporter(verbose=args.verbose), args.suite, args.digest, not args.no_tests,
+        mode=source_mode(args), extra_locks=template_locks,
+    )  # fmt: skip
+    return 0
+
+
 def cmd_outdated(args: argparse.Namespace) -> int:
     found = outdated(repository(), engine(), check_debian=not args.no_debian)
     for line in render(found):
@@ -190,6 +209,18 @@ def register(command: Command) -> None:
     )
     upgrade_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
     upgrade_cmd.add_argument("-v", "--verbose", action="store_true", help="show the output of docker build")
+    major_cmd = command(
+        "upgrade-major",
+        cmd_upgrade_major,
+        "move the OS root to another Debian suite: every base, lock and service; tested, reported, put back on failure",
+    )
+    major_cmd.add_argument("suite", help="a Debian codename of base-images/suites.yaml, e.g. trixie")
+    major_cmd.add_argument(
+        "--digest",
+        help="the registry digest of the new OS root (sha256:...); without it os.digest is null (bootstrap only)",
+    )
+    major_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
+    source_flags(major_cmd)
     outdated_cmd = command(
         "outdated", cmd_outdated, "images built on an older base; Debian updates for the bases (exit 1 if any)"
     )

@@ -29,6 +29,20 @@ class BaseChange:
     packages: list[str] | None = None
 
 
+@dataclass(frozen=True)
+class OsChange:
+    """A move of the OS root to another Debian suite (a major upgrade): every key of the os entry.
+    digest None: the new suite's registry digest is not known here (no registry), written as null."""
+
+    suite: str
+    reference: str
+    version: str
+    digest: str | None
+
+
+NOT_PINNED = "null  # not pinned yet: bootstrapped from Debian packages until the registry digest is pinned here"
+
+
 def next_version(version: str) -> str:
     """The version with its trailing build number raised: 3.11-1 -> 3.11-2 (a refresh)."""
     match = re.match(r"^(?P<head>.*?)(?P<number>\d+)$", version)
@@ -37,13 +51,11 @@ def next_version(version: str) -> str:
     return f"{match['head']}{int(match['number']) + 1}"
 
 
-def check(repo: Repo, changes: list[BaseChange]) -> Versions:
+def check(repo: Repo, changes: list[BaseChange], os_change: OsChange | None = None) -> Versions:
     """What versions.yaml would declare with the changes, validated in memory: a bad version or
     package is refused before anything is built or written."""
     path = repo.versions_file
-    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
-    for change in changes:
-        lines = _set_entry(lines, change)
+    lines = _changed(path.read_text(encoding="utf-8").splitlines(keepends=True), changes, os_change)
     data = yaml.safe_load("".join(lines))
     try:
         return Versions.model_validate(data if data is not None else {})
@@ -51,14 +63,11 @@ def check(repo: Repo, changes: list[BaseChange]) -> Versions:
         raise ConfigError(format_validation_error(repo.display(path), exc, Versions)) from exc
 
 
-def apply(repo: Repo, changes: list[BaseChange]) -> Versions:
+def apply(repo: Repo, changes: list[BaseChange], os_change: OsChange | None = None) -> Versions:
     """Write the changes into versions.yaml and return what it now declares; nothing is written on error."""
     path = repo.versions_file
     original = path.read_text(encoding="utf-8")
-    lines = original.splitlines(keepends=True)
-    for change in changes:
-        lines = _set_entry(lines, change)
-    path.write_text("".join(lines), encoding="utf-8")
+    path.write_text("".join(_changed(original.splitlines(keepends=True), changes, os_change)), encoding="utf-8")
     try:
         versions = load_versions(repo)
     except ConfigError:
@@ -70,7 +79,29 @@ def apply(repo: Repo, changes: list[BaseChange]) -> Versions:
         if declared != change.version or (change.packages is not None and packages != change.packages):
             path.write_text(original, encoding="utf-8")
             raise ConfigError(f"base-images/versions.yaml: could not set {change.name} to {change.version}")
+    if os_change is not None:
+        os_root = versions.os
+        moved = (os_root.suite, os_root.reference, os_root.version, os_root.digest)
+        if moved != (os_change.suite, os_change.reference, os_change.version, os_change.digest):
+            path.write_text(original, encoding="utf-8")
+            raise ConfigError(f"base-images/versions.yaml: could not move the os entry to {os_change.suite}")
     return versions
+
+
+def _changed(lines: list[str], changes: list[BaseChange], os_change: OsChange | None) -> list[str]:
+    for change in changes:
+        lines = _set_entry(lines, change)
+    if os_change is not None:
+        start, end = _block(lines, ["os"])
+        indent = _child_indent(lines, start, end)
+        digest = os_change.digest or NOT_PINNED
+        for key, value in (
+            ("reference", os_change.reference), ("digest", digest),
+            ("version", f'"{os_change.version}"'), ("suite", os_change.suite),
+        ):  # fmt: skip
+            lines = _set_key(lines, start, end, indent, key, value)
+            start, end = _block(lines, ["os"])
+    return lines
 
 
 def _set_entry(lines: list[str], change: BaseChange) -> list[str]:

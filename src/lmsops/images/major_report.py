@@ -1,0 +1,121 @@
+"""The report of a major upgrade (.lmsops/reports/major-SUITE-<time>.md): what moved, how long each
+phase took, how big the images are before and after, which locks changed and how many pins moved,
+and the test results. Written whether it succeeded or not: a failed upgrade's report says where."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from lmsops.core.paths import Repo
+from lmsops.core.progress import megabytes
+from lmsops.images.facts import ImageFacts
+from lmsops.images.versions import OS_NAME, Versions, postgres_major, python_minor
+
+if TYPE_CHECKING:
+    from lmsops.images.major import MajorResult
+
+# One pinned entry of a lock: `name==version` with its marker, at the start of a line.
+_PIN = re.compile(
+    r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(?:\[[^\]]*\])?==(?P<version>[^\s;\\]+)\s*(?:;(?P<marker>[^\\]*))?"
+)
+_HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
+
+
+@dataclass(frozen=True)
+class PinChanges:
+    pins: int  # entries after
+    moved: int  # same package and marker, another version
+    added: int
+    removed: int
+    hashes_added: int
+    hashes_removed: int
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.moved or self.added or self.removed or self.hashes_added or self.hashes_removed)
+
+
+def pins(text: str) -> dict[tuple[str, str], str]:
+    """(normalised name, marker) -> version of every entry of a lock's text."""
+    found: dict[tuple[str, str], str] = {}
+    for line in text.splitlines():
+        match = _PIN.match(line)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match["name"]).lower()
+            found[(name, (match["marker"] or "").strip())] = match["version"]
+    return found
+
+
+def pin_changes(before: str, after: str) -> PinChanges:
+    old, new = pins(before), pins(after)
+    old_hashes, new_hashes = set(_HASH.findall(before)), set(_HASH.findall(after))
+    return PinChanges(
+        pins=len(new),
+        moved=sum(1 for key, version in new.items() if key in old and old[key] != version),
+        added=sum(1 for key in new if key not in old),
+        removed=sum(1 for key in old if key not in new),
+        hashes_added=len(new_hashes - old_hashes),
+        hashes_removed=len(old_hashes - new_hashes),
+    )
+
+
+def write_report(repo: Repo, result: MajorResult, kept: bool) -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    old, new, plan = result.old, result.new, result.plan
+    path = repo.work / "reports" / f"major-{plan.os_change.suite}-{stamp}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [f"# Major upgrade: Debian {old.os.suite} -> {plan.os_change.suite} ({stamp})", ""]
+    lines += _summary(old, new, plan.release)
+    total = sum(duration for _, duration in result.phases)
+    lines += ["", "## Phases", "", "| phase | seconds |", "|---|---|"]
+    lines += [f"| {name} | {duration:.0f} |" for name, duration in result.phases]
+    lines += [f"| **total** | **{total:.0f}** |"]
+    lines += ["", "## Images", "", "| image | reference (old -> new) | size (old -> new) |", "|---|---|---|"]
+    for name, (before_ref, after_ref) in result.references.items():
+        size = f"{_size(result.before.get(name))} -> {_size(result.after.get(name))}"
+        lines.append(f"| {name} | `{before_ref}` -> `{after_ref}` | {size} |")
+    lines += ["", "## Locks", "", "| lock | pins | moved | added | removed | hashes +/- |", "|---|---|---|---|---|---|"]
+    for lock, (before, after) in result.locks.items():
+        change = pin_changes(before, after)
+        hashes = f"+{change.hashes_added} / -{change.hashes_removed}"
+        lines.append(
+            f"| {repo.display(lock)} | {change.pins} | {change.moved} | {change.added} | {change.removed} | {hashes} |"
+        )
+    if not result.locks:
+        lines.append("| (not re-locked) | | | | | |")
+    lines += ["", "## Tests", ""]
+    lines += [f"- {test.name}: {'passed' if test.passed else 'FAILED'} ({test.summary})" for test in result.tests]
+    if not result.tests:
+        lines.append("- not run")
+    if result.failure:
+        lines += ["", f"Failed: {result.failure}"]
+    lines += [
+        "",
+        "Every file keeps the upgrade." if kept else "Every file it changed was put back: the upgrade failed.",
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _summary(old: Versions, new: Versions | None, release: str) -> list[str]:
+    if new is None:
+        return ["- versions.yaml not changed"]
+    digest = new.os.digest or "not pinned (null): bootstrapped from Debian packages until someone pins it"
+    return [
+        f"- Debian: {old.os.suite} ({old.os.reference}, {old.os.version}) -> {new.os.suite} "
+        f"({new.os.reference}, {new.os.version}; release {release} on the mirror)",
+        f"- os.digest: {digest}",
+        f"- Python: {python_minor(old)} -> {python_minor(new)}",
+        f"- PostgreSQL: {postgres_major(old)} -> {postgres_major(new)} (a data directory of the old major is "
+        "refused at start: back up, `down --volumes`, deploy, restore; docs/base-images.md)",
+        *[f"- `{name}`: {old.version_of(name)} -> {new.version_of(name)}" for name in new.images if name in old.images],
+        f"- `{OS_NAME}`: {old.version_of(OS_NAME)} -> {new.version_of(OS_NAME)}",
+    ]
+
+
+def _size(facts: ImageFacts | None) -> str:
+    return megabytes(facts.size) if facts else "-"
