@@ -305,6 +305,12 @@ def upgrade_base(session: nox.Session) -> None:
 
 
 @nox.session(default=False, tags=["images"])
+def upgrade_major(session: nox.Session) -> None:
+    """Move to another Debian suite (-- SUITE [--digest sha256:...]): every base, lock, service; tested, reported."""
+    lmsops(session, "upgrade-major")
+
+
+@nox.session(default=False, tags=["images"])
 def sbom(session: nox.Session) -> None:
     """SBOMs of images (-- [IMAGE...|ENV] [--output DIR] [--find PACKAGE] [--json]); syft, CycloneDX JSON."""
     lmsops(session, "sbom")
