@@ -6,7 +6,7 @@ and with it the interpreter of every Python image (so every lock) and PostgreSQL
 
 1. check before change: the suite is known (base-images/suites.yaml), the mirror has it (its Release
    names it) and its package index holds what each base would become; the files this changes have no
-   uncommitted edits; the images as they are now are measured (id, size, packages);
+   uncommitted edits; every image is built as declared now (the baseline) and measured;
 2. versions.yaml: the os entry moves to the suite (reference, version, suite; the digest is null
    unless given: no registry lookup is possible offline), every base gets its version on the suite;
 3. every lock of libs/, services/ and the template is re-compiled for the new interpreter;
@@ -222,7 +222,8 @@ def _upgrade(
     extra_locks: LockSet | None,
 ) -> None:
     old, plan = result.old, result.plan
-    with _phase(report, result, "measure", "measure the images as they are now"):
+    with _phase(report, result, "baseline", "baseline: every image as declared now, measured"):
+        build(repo, docker, report, mode=mode)  # nothing to do when they are up to date
         old_plan = {image.name: image.reference for image in plan_images(repo, old)}
         result.before = {name: image_facts(docker, reference) for name, reference in old_plan.items()}
         result.before[OS_NAME] = image_facts(docker, old.os.reference)
