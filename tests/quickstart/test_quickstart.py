@@ -47,7 +47,7 @@ from tests.quickstart.engine import REFUSED, Before, Targets, put_back, refusal
 from tests.quickstart.readme import RESULTS, Readme, script
 
 REPO = find_repo(Path(__file__).parent)
-TIMEOUT = 3000  # seconds for the whole run in the container (measured: docs/development.md)
+TIMEOUT = 1800  # seconds in the container; 262 s measured with the base images built (docs/development.md)
 CA = "/etc/ssl/certs/host-ca.crt"
 
 
@@ -140,7 +140,7 @@ def test_readme_prerequisites_and_quickstart_on_a_fresh_debian_12(docker: Docker
     secrets = ".nox/deploy/bin/python -m tests.quickstart.staging_secrets staging"
     bash = script(readme, secrets=secrets, check_url=f"http://127.0.0.1:{port}/{new}/items")
     code, output = run_in_container(docker, clone, bash)
-    assert code == 0, f"the run stopped (exit {code}):\n{output[-6000:]}"
+    assert code == 0, f"the run stopped (exit {code}); its end:\n{output[-3000:]}"
     typed = [line.removeprefix("$ ") for line in output.splitlines() if line.startswith("$ ")]
     assert typed == readme.run(), "the Quickstart's commands did not all run, in order"
     assert "Docker Compose" in output and ": ready" in output  # nox -s check, in the prerequisites
