@@ -230,7 +230,7 @@ def _upgrade(
     try:
         _change(repo, docker, report, result, snapshot, old_plan, run_tests, mode, extra_locks)
     except LmsopsError as exc:
-        result.failure = str(exc).splitlines()[0]
+        result.failure = _reason(exc)
         result.report = write_report(repo, result, kept=False)
         raise MajorUpgradeError(
             f"major upgrade failed: {result.failure}; every file put back. Details: {repo.display(result.report)}"
@@ -293,6 +293,14 @@ def _change(
     if run_tests:
         with _phase(report, result, "tests", "unit tests on the new interpreter, conformance of dev"):
             result.tests = _tests(repo, docker, new, new_plan, services, report)
+
+
+def _reason(exc: LmsopsError) -> str:
+    """One line: what failed, and the last line of its output (a build's 'failed:' alone says nothing)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) < 2:
+        return lines[0] if lines else type(exc).__name__
+    return f"{lines[0].rstrip(':')}: {lines[-1][:300]}"
 
 
 def _check_bases(result: MajorResult, new: Versions) -> None:

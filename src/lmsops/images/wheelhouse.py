@@ -7,6 +7,7 @@ into .lmsops/wheelhouse/<service>/, which the image's build stage installs with 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
+from packaging.tags import Tag, compatible_tags, cpython_tags
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from lmsops.core import proc
 from lmsops.core.errors import ConfigError
@@ -120,7 +123,7 @@ def download_locked(repo: Repo, lock: Path, target: Path, report: Reporter, pyth
     python = python or python_minor(load_versions(repo))
     wanted = read_lock(lock, repo.display(lock), python)
     service = lock.parent
-    if _complete(target, wanted):
+    if _complete(target, wanted, python):
         return target
     cache = repo.work / "wheel-cache"
     cache.mkdir(parents=True, exist_ok=True)
@@ -130,7 +133,9 @@ def download_locked(repo: Repo, lock: Path, target: Path, report: Reporter, pyth
          *target_args(python), "--dest", str(cache), "--requirement", str(lock)],
         hint=f"pip could not fetch the wheels of {repo.display(lock)}; is the package index reachable?",
     )  # fmt: skip
-    by_hash = {_sha256(p): p for p in cache.iterdir() if p.is_file()}
+    # A universal lock lists the hashes of every wheel of a version (cp311 and cp313 alike), and the cache
+    # is shared: only a file the image's interpreter can install is taken.
+    by_hash = {_sha256(p): p for p in cache.iterdir() if p.is_file() and installable(p.name, python)}
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
     for entry in wanted:
@@ -142,8 +147,29 @@ def download_locked(repo: Repo, lock: Path, target: Path, report: Reporter, pyth
     return target
 
 
-def _complete(target: Path, wanted: list[Locked]) -> bool:
+def installable(filename: str, python: str) -> bool:
+    """Can CPython `python` on the image's platform install this wheel (by its tags)?"""
+    try:
+        _, _, _, tags = parse_wheel_filename(filename)
+    except InvalidWheelFilename:
+        return False
+    return not tags.isdisjoint(_supported_tags(python))
+
+
+@functools.cache
+def _supported_tags(python: str) -> frozenset[Tag]:
+    version = tuple(int(part) for part in python.split("."))
+    abi = "cp" + python.replace(".", "")
+    # pip's own set for that target: glibc 2.36 and older manylinux tags (bookworm's glibc is the oldest).
+    platforms = [*(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)), "manylinux2014_x86_64",
+                 "manylinux2010_x86_64", "manylinux1_x86_64"]  # fmt: skip
+    return frozenset([*cpython_tags(version, [abi], platforms), *compatible_tags(version, abi, platforms)])
+
+
+def _complete(target: Path, wanted: list[Locked], python: str) -> bool:
     if not target.is_dir():
         return False
+    if not all(installable(p.name, python) for p in target.iterdir() if p.is_file()):
+        return False  # a wheelhouse of another interpreter (before a major upgrade)
     present = {_sha256(p) for p in target.iterdir() if p.is_file()}
     return len(present) == len(wanted) and all(entry.hashes & present for entry in wanted)
