@@ -89,6 +89,7 @@ def test_swarm_model_has_versioned_secrets_and_numbers_where_the_stack_loader_wa
         },
     }
     first = _for_swarm(env, document, tmp_path)
+    assert next(iter(first.items())) == ("version", "3.9")  # what Debian 12's docker CLI 20.10 needs to read it
     assert "name" not in first and "name" not in first["networks"]["backend"]
     gateway = first["services"]["gateway"]
     assert "depends_on" not in gateway

@@ -64,18 +64,25 @@ def test_a_swarm_is_made_on_loopback_and_left_with_its_bridge_network() -> None:
     ]
 
 
-def test_a_stack_is_deployed_pruned_from_the_local_images_without_waiting() -> None:
-    docker = Scripted()
+VERSION = ("version", "--format", "{{.Client.Version}}")
+
+
+@pytest.mark.parametrize(("client", "detach"), [("28.2.2", ["--detach=true"]), ("20.10.24+dfsg1", []), ("", [])])
+def test_a_stack_is_deployed_pruned_from_the_local_images_without_waiting(client: str, detach: list[str]) -> None:
+    """Clients from 26 on are told to detach (their default, which they announce will change); Debian 12's
+    20.10 client has no --detach for stacks and always detaches; a client that says nothing: the oldest."""
+    docker = Scripted({VERSION: (0, f"{client}\n", "")})
     docker.stack_deploy("lmsrec", Path("/work/model.yaml"))
     assert docker.ran == [
-        (("stack", "deploy", "--prune", "--resolve-image", "never", "--detach=true",
+        (VERSION, False, None),
+        (("stack", "deploy", "--prune", "--resolve-image", "never", *detach,
           "--compose-file", "/work/model.yaml", "lmsrec"), True, None),
     ]  # fmt: skip
 
 
 def test_stack_deploy_failure_is_raised_unless_the_caller_reads_it() -> None:
     argv = ("stack", "deploy", "--prune", "--resolve-image", "never", "--detach=true", "--compose-file", "m", "s")
-    docker = Scripted({argv: (1, "", "service web: invalid mount")})
+    docker = Scripted({VERSION: (0, "28.2.2\n", ""), argv: (1, "", "service web: invalid mount")})
     with pytest.raises(CommandError, match="invalid mount"):
         docker.stack_deploy("s", Path("m"))
     assert docker.stack_deploy("s", Path("m"), check=False).returncode == 1

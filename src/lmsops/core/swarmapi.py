@@ -49,18 +49,12 @@ class SwarmCalls:
 
     def stack_deploy(self: _Runs, stack: str, model: Path, check: bool = True) -> proc.Result:
         # --resolve-image never: the images are those lmsops built, never looked up in a registry.
-        return self.run(
-            "stack",
-            "deploy",
-            "--prune",
-            "--resolve-image",
-            "never",
-            "--detach=true",
-            "--compose-file",
-            str(model),
-            stack,
-            check=check,
-        )
+        # --detach=true: lmsops waits for the stack itself (lmsops.targets.swarm). Clients from 26 on detach
+        # by default and announce that this will change, so it is said; older clients (Debian 12's docker.io
+        # 20.10) have no such flag and always detach.
+        detach = ["--detach=true"] if client_major(self) >= 26 else []
+        argv = ["stack", "deploy", "--prune", "--resolve-image", "never", *detach, "--compose-file", str(model), stack]
+        return self.run(*argv, check=check)
 
     def service_force_update(self: _Runs, service: str) -> None:
         """New tasks of the same spec, as Swarm restarts a service; returns once they run."""
@@ -235,3 +229,10 @@ def _mount(mount: Mapping[str, Any]) -> str:
     if tmpfs.get("Mode"):
         parts.append(f"tmpfs-mode={int(tmpfs['Mode']):o}")
     return ",".join(parts)
+
+
+def client_major(docker: _Runs) -> int:
+    """The major version of the docker CLI lmsops runs (0 when it cannot tell: the oldest behaviour)."""
+    found = docker.run("version", "--format", "{{.Client.Version}}", check=False).stdout.strip()
+    major = found.split(".", 1)[0]
+    return int(major) if major.isdigit() else 0

@@ -299,6 +299,9 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+STACK_FILE_VERSION = "3.9"
+
+
 def _for_swarm(env: Environment, document: dict[str, Any], secrets_dir: Path) -> dict[str, Any]:
     """What `docker stack deploy` needs: no Compose-only keys, stack-scoped names, versioned secrets."""
     document = copy.deepcopy(document)
@@ -334,4 +337,7 @@ def _for_swarm(env: Environment, document: dict[str, Any], secrets_dir: Path) ->
         content = (secrets_dir / key).read_bytes() if (secrets_dir / key).is_file() else b""
         digest = hashlib.sha256(content).hexdigest()[:10]
         spec["name"] = f"{env.target.name}_{key}_{digest}"
-    return document
+    # The stack loader of docker CLIs before 25 (Debian 12's docker.io 20.10) reads a file without
+    # `version` as Compose file format 1.0 and refuses it; 3.9 is the newest they know, and later CLIs
+    # read the same file alike (Compose v2 never reads this file: it is the Swarm rendering only).
+    return {"version": STACK_FILE_VERSION, **document}
