@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from lmsops.core import proc
+from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
 from lmsops.images.versions_edit import BaseChange, apply
 from lmsops.images.wheelhouse import ensure_wheelhouse, installable, target_args
@@ -76,3 +77,17 @@ def test_after_a_major_upgrade_the_wheelhouse_takes_the_new_interpreters_wheels(
          "--dest", str(cache), "--requirement", str(service / "requirements.lock")]
     ]  # fmt: skip
     assert "cp311" in calls[0], "the first wheelhouse was for 3.11"
+
+
+def test_a_cached_wheel_of_another_interpreter_is_never_taken_instead(
+    monkeypatch: pytest.MonkeyPatch, repo: Repo
+) -> None:
+    """When pip brings no wheel for 3.13, the cached cp311 one (its hash is in the lock) is refused."""
+    service = repo.services / "catalog"
+    hashes = " ".join(f"--hash=sha256:{sha256(CONTENT[name])}" for name in (CP311, CP313))
+    write(service / "requirements.lock", f"markupsafe==3.0.4 {hashes}\n")
+    write(repo.work / "wheel-cache" / CP311, CONTENT[CP311].decode())
+    apply(repo, [BaseChange("python", "3.13-1")])
+    FakeRunner(monkeypatch, lambda call: reply(call) if call.argv[1:4] == ["-m", "pip", "download"] else None)
+    with pytest.raises(ConfigError, match=r"no wheel of markupsafe==3.0.4 for Linux x86_64 CPython 3.13"):
+        ensure_wheelhouse(repo, service, reporter()[0])
