@@ -373,8 +373,8 @@ def test_a_passing_upgrade_keeps_the_files_and_reports_pins_phases_and_tests(
     [report] = (bookworm.work / "reports").glob("major-trixie-*.md")
     text = report.read_text()
     assert "- Python: 3.11 -> 3.13" in text and "- PostgreSQL: 15 -> 17" in text
-    assert "| libs/lms-runtime/requirements.lock | 1 | 1 | 0 | 0 | +0 / -0 |" in text  # pydantic 2.0 -> 2.9
-    assert "| services/catalog/requirements.lock | 1 | 0 | 1 | 0 | +1 / -0 |" in text
+    assert "| libs/lms-runtime/requirements.lock | 1 | 1 | 0 | 0 | 0 | +0 / -0 |" in text  # pydantic 2.0 -> 2.9
+    assert "| services/catalog/requirements.lock | 1 | 0 | 1 | 0 | 0 | +1 / -0 |" in text
     assert "- catalog unit tests: passed (3 passed, Python 3.13.5)" in text
     for phase in ("check", "baseline", "edit", "lock", "bootstrap", "bases", "services", "tests"):
         assert f"| {phase} | " in text
@@ -389,3 +389,23 @@ def test_the_snapshot_restores_bytes_and_removes_what_was_absent(tmp_path: Path)
     assert snapshot.restore() == [kept, created]
     assert kept.read_text() == "a\n" and not created.exists()
     assert snapshot.restore() == []
+
+
+def test_pin_changes_tell_moved_added_removed_and_remarked_packages_apart() -> None:
+    """From the real trixie run: httpx2-jsfetch kept 1.0 but lost a python_full_version marker."""
+    from lmsops.images.major_report import PinChanges, pin_changes
+
+    h = ["--hash=sha256:" + c * 64 for c in "abcdef"]
+    before = (
+        f"fastapi==0.1 \\\n    {h[0]}\n"
+        f"httpx2-jsfetch==1.0 ; python_full_version >= '3.12' and sys_platform == 'emscripten' \\\n"
+        f"    {h[1]}\nold-thing==2.0 {h[2]}\n    # via fastapi==0.1 (a comment is not a pin)\n"
+    )
+    after = (
+        f"fastapi==0.2 \\\n    {h[3]}\nhttpx2-jsfetch==1.0 ; sys_platform == 'emscripten' \\\n    {h[1]}\n"
+        f"new_thing==1.0 {h[4]}\n"
+    )
+    assert pin_changes(before, after) == PinChanges(
+        pins=3, moved=1, added=1, removed=1, remarked=1, hashes_added=2, hashes_removed=2
+    )
+    assert pin_changes(before, before) == PinChanges(3, 0, 0, 0, 0, 0, 0)

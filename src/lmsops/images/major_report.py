@@ -29,14 +29,11 @@ _HASH = re.compile(r"--hash=sha256:([0-9a-f]{64})")
 class PinChanges:
     pins: int  # entries after
     moved: int  # same package and marker, another version
-    added: int
-    removed: int
+    added: int  # packages the lock did not have
+    removed: int  # packages it no longer has
+    remarked: int  # packages kept whose environment markers changed (a universal lock for another Python)
     hashes_added: int
     hashes_removed: int
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.moved or self.added or self.removed or self.hashes_added or self.hashes_removed)
 
 
 def pins(text: str) -> dict[tuple[str, str], str]:
@@ -53,11 +50,14 @@ def pins(text: str) -> dict[tuple[str, str], str]:
 def pin_changes(before: str, after: str) -> PinChanges:
     old, new = pins(before), pins(after)
     old_hashes, new_hashes = set(_HASH.findall(before)), set(_HASH.findall(after))
+    old_names, new_names = {name for name, _ in old}, {name for name, _ in new}
+    unmatched = {name for name, _ in old.keys() ^ new.keys()}
     return PinChanges(
         pins=len(new),
         moved=sum(1 for key, version in new.items() if key in old and old[key] != version),
-        added=sum(1 for key in new if key not in old),
-        removed=sum(1 for key in old if key not in new),
+        added=len(new_names - old_names),
+        removed=len(old_names - new_names),
+        remarked=len(unmatched & old_names & new_names),
         hashes_added=len(new_hashes - old_hashes),
         hashes_removed=len(old_hashes - new_hashes),
     )
@@ -78,15 +78,16 @@ def write_report(repo: Repo, result: MajorResult, kept: bool) -> Path:
     for name, (before_ref, after_ref) in result.references.items():
         size = f"{_size(result.before.get(name))} -> {_size(result.after.get(name))}"
         lines.append(f"| {name} | `{before_ref}` -> `{after_ref}` | {size} |")
-    lines += ["", "## Locks", "", "| lock | pins | moved | added | removed | hashes +/- |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Locks", "", "| lock | pins | moved | added | removed | markers changed | hashes +/- |"]
+    lines.append("|---|---|---|---|---|---|---|")
     for lock, (before, after) in result.locks.items():
-        change = pin_changes(before, after)
-        hashes = f"+{change.hashes_added} / -{change.hashes_removed}"
-        lines.append(
-            f"| {repo.display(lock)} | {change.pins} | {change.moved} | {change.added} | {change.removed} | {hashes} |"
+        c = pin_changes(before, after)
+        counts = (
+            f"{c.pins} | {c.moved} | {c.added} | {c.removed} | {c.remarked} | +{c.hashes_added} / -{c.hashes_removed}"
         )
+        lines.append(f"| {repo.display(lock)} | {counts} |")
     if not result.locks:
-        lines.append("| (not re-locked) | | | | | |")
+        lines.append("| (not re-locked) | | | | | | |")
     lines += ["", "## Tests", ""]
     lines += [f"- {test.name}: {'passed' if test.passed else 'FAILED'} ({test.summary})" for test in result.tests]
     if not result.tests:
