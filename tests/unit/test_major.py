@@ -409,3 +409,14 @@ def test_pin_changes_tell_moved_added_removed_and_remarked_packages_apart() -> N
         pins=3, moved=1, added=1, removed=1, remarked=1, hashes_added=2, hashes_removed=2
     )
     assert pin_changes(before, before) == PinChanges(3, 0, 0, 0, 0, 0, 0)
+
+
+def test_another_mirror_is_checked_and_written_and_a_bad_one_refused(
+    bookworm: Repo, mirror: Mirror, repo: Repo
+) -> None:
+    mirror.add("trixie", "13.9", TRIXIE)
+    plan = plan_major(bookworm, load_versions(bookworm), "trixie", None, mirror.url + "/")
+    assert (plan.release, plan.os_change.mirror) == ("13.9", mirror.url + "/")
+    assert apply(bookworm, plan.changes, plan.os_change).os.mirror == mirror.url + "/"
+    with pytest.raises(ConfigError, match=r"--mirror 'ftp://x': give the http\(s\) URL of a Debian mirror"):
+        plan_major(bookworm, load_versions(bookworm), "sid", None, "ftp://x")

@@ -154,7 +154,7 @@ def cmd_upgrade_major(args: argparse.Namespace) -> int:
     template_locks = LockSet(_template_lock_files, compile_template_locks)
     upgrade_major(
         repository(), engine(), Reporter(verbose=args.verbose), args.suite, args.digest, not args.no_tests,
-        mode=source_mode(args), extra_locks=template_locks,
+        mode=source_mode(args), extra_locks=template_locks, mirror=args.mirror,
     )  # fmt: skip
     return 0
 
@@ -218,6 +218,11 @@ def register(command: Command) -> None:
     major_cmd.add_argument(
         "--digest",
         help="the registry digest of the new OS root (sha256:...); without it os.digest is null (bootstrap only)",
+    )
+    major_cmd.add_argument(
+        "--mirror",
+        metavar="URL",
+        help="the Debian mirror to check the suite on and bootstrap from (default: os.mirror)",
     )
     major_cmd.add_argument("--no-tests", action="store_true", help="rebuild and report only")
     source_flags(major_cmd)

@@ -22,6 +22,7 @@ it changed is put back byte for byte (files it created are removed), and it says
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -90,8 +91,12 @@ class MajorResult:
         return not self.failure and all(test.passed for test in self.tests)
 
 
-def plan_major(repo: Repo, versions: Versions, suite: str, digest: str | None) -> MajorPlan:
+def plan_major(repo: Repo, versions: Versions, suite: str, digest: str | None, mirror: str | None = None) -> MajorPlan:
     """What versions.yaml becomes on the suite, checked against suites.yaml and the mirror; nothing written."""
+    if mirror is not None and not re.match(r"^https?://\S+$", mirror):
+        raise ConfigError(
+            f"--mirror {mirror!r}: give the http(s) URL of a Debian mirror, e.g. http://deb.debian.org/debian"
+        )
     if suite == versions.os.suite:
         raise ConfigError(f"the OS root is already on {suite} (base-images/versions.yaml os.suite); give another suite")
     known = load_suites(repo).suites
@@ -104,19 +109,20 @@ def plan_major(repo: Repo, versions: Versions, suite: str, digest: str | None) -
     missing = [name for name in versions.images if name not in on_suite]
     if missing:
         raise ConfigError(f"base-images/suites.yaml: {suite} does not say what {', '.join(missing)} becomes there")
-    mirror = read_mirror(versions.os.mirror, suite)
+    url = mirror or versions.os.mirror
+    on_mirror = read_mirror(url, suite)
     for name, expected in on_suite.items():
-        found = mirror.packages.get(expected.package)
+        found = on_mirror.packages.get(expected.package)
         if found is None or not matches(expected.version, found):
             there = f"has {expected.package} {found}" if found else f"has no package {expected.package}"
             raise ConfigError(
                 f"base-images/suites.yaml: {suite}.{name} says {expected.package} {expected.version}, but {suite} "
-                f"on {versions.os.mirror} {there}; correct suites.yaml"
+                f"on {url} {there}; correct suites.yaml"
             )
     repository = versions.os.reference.rsplit(":", 1)[0]
-    os_change = OsChange(suite, f"{repository}:{suite}-slim", f"{mirror.major}-1", digest)
+    os_change = OsChange(suite, f"{repository}:{suite}-slim", f"{on_mirror.major}-1", digest, mirror)
     changes = [BaseChange(name, f"{on_suite[name].version}-1") for name in versions.images]
-    plan = MajorPlan(os_change, changes, mirror.release, {n: on_suite[n] for n in versions.images})
+    plan = MajorPlan(os_change, changes, on_mirror.release, {n: on_suite[n] for n in versions.images})
     check(repo, changes, os_change)  # the result must load (a digest of the wrong form: exit 2, nothing written)
     return plan
 
@@ -174,11 +180,12 @@ def upgrade_major(
     run_tests: bool = True,
     mode: Mode = "auto",
     extra_locks: LockSet | None = None,
+    mirror: str | None = None,
 ) -> MajorResult:
     started = time.monotonic()
     versions = load_versions(repo)
     with report.step(f"check: {versions.os.suite} -> {suite}, the mirror, the files it changes"):
-        plan = plan_major(repo, versions, suite, digest)
+        plan = plan_major(repo, versions, suite, digest, mirror)
         paths = files_it_changes(repo, extra_locks)
         require_clean(repo, paths)
     result = MajorResult(plan, versions)

@@ -38,6 +38,7 @@ class OsChange:
     reference: str
     version: str
     digest: str | None
+    mirror: str | None = None  # None: the mirror stays
 
 
 NOT_PINNED = "null  # not pinned yet: bootstrapped from Debian packages until the registry digest is pinned here"
@@ -81,8 +82,9 @@ def apply(repo: Repo, changes: list[BaseChange], os_change: OsChange | None = No
             raise ConfigError(f"base-images/versions.yaml: could not set {change.name} to {change.version}")
     if os_change is not None:
         os_root = versions.os
-        moved = (os_root.suite, os_root.reference, os_root.version, os_root.digest)
-        if moved != (os_change.suite, os_change.reference, os_change.version, os_change.digest):
+        moved = (os_root.suite, os_root.reference, os_root.version, os_root.digest, os_root.mirror)
+        wanted = (os_change.suite, os_change.reference, os_change.version, os_change.digest)
+        if moved != (*wanted, os_change.mirror or os_root.mirror):
             path.write_text(original, encoding="utf-8")
             raise ConfigError(f"base-images/versions.yaml: could not move the os entry to {os_change.suite}")
     return versions
@@ -98,6 +100,7 @@ def _changed(lines: list[str], changes: list[BaseChange], os_change: OsChange | 
         for key, value in (
             ("reference", os_change.reference), ("digest", digest),
             ("version", f'"{os_change.version}"'), ("suite", os_change.suite),
+            *([("mirror", os_change.mirror)] if os_change.mirror else []),
         ):  # fmt: skip
             lines = _set_key(lines, start, end, indent, key, value)
             start, end = _block(lines, ["os"])
