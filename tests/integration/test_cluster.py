@@ -148,7 +148,7 @@ def test_a_second_machine_needs_no_local_state_and_builds_nothing(
     deploy = lmsops("deploy", "staging")
 
     assert deploy.returncode == 0, deploy.stdout + deploy.stderr
-    assert "4 of 4 image(s) already there: nothing to build or push" in deploy.stdout, deploy.stdout
+    assert "4 of 4 images already there: nothing to build or push" in deploy.stdout, deploy.stdout
     assert "==> building" not in deploy.stdout and "nothing changed, no task restarted" in deploy.stdout
     assert running_tasks(cluster.manager) == before, "no task was restarted"
     assert not {t for t in set(cluster.manager.image_tags()) - b_images_before if t.startswith("lmsops/")}

@@ -82,7 +82,7 @@ def test_images_the_registry_holds_are_neither_built_nor_pushed(tmp_path: Path) 
     assert published["lmsops/gateway:0.1.0-gate"] == (
         f"{ADDRESS}/lmsops/gateway@" + registry.held[f"{ADDRESS}/lmsops/gateway:0.1.0-gate"]
     )
-    assert f"{ADDRESS}: 1 of 2 image(s) already there; building and pushing gateway" in out.getvalue()
+    assert f"{ADDRESS}: 1 of 2 images already there; building and pushing gateway" in out.getvalue()
 
 
 def test_a_registry_that_holds_everything_means_no_build_and_no_push(tmp_path: Path) -> None:
@@ -90,7 +90,7 @@ def test_a_registry_that_holds_everything_means_no_build_and_no_push(tmp_path: P
     ctx, out = context(Repo(tmp_path), registry, ["catalog", "postgres"])
     publish(ctx, ADDRESS)
     assert (ctx.built_only, ctx.builds, registry.pushed) == ([], 0, [])
-    assert "2 of 2 image(s) already there: nothing to build or push" in out.getvalue()
+    assert "2 of 2 images already there: nothing to build or push" in out.getvalue()
 
 
 def test_only_the_images_asked_for_are_published_and_never_the_registrys_own(tmp_path: Path) -> None:

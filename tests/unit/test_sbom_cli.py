@@ -102,7 +102,7 @@ def test_output_writes_each_cyclonedx_document_as_syft_wrote_it(
     assert sorted(path.name for path in folder.iterdir()) == ["postgres.cdx.json", "python.cdx.json"]
     python = parse((folder / "python.cdx.json").read_bytes(), "python")
     assert python.image_id == docker.image_id(built["python"])
-    assert "2 CycloneDX file(s) written to" in outcome.err
+    assert "2 CycloneDX files written to" in outcome.err
 
 
 def test_json_gives_each_sbom_with_where_it_came_from(

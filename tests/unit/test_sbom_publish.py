@@ -116,7 +116,7 @@ def test_publish_attaches_the_sbom_of_every_image_it_pushes(tmp_path: Path, regi
     assert list(published.values()) == SCANNED, "the pushed images, by digest"
     text = out.getvalue()
     assert text.count(": SBOM attached ") == 2 and "(1 packages, scanned in 0.5 s)" in text
-    assert f"publish: 2 image(s) in {registry.address}, 2 pushed, 2 SBOM(s) attached" in text
+    assert f"publish: 2 images in {registry.address}, 2 pushed, 2 SBOMs attached" in text
 
 
 def test_a_second_publish_finds_every_sbom_there_and_scans_nothing(tmp_path: Path, registry: FakeRegistry) -> None:
@@ -127,7 +127,7 @@ def test_a_second_publish_finds_every_sbom_there_and_scans_nothing(tmp_path: Pat
     publish(again, registry.address)
 
     assert (docker_again.pushed, SCANNED) == ([], [])
-    assert f"1 image(s) in {registry.address}, 0 pushed, 0 SBOM(s) attached" in out.getvalue()
+    assert f"1 image in {registry.address}, 0 pushed, 0 SBOMs attached" in out.getvalue()
 
 
 def test_an_image_pushed_before_sboms_existed_gets_one_from_exactly_that_image(

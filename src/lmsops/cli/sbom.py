@@ -19,7 +19,7 @@ from lmsops.cli.common import Command, engine, print_table, repository
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter
+from lmsops.core.progress import Reporter, count
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services
 from lmsops.images.plan import plan_images
@@ -143,7 +143,7 @@ def cmd_sbom(args: argparse.Namespace) -> int:
     else:
         print_table(_summary(scans))
     if output is not None:
-        progress.say(f"sbom: {len(scans)} CycloneDX file(s) written to {output}")
+        progress.say(f"sbom: {count(len(scans), 'CycloneDX file')} written to {output}")
     return 0
 
 

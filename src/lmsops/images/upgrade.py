@@ -29,7 +29,7 @@ from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, megabytes, seconds
+from lmsops.core.progress import Reporter, count, megabytes, seconds
 from lmsops.images.bootstrap import Mode
 from lmsops.images.build import build
 from lmsops.images.discovery import discover
@@ -160,7 +160,7 @@ def _rebuild_and_test(
         result.before = {name: image_facts(docker, old_plan[name]) for name in rebuilt if name in old_plan}
         if any(change.name == OS_NAME for change in changes):
             result.before[OS_NAME] = image_facts(docker, old_os) if old_os else None
-        with report.step(f"rebuild {len(rebuilt)} image(s) on the new base: {', '.join(rebuilt)}"):
+        with report.step(f"rebuild {count(len(rebuilt), 'image')} on the new base: {', '.join(rebuilt)}"):
             build(repo, docker, report, names=rebuilt, mode=mode)
         result.after = {name: image_facts(docker, new_plan[name]) for name in rebuilt}
         if OS_NAME in result.before:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 
 from lmsops.core.filelock import exclusive
-from lmsops.core.progress import seconds
+from lmsops.core.progress import count, seconds
 from lmsops.images.context import Context
 from lmsops.images.plan import PlannedImage
 from lmsops.releases.registry import IMAGE as REGISTRY_IMAGE
@@ -50,7 +50,7 @@ def _publish_locked(ctx: Context, address: str, only: set[str] | None, started: 
     held = {image.name: docker.registry_digest(_remote(address, image)) for image in wanted}
     missing = [image.name for image in wanted if held[image.name] is None]
     report.say(
-        f"    {address}: {len(wanted) - len(missing)} of {len(wanted)} image(s) already there"
+        f"    {address}: {len(wanted) - len(missing)} of {count(len(wanted), 'image')} already there"
         + (f"; building and pushing {', '.join(missing)}" if missing else ": nothing to build or push")
     )
     if missing:
@@ -68,8 +68,8 @@ def _publish_locked(ctx: Context, address: str, only: set[str] | None, started: 
         published[image.reference] = f"{repository}@{digest}"
     attached = attach_sboms(ctx, address, wanted, published)
     report.say(
-        f"publish: {len(wanted)} image(s) in {address}, {len(missing)} pushed, "
-        f"{attached} SBOM(s) attached ({seconds(started)})"
+        f"publish: {count(len(wanted), 'image')} in {address}, {len(missing)} pushed, "
+        f"{count(attached, 'SBOM')} attached ({seconds(started)})"
     )
     return published
 
