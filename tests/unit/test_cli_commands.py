@@ -581,8 +581,8 @@ def test_history_is_a_table_newest_first_with_the_running_release_marked(
     repo, engine, env = target_for.call.args
     assert (repo, engine, env.name) == (at_project, docker, "staging")
     assert outcome.out.splitlines()[:3] == [
-        "   RELEASE  WHEN                  WHO      COMMIT        CHANGED (DIGEST)  NOTE",
-        "   #2       2026-11-22 10:00:00Z  ci (CI)  0123456789ab  (nothing)         hotfix",
+        "   RELEASE  WHEN                  WHO      COMMIT        CHANGED (NEW DIGEST OR CONFIG)  NOTE",
+        "   #2       2026-11-22 10:00:00Z  ci (CI)  0123456789ab  (nothing)                       hotfix",
         "*  #1       2026-11-21 10:00:00Z  ci (CI)  0123456789ab  (nothing)",
     ], "release 1's images run: it is marked, though #2 was recorded later"
     assert outcome.out.splitlines()[3].startswith("* the release running now")
@@ -598,7 +598,7 @@ def test_history_json_gives_each_release_what_it_changed_and_whether_it_runs(
         "releases": [{"release": 1, "at": "2026-11-21T10:00:00Z", "by": "ci (CI)", "host": "",
                       "commit": "0123456789abcdef", "config": "cfg1", "note": "",
                       "images": {"catalog": "127.0.0.1:5000/lmsops/catalog@sha1"}, "sboms": {}, "changed": [],
-                      "current": True}],
+                      "config_only": [], "current": True}],
     }  # fmt: skip
 
 

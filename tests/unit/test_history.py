@@ -185,13 +185,13 @@ def test_the_history_table_names_what_each_release_changed_with_short_digests_an
     rows = history.history_rows(history_, running={"catalog": v2["catalog"]["image"], "gateway": GATEWAY,
                                                    "grades": CATALOG})  # fmt: skip
     assert [(row.release.seq, row.changed, row.current) for row in rows] == [
-        (3, ["gateway", "-grades"], False),
+        (3, ["gateway", "-grades"], False),  # gateway: the same image, other replicas
         (2, ["catalog", "+grades"], True),  # its images are what runs (3 declares other replicas)
         (1, ["catalog", "gateway"], False),  # the first release: every service is new
     ]
     assert history.history_table(rows) == [
-        ("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (DIGEST)", "NOTE"),
-        ("", "#3", "2026-11-23 09:30:05Z", "Ada", "3" * 12, f"gateway {'a' * 12}, -grades", "rollback to #1"),
+        ("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (NEW DIGEST OR CONFIG)", "NOTE"),
+        ("", "#3", "2026-11-23 09:30:05Z", "Ada", "3" * 12, "gateway config, -grades", "rollback to #1"),
         ("*", "#2", "2026-11-22 09:30:05Z", "Ada@build-7", "2" * 12, f"catalog {'d' * 12}, +grades {'c' * 12}", ""),
         ("", "#1", "2026-11-21 09:30:05Z", "Ada@build-7", "1" * 12, f"catalog {'c' * 12}, gateway {'a' * 12}", ""),
     ]

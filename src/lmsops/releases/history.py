@@ -182,31 +182,42 @@ class HistoryRow:
     release: Release
     changed: list[str]  # services changed since the release before ('+name' added, '-name' removed)
     current: bool
+    same_image: frozenset[str] = frozenset()  # changed services whose image did not change (configuration only)
 
 
 def history_rows(history: list[Release], running: dict[str, str]) -> list[HistoryRow]:
     """Newest first, each with what it changed and whether it is the one running."""
     current = current_release(history, running)
-    rows = [
-        HistoryRow(release, changed_services(history[i - 1] if i else None, release), release is current)
-        for i, release in enumerate(history)
-    ]
+    rows = []
+    for i, release in enumerate(history):
+        before = history[i - 1] if i else None
+        changed = changed_services(before, release)
+        same = frozenset(
+            name for name in changed
+            if before is not None and name in release.images and before.images.get(name) == release.images[name]
+        )  # fmt: skip
+        rows.append(HistoryRow(release, changed, release is current, same))
     return rows[::-1]
 
 
 def history_table(rows: list[HistoryRow]) -> list[tuple[str, ...]]:
     """Header and one row per release: * marks the current release; digests 12 hex."""
-    table: list[tuple[str, ...]] = [("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (DIGEST)", "NOTE")]
+    table: list[tuple[str, ...]] = [("", "RELEASE", "WHEN", "WHO", "COMMIT", "CHANGED (NEW DIGEST OR CONFIG)", "NOTE")]
     for row in rows:
         r = row.release
         commit = r.commit[:12] + ("-dirty" if r.commit.endswith("-dirty") else "")
-        changed = ", ".join(
-            f"{name} {short_digest(r.images[name.lstrip('+')])}" if name.lstrip("+") in r.images else name
-            for name in row.changed
-        )
+        changed = ", ".join(_changed_cell(name, r.images, row.same_image) for name in row.changed)
         when = r.at.replace("T", " ")
         table.append(("*" if row.current else "", f"#{r.seq}", when, r.who, commit, changed or "(nothing)", r.note))
     return table
+
+
+def _changed_cell(name: str, images: dict[str, str], same_image: frozenset[str]) -> str:
+    """'catalog 8f30f30fd238' (a new image), 'catalog config' (the same image, other settings), '-grades'."""
+    if name in same_image:
+        return f"{name} config"
+    service = name.lstrip("+")
+    return f"{name} {short_digest(images[service])}" if service in images else name
 
 
 def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
@@ -223,6 +234,7 @@ def history_json(rows: list[HistoryRow]) -> list[dict[str, Any]]:
             "images": dict(sorted(row.release.images.items())),
             "sboms": dict(sorted(row.release.sboms.items())),
             "changed": row.changed,
+            "config_only": sorted(row.same_image),
             "current": row.current,
         }
         for row in rows
