@@ -34,12 +34,19 @@ suites:
     python: {version: "3.11", package: python3}
     python-build: {version: "3.11", package: python3}
     postgres: {version: "15", package: postgresql}
+    registry: {version: "2.8", package: docker-registry}
   trixie:
     python: {version: "3.13", package: python3}
     python-build: {version: "3.13", package: python3}
     postgres: {version: "17", package: postgresql}
+    registry: {version: "2.8", package: docker-registry}
 """
-TRIXIE = {"python3": "3.13.5-1", "postgresql": "17+278+deb13u1", "tini": "0.19.0-3+b8"}
+TRIXIE = {
+    "python3": "3.13.5-1",
+    "postgresql": "17+278+deb13u1",
+    "docker-registry": "2.8.3+ds1-2",
+    "tini": "0.19.0-3+b8",
+}
 
 
 class Mirror(http.server.ThreadingHTTPServer):
@@ -91,7 +98,8 @@ def mirror() -> Iterator[Mirror]:
 def bookworm(repo: Repo, mirror: Mirror) -> Repo:
     """The fixture repository on bookworm, its mirror the loopback one, suites.yaml, a lib and a service."""
     text = repo.versions_file.read_text().replace("http://deb.debian.org/debian", mirror.url)
-    repo.versions_file.write_text(text)
+    repo.versions_file.write_text(text + '  registry:\n    version: "2.8-3"\n')  # its version stays on trixie
+    write(repo.base_images / "registry" / "Dockerfile", "ARG OS_IMAGE\nFROM ${OS_IMAGE}\nRUN true\n")
     write(repo.base_images / "suites.yaml", SUITES)
     write(repo.libs / "lms-runtime" / "requirements.in", "pydantic\n")
     write(repo.libs / "lms-runtime" / "requirements.lock", "pydantic==2.0 \\\n    --hash=sha256:" + "a" * 64 + "\n")
@@ -184,6 +192,7 @@ def test_the_plan_moves_the_os_and_every_base_to_their_versions_on_the_suite(boo
         ("python", "3.13-1"),
         ("python-build", "3.13-1"),
         ("postgres", "17-1"),
+        ("registry", "2.8-4"),  # 2.8 on both suites: the next build, so nothing built on trixie says 2.8-3
     ]
     assert plan.release == "13.8"
     assert bookworm.versions_file.read_bytes() == before, "planning writes nothing"
@@ -289,9 +298,8 @@ class Phases:
         return [path]
 
     def image_facts(self, docker: Docker, reference: str) -> ImageFacts:
-        packages = (
-            {"python3": self.python3, "postgresql": "17+278"} if "3.13" in reference or "17-" in reference else {}
-        )
+        """Every image holds the packages a trixie base would (only the new bases are checked)."""
+        packages = {"python3": self.python3, "postgresql": "17+278", "docker-registry": "2.8.3+ds1-2"}
         return ImageFacts(reference, "sha256:" + "0" * 64, 50_000_000, "", "", packages)
 
     def tests(self, *args: object) -> list[Run]:

@@ -45,7 +45,7 @@ from lmsops.images.plan import plan_images
 from lmsops.images.suites import BaseOnSuite, load_suites, matches, read_mirror
 from lmsops.images.upgrade import TestRun, _pytest
 from lmsops.images.versions import OS_NAME, Versions, load_versions, postgres_major, python_minor
-from lmsops.images.versions_edit import BaseChange, OsChange, apply, check
+from lmsops.images.versions_edit import BaseChange, OsChange, apply, check, next_version
 from lmsops.images.wheelhouse import DEV_LOCK, download_locked
 
 BUILD_BASE = "python-build"  # the image whose interpreter and pip run the services' unit tests
@@ -121,10 +121,19 @@ def plan_major(repo: Repo, versions: Versions, suite: str, digest: str | None, m
             )
     repository = versions.os.reference.rsplit(":", 1)[0]
     os_change = OsChange(suite, f"{repository}:{suite}-slim", f"{on_mirror.major}-1", digest, mirror)
-    changes = [BaseChange(name, f"{on_suite[name].version}-1") for name in versions.images]
+    changes = [
+        BaseChange(name, _version_on(on_suite[name].version, versions.version_of(name))) for name in versions.images
+    ]
     plan = MajorPlan(os_change, changes, on_mirror.release, {n: on_suite[n] for n in versions.images})
     check(repo, changes, os_change)  # the result must load (a digest of the wrong form: exit 2, nothing written)
     return plan
+
+
+def _version_on(upstream: str, current: str) -> str:
+    """'3.13-1' on the new suite; a base whose upstream version stays (registry 2.8-1 on bookworm and
+    trixie) takes the next build number, so an image built on it names the new build, not the old one."""
+    fresh = f"{upstream}-1"
+    return next_version(current) if current.split("-", 1)[0] == upstream else fresh
 
 
 def files_it_changes(repo: Repo, extra: LockSet | None) -> list[Path]:
