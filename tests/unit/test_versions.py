@@ -29,11 +29,11 @@ def test_build_arg_names_follow_the_image_name() -> None:
         ),
         (
             ("  suite: bookworm\n", "  suite: bookworm\n  zzz: 1\n"),
-            f"os.zzz: unknown key; known keys: {', '.join(sorted(OsRoot.model_fields))}",
+            f"os.zzz: unknown key; known keys: {', '.join(OsRoot.model_fields)}; fix or remove it",
         ),
         (("digest: sha256:3783", "digest: md5:3783"), "os.digest: String should match pattern"),
         (("  python:\n", "  Python_Base:\n"), "must be lowercase"),
-        (("  suite: bookworm\n", ""), "os.suite: Field required"),
+        (("  suite: bookworm\n", ""), "os.suite: required; add it"),
     ],
 )
 def test_every_problem_names_the_file_and_key(repo: Repo, edit: tuple[str, str], expected: str) -> None:

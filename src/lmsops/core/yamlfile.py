@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import difflib
 import types
-import typing
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -43,24 +42,10 @@ def load_model(path: Path, model: type[Model], display: str | None = None) -> Mo
 
 
 def format_validation_error(source: str, exc: ValidationError, model: type[BaseModel] | None = None) -> str:
-    """Every problem of a file, one line each; an unknown key with the closest known one (when the model
-    is given) and the keys allowed where it stands."""
-    count = exc.error_count()
-    lines = [f"{source}: {count} problem{'s' if count != 1 else ''}:"]
-    for error in exc.errors():
-        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
-        if error["type"] == "extra_forbidden":
-            known = _keys_at(model, error["loc"][:-1]) if model is not None else []
-            hint = did_you_mean(str(error["loc"][-1]), known)
-            # The wording of the environment files' own reports (lmsops.environments.schema).
-            message = (
-                f"unknown key{hint}; fix or remove it"
-                if hint or not known
-                else f"unknown key; known keys: {', '.join(known)}"
-            )
-        lines.append(f"  - {key}: {message}")
-    return "\n".join(lines)
+    """Every problem of a file, one line each (describe_validation_error), counted."""
+    lines = describe_validation_error(exc, model)
+    count = f"{len(lines)} problem" + ("s" if len(lines) != 1 else "")
+    return f"{source}: {count}:\n" + "\n".join(f"  - {line}" for line in lines)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
@@ -69,30 +54,52 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+def describe_validation_error(exc: ValidationError, model: type[BaseModel] | None) -> list[str]:
+    """Pydantic's errors as 'key.path: what is wrong', an unknown key with the closest known one."""
+    lines: list[str] = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        key = ".".join(str(part) for part in loc) or "(top level)"
+        message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
+        if error["type"] == "extra_forbidden":
+            known = _keys_at(model, loc[:-1]) if model is not None else []
+            hint = did_you_mean(str(loc[-1]), known) or (f"; known keys: {', '.join(known)}" if known else "")
+            hint += "; fix or remove it"
+            message = f"unknown key{hint}"
+        elif error["type"] == "missing":
+            message = "required; add it"
+        lines.append(f"{key}: {message}")
+    return lines
+
+
 def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The keys a model allows at a location of a validation error (through nested models, lists and
-    dicts); [] where that cannot be told (a union of models, say)."""
-    current: Any = model
+    """The keys a model allows at loc (a dict's keys are skipped over), [] when loc is not a model."""
+    annotation: Any = model
     for part in loc:
-        current = _unwrap(current)
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
+        annotation = _unwrap(annotation)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            field = annotation.model_fields.get(str(part))
             if field is None:
                 return []
-            current = field.annotation
-        elif typing.get_origin(current) in (list, dict, tuple, set, frozenset):
-            current = typing.get_args(current)[-1] if typing.get_args(current) else None
+            annotation = field.annotation
+        elif get_origin(annotation) in (dict, list, tuple, set, frozenset) and get_args(annotation):
+            annotation = get_args(annotation)[-1]  # a dict's key or a list's index: the value's type
         else:
             return []
-    current = _unwrap(current)
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return sorted(field.alias or name for name, field in current.model_fields.items())
+    annotation = _unwrap(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return list(annotation.model_fields)
     return []
 
 
 def _unwrap(annotation: Any) -> Any:
-    """X from X | None (Optional), the annotation itself otherwise."""
-    args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
-        return args[0]
+    """Model | None -> Model; Annotated[X, ...] -> X."""
+    origin = get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(get_args(annotation)[0])
+    if origin in (Union, types.UnionType):
+        for arg in get_args(annotation):
+            inner = _unwrap(arg)
+            if get_origin(inner) is dict or (isinstance(inner, type) and issubclass(inner, BaseModel)):
+                return inner
     return annotation

@@ -16,13 +16,12 @@ from pydantic import Field, StringConstraints, ValidationError, field_validator,
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import did_you_mean, read_yaml
+from lmsops.core.yamlfile import describe_validation_error, did_you_mean, read_yaml
 from lmsops.environments.schema import (
     Schema,
     Value,
     as_text,
     check_value,
-    describe_validation_error,
     load_schema,
     report,
 )

@@ -10,15 +10,14 @@ in one report.
 from __future__ import annotations
 
 import re
-import types
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, ValidationError, model_validator
+from pydantic import Field, StringConstraints, ValidationError, model_validator
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import did_you_mean, read_yaml
+from lmsops.core.yamlfile import describe_validation_error, did_you_mean, read_yaml
 from lmsops.images.versions import Strict
 
 SCHEMA = Path("env") / "schema.yaml"
@@ -149,54 +148,3 @@ def report(shown: str, problems: list[str]) -> str:
     """One file's problems, one per line, counted."""
     count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
     return f"{shown}: {count}:\n" + "\n".join(f"  - {p}" for p in problems)
-
-
-def describe_validation_error(exc: ValidationError, model: type[BaseModel]) -> list[str]:
-    """Pydantic's errors as 'key.path: what is wrong', an unknown key with the closest known one."""
-    lines: list[str] = []
-    for error in exc.errors():
-        loc = tuple(error["loc"])
-        key = ".".join(str(part) for part in loc) or "(top level)"
-        message = str(error["msg"]).removeprefix("Value error, ")  # our own validators' words, as written
-        if error["type"] == "extra_forbidden":
-            known = _keys_at(model, loc[:-1])
-            hint = did_you_mean(str(loc[-1]), known) or (f"; known keys: {', '.join(known)}" if known else "")
-            hint += "; fix or remove it"
-            message = f"unknown key{hint}"
-        elif error["type"] == "missing":
-            message = "required; add it"
-        lines.append(f"{key}: {message}")
-    return lines
-
-
-def _keys_at(model: type[BaseModel], loc: tuple[int | str, ...]) -> list[str]:
-    """The keys a model allows at loc (a dict's keys are skipped over), [] when loc is not a model."""
-    annotation: Any = model
-    for part in loc:
-        annotation = _unwrap(annotation)
-        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            field = annotation.model_fields.get(str(part))
-            if field is None:
-                return []
-            annotation = field.annotation
-        elif get_origin(annotation) is dict:
-            annotation = get_args(annotation)[1]
-        else:
-            return []
-    annotation = _unwrap(annotation)
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return list(annotation.model_fields)
-    return []
-
-
-def _unwrap(annotation: Any) -> Any:
-    """Model | None -> Model; Annotated[X, ...] -> X."""
-    origin = get_origin(annotation)
-    if origin is Annotated:
-        return _unwrap(get_args(annotation)[0])
-    if origin in (Union, types.UnionType):
-        for arg in get_args(annotation):
-            inner = _unwrap(arg)
-            if get_origin(inner) is dict or (isinstance(inner, type) and issubclass(inner, BaseModel)):
-                return inner
-    return annotation
