@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from lmsops.core.docker import Docker
 from lmsops.core.errors import LmsopsError
 from lmsops.core.paths import Repo, find_repo
-from lmsops.core.progress import Reporter
+from lmsops.core.progress import Reporter, count
 from lmsops.environments.config import load_environment
 from lmsops.environments.model import model_services
 from lmsops.releases.registry import CONTAINER as REGISTRY_CONTAINER
@@ -121,7 +121,7 @@ def put_back(docker: Docker, targets: Targets, before: Before, report: Reporter)
         docker.run("image", "rm", image, check=False)
     if made:
         shown = ", ".join(made[:6]) + (" ..." if len(made) > 6 else "")
-        report.say(f"    images: the {len(made)} tags the run made removed ({shown})")
+        report.say(f"    images: {count(len(made), 'tag')} the run made removed ({shown})")
     if not before.manager and is_manager(docker) and not _names(docker, "service", "ls", "--quiet"):
         docker.swarm_leave()  # the run made this engine a swarm (--init-swarm) and nothing else uses it
         report.say("    swarm: left again (the run's --init-swarm made it)")

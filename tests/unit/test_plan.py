@@ -211,3 +211,15 @@ def test_a_registry_that_runs_but_fails_or_a_remote_one_stays_an_error(
     for registry, answering in (("127.0.0.1:5000", True), ("ghcr.io/acme", False)):
         with pytest.raises(CommandError):
             declared(_context_for_registry(monkeypatch, registry, answering, tmp_path), "staging")
+
+
+def test_composes_config_hash_is_left_out_when_it_restates_other_changes(tmp_path: Path) -> None:
+    """Compose's hash of the whole service changes with any change: shown alone, never beside the change."""
+    label = "Config.Labels[com.docker.compose.config-hash]"
+    hash_changed = Difference("dev", "postgres", "labels", "container label com.docker.compose.config-hash",
+                              "b74326c2f943", "3f8fafff027a", label)  # fmt: skip
+    mounts = Difference("dev", "postgres", "mounts", "mounts", "[a, b]", "[a]", "HostConfig.Mounts")
+    with_mounts = plan_from("dev", WHERE, [hash_changed, mounts], wanted(tmp_path, {"postgres": {}}))
+    assert [(c.what, c.old, c.new) for c in with_mounts.services[0].changes] == [("mounts", "[a]", "[a, b]")]
+    alone = plan_from("dev", WHERE, [hash_changed], wanted(tmp_path, {"postgres": {}}))
+    assert [c.what for c in alone.services[0].changes] == ["container label com.docker.compose.config-hash"]

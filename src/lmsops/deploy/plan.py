@@ -150,8 +150,15 @@ def _action(diffs: list[Difference]) -> Action:
     return "change"
 
 
+# Compose's hash of a service's whole configuration: a change of it restates the service's other changes
+# (shown on their own); alone, it is the only sign of a change lmsops does not compare field by field.
+_CONFIG_HASH = "com.docker.compose.config-hash"
+
+
 def _changes(diffs: list[Difference]) -> list[Change]:
     changes: list[Change] = []
+    if any(_CONFIG_HASH not in d.path and d.category != "state" for d in diffs):
+        diffs = [d for d in diffs if _CONFIG_HASH not in d.path]
     variables: dict[str, list[str]] = {"added": [], "removed": [], "changed": []}
     reference_changed = any(d.path in _IMAGE_PATHS for d in diffs)
     for d in diffs:

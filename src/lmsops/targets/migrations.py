@@ -55,7 +55,8 @@ def migrate_databases(
         report.say(f"    {result.service}: database {_progress(result)}")
     if failed:
         raise DeployError(_failure(model, failed[0], done, serving))
-    report.say(f"    migrations: {count(len(names), 'database')} at their heads ({time.monotonic() - started:.1f} s)")
+    heads = "its head" if len(names) == 1 else "their heads"
+    report.say(f"    migrations: {count(len(names), 'database')} at {heads} ({time.monotonic() - started:.1f} s)")
     return [result.service for result in done if result.answer.get("applied")]
 
 
