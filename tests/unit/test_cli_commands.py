@@ -691,7 +691,7 @@ def test_lock_without_folders_also_locks_the_tools_and_the_service_template(
     template = patch(monkeypatch, "compile_template_locks", [Path("t.lock")])
     outcome = lmsops(capsys, "lock")
     assert (locks.call.args[:2], tools.call.args[0], template.call.args[0]) == ((at_repo, []), at_repo, at_repo)
-    assert outcome.out.splitlines()[-1] == "lock: 4 lock file(s) written"
+    assert outcome.out.splitlines()[-1] == "lock: 4 lock files written"
 
 
 def test_lock_of_named_folders_locks_only_those(at_repo: Repo, monkeypatch: pytest.MonkeyPatch, capsys: Capsys) -> None:
@@ -701,7 +701,7 @@ def test_lock_of_named_folders_locks_only_those(at_repo: Repo, monkeypatch: pyte
     outcome = lmsops(capsys, "lock", "catalog", "lms-runtime")
     assert locks.call.args[1] == ["catalog", "lms-runtime"]
     assert template.calls == [] and tools.calls == []
-    assert outcome.out.splitlines()[-1] == "lock: 1 lock file(s) written"
+    assert outcome.out.splitlines()[-1] == "lock: 1 lock file written"
 
 
 def test_new_service_passes_name_and_answers_and_says_what_to_do_next(
@@ -850,7 +850,7 @@ def test_hadolint_lints_every_dockerfile_with_the_repositorys_config(
         "base-images/postgres", "base-images/python", "base-images/python-build", "services/catalog")]  # fmt: skip
     assert run.call.args[0] == [str(binary), "--config", str(at_repo.root / ".hadolint.yaml"), *dockerfiles]
     assert run.call.kwargs["check"] is False
-    assert (outcome.code, outcome.out) == (0, "hadolint: 4 Dockerfile(s), clean\n")
+    assert (outcome.code, outcome.out) == (0, "hadolint: 4 Dockerfiles, clean\n")
 
 
 def test_hadolint_problems_are_shown_and_give_its_exit_code(
@@ -863,7 +863,7 @@ def test_hadolint_problems_are_shown_and_give_its_exit_code(
     assert run.call.args[0][0] == "hadolint"  # not beside the interpreter: from PATH; no config file, no --config
     assert run.call.args[0][1].endswith("base-images/postgres/Dockerfile")
     assert outcome.code == 1
-    assert outcome.out.splitlines() == [problem, "hadolint: 3 Dockerfile(s), problems found"]
+    assert outcome.out.splitlines() == [problem, "hadolint: 3 Dockerfiles, problems found"]
 
 
 def test_hadolint_not_installed_says_where_it_comes_from(

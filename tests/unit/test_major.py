@@ -17,7 +17,7 @@ import pytest
 from lmsops.core.docker import Docker
 from lmsops.core.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.core.paths import Repo
-from lmsops.images import major
+from lmsops.images import major, major_report
 from lmsops.images.facts import ImageFacts
 from lmsops.images.major import LockSet, MajorUpgradeError, Snapshot, plan_major, require_clean, upgrade_major
 from lmsops.images.suites import matches, read_mirror
@@ -367,13 +367,20 @@ def test_ctrl_c_in_the_middle_puts_every_file_back_and_says_so(
     stopped = run_upgrade(monkeypatch, bookworm, Phases(bookworm, "services", KeyboardInterrupt))
     assert isinstance(stopped, KeyboardInterrupt)
     assert everything(bookworm) == before
-    assert "upgrade_major: interrupted; 4 file(s) put back as they were" in capsys.readouterr().err
+    assert "upgrade_major: interrupted; 4 files put back as they were" in capsys.readouterr().err
 
 
 def test_a_passing_upgrade_keeps_the_files_and_reports_pins_phases_and_tests(
     monkeypatch: pytest.MonkeyPatch, bookworm: Repo, template: Path
 ) -> None:
     phases = Phases(bookworm, fail="")
+    compared: list[str] = []
+
+    def sbom_difference(_scanner: object, _before: object, after: ImageFacts) -> str:
+        compared.append(after.reference)  # lmsops.images.upgrade.sbom_difference, tested in test_sbom_publish
+        return f"compared {after.reference}"
+
+    monkeypatch.setattr(major_report, "sbom_difference", sbom_difference)
     assert run_upgrade(monkeypatch, bookworm, phases) is None
     assert phases.done == ["baseline", "lock", "template lock", "bootstrap", "bases", "services", "tests"]
     versions = load_versions(bookworm)
@@ -387,6 +394,11 @@ def test_a_passing_upgrade_keeps_the_files_and_reports_pins_phases_and_tests(
     for phase in ("check", "baseline", "edit", "lock", "bootstrap", "bases", "services", "tests"):
         assert f"| {phase} | " in text
     assert text.rstrip().endswith("Every file keeps the upgrade.")
+    assert compared, "every rebuilt image's SBOM difference is in the report"
+    section = text.split("## SBOM differences", 1)[1].split("\n## ", 1)[0]
+    assert [line.split(": ", 1)[1] for line in section.splitlines() if line.startswith("- ")] == [
+        f"compared {reference}" for reference in compared
+    ]
 
 
 def test_the_snapshot_restores_bytes_and_removes_what_was_absent(tmp_path: Path) -> None:

@@ -208,17 +208,17 @@ def test_the_upgrade_report_gives_the_sbom_difference_of_each_rebuilt_image() ->
         old: document([deb("libssl3", "3.0.15-1"), deb("less", "590-2")]),
         new: document([deb("libssl3", "3.0.17-1"), pypi("uvicorn", "0.30.0")]),
     })  # fmt: skip
-    line = upgrade._sbom_difference(scanner, facts("lmsops/catalog:0.1.0-a", old), facts("lmsops/catalog:0.1.0-b", new))  # type: ignore[arg-type]
+    line = upgrade.sbom_difference(scanner, facts("lmsops/catalog:0.1.0-a", old), facts("lmsops/catalog:0.1.0-b", new))  # type: ignore[arg-type]
     assert (
         line == "1 added, 1 removed, 1 at another version: +uvicorn 0.30.0, -less 590-2, libssl3 3.0.15-1 -> 3.0.17-1"
     )
     assert scanner.asked == [(old, "lmsops/catalog"), (new, "lmsops/catalog")], "by image ID, named as the image"
     same = Versions({old: document([deb("tini", "0.19")]), new: document([deb("tini", "0.19")])})
-    assert upgrade._sbom_difference(same, facts("os", old), facts("debian:bookworm-slim", new)) == "no package changed"  # type: ignore[arg-type]
+    assert upgrade.sbom_difference(same, facts("os", old), facts("debian:bookworm-slim", new)) == "no package changed"  # type: ignore[arg-type]
     assert same.asked[0] == (old, "debian"), "the OS root's old image is known by its ID: named as the new one"
 
 
 def test_an_sbom_that_cannot_be_made_is_said_in_the_report_not_a_failed_upgrade() -> None:
     missing = Versions({}, PrerequisiteError("syft is not installed here. install it\nsecond line"))
-    line = upgrade._sbom_difference(missing, None, facts("lmsops/catalog:1", "sha256:" + "1" * 64))  # type: ignore[arg-type]
+    line = upgrade.sbom_difference(missing, None, facts("lmsops/catalog:1", "sha256:" + "1" * 64))  # type: ignore[arg-type]
     assert line == "not compared (syft is not installed here. install it)"

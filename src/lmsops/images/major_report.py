@@ -13,7 +13,9 @@ from typing import TYPE_CHECKING
 from lmsops.core.paths import Repo
 from lmsops.core.progress import megabytes
 from lmsops.images.facts import ImageFacts
+from lmsops.images.upgrade import sbom_difference
 from lmsops.images.versions import OS_NAME, Versions, postgres_major, python_minor
+from lmsops.supply.syft import Scanner
 
 if TYPE_CHECKING:
     from lmsops.images.major import MajorResult
@@ -63,7 +65,8 @@ def pin_changes(before: str, after: str) -> PinChanges:
     )
 
 
-def write_report(repo: Repo, result: MajorResult, kept: bool) -> Path:
+def write_report(repo: Repo, result: MajorResult, kept: bool, scanner: Scanner | None = None) -> Path:
+    """The report; with a scanner (a run that kept the upgrade), each image's SBOM difference too."""
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     old, new, plan = result.old, result.new, result.plan
     path = repo.work / "reports" / f"major-{plan.os_change.suite}-{stamp}.md"
@@ -78,6 +81,12 @@ def write_report(repo: Repo, result: MajorResult, kept: bool) -> Path:
     for name, (before_ref, after_ref) in result.references.items():
         size = f"{_size(result.before.get(name))} -> {_size(result.after.get(name))}"
         lines.append(f"| {name} | `{before_ref}` -> `{after_ref}` | {size} |")
+    if scanner is not None:
+        lines += ["", "## SBOM differences (syft, docs/sbom.md)", ""]
+        for name in result.references:
+            old_facts, new_facts = result.before.get(name), result.after.get(name)
+            if new_facts is not None:
+                lines.append(f"- {name}: {sbom_difference(scanner, old_facts, new_facts)}")
     lines += ["", "## Locks", "", "| lock | pins | moved | added | removed | markers changed | hashes +/- |"]
     lines.append("|---|---|---|---|---|---|---|")
     for lock, (before, after) in result.locks.items():

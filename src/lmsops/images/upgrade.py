@@ -185,13 +185,13 @@ def _tests(repo: Repo, versions: Versions, rebuilt: list[str], report: Reporter)
         if name in services and (folder / "requirements-dev.lock").is_file():
             python = _service_venv(repo, folder)
             env = {"PYTHONPATH": str(repo.libs / "lms-runtime" / "src")}
-            runs.append(_pytest(repo, f"{name} unit tests", [python, "-m", "pytest"], folder, report, env))
+            runs.append(run_pytest(repo, f"{name} unit tests", [python, "-m", "pytest"], folder, report, env))
     conformance = [sys.executable, "-m", "pytest", "tests/conformance", "--env", "dev"]
-    runs.append(_pytest(repo, "conformance of dev", conformance, repo.root, report))
+    runs.append(run_pytest(repo, "conformance of dev", conformance, repo.root, report))
     return runs
 
 
-def _pytest(
+def run_pytest(
     repo: Repo, name: str, argv: list[str], cwd: Path, report: Reporter, env: dict[str, str] | None = None
 ) -> TestRun:
     started = time.monotonic()
@@ -241,7 +241,7 @@ def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Version
         lines += ["", f"## {name}", "", f"- image: `{before.reference if before else '(none)'}` -> `{after.reference}`"]
         lines.append(f"- Debian packages: {package_changes(before.debian if before else {}, after.debian).summary()}")
         lines.append(f"- Python packages: {package_changes(before.python if before else {}, after.python).summary()}")
-        lines.append(f"- SBOM: {_sbom_difference(scanner, before, after)}")
+        lines.append(f"- SBOM: {sbom_difference(scanner, before, after)}")
     lines += ["", "## Tests", ""]
     lines += [f"- {test.name}: {'passed' if test.passed else 'FAILED'} ({test.summary})" for test in result.tests]
     if not result.tests:
@@ -251,7 +251,7 @@ def _write_report(repo: Repo, result: UpgradeResult, old: Versions, new: Version
     return path
 
 
-def _sbom_difference(scanner: Scanner, before: ImageFacts | None, after: ImageFacts) -> str:
+def sbom_difference(scanner: Scanner, before: ImageFacts | None, after: ImageFacts) -> str:
     """The SBOMs of the image before and after, compared (by image ID: the old image is still here). An
     SBOM that cannot be made is said in the report, never a failed upgrade: the images are built and tested."""
     name = repository_of(after.reference)  # the OS root's old image is known by its ID alone
