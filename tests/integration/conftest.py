@@ -33,30 +33,6 @@ from tests.ports import free_port
 SCRATCH_PREFIX = f"lmsops-it{worker_suffix()}"
 
 
-# The files that take longest start first (longest processing time first), so that no worker picks up
-# a long file near the end while the others sit idle: with files in name order, test_resilience.py
-# (about 450 s) started last and the session took ~180 s longer than its busiest worker needed.
-# Order only: every file still runs; measured per file with --durations in the CI log.
-SLOWEST_FIRST = (
-    "test_resilience.py",  # one Swarm stack through five scenarios under load
-    "test_environments.py",  # three environments side by side, promotion, history and rollback
-    "test_drift.py",  # every flag of docker update and docker service update, each repaired by a deploy
-    "test_cluster.py",  # a Swarm of three Docker-in-Docker nodes, a node lost under load
-    "test_base_upgrade.py",  # a base upgraded and every Python service rebuilt in a scratch clone
-    "test_service_template.py",  # a service stamped, built, deployed, backed up and restored
-    "test_backup.py",
-    "test_day2.py",
-    "test_backup_swarm.py",
-)
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Slowest files first, the others after them in their usual order (stable within each file).
-    xdist hands out files in this order when its own reordering is off (--no-loadscope-reorder)."""
-    rank = {name: position for position, name in enumerate(SLOWEST_FIRST)}
-    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
-
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     prepare(session.config)  # a swarm and the loopback registry, once for the run
 

@@ -11,7 +11,6 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -174,11 +173,3 @@ def test_the_exit_code_of_a_users_command_reaches_the_shell(
     with pytest.raises(SystemExit) as exited:
         sessions[name].func(session)
     assert exited.value.code == code
-
-
-def test_the_integration_files_named_slowest_first_exist() -> None:
-    """A renamed file would silently lose its place at the front of the integration run."""
-    from tests.integration.conftest import SLOWEST_FIRST
-
-    present = {path.name for path in (Path(__file__).parents[1] / "integration").glob("test_*.py")}
-    assert [name for name in SLOWEST_FIRST if name not in present] == []
