@@ -10,12 +10,9 @@ index hold what base-images/suites.yaml expects, so the check passes without lea
 
 from __future__ import annotations
 
-import http.server
-import lzma
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,45 +21,19 @@ import yaml
 
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
+from tests.debian_mirror import serving
 from tests.integration.scratch import GIT_IDENTITY, commit, make_clone, run
 
 BROKEN = "lmsops-no-such-package-anywhere==1.0"
-
-
-class Mirror(http.server.ThreadingHTTPServer):
-    def __init__(self, files: dict[str, bytes]) -> None:
-        self.files = files
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Mirror
-
-    def do_GET(self) -> None:
-        body = self.server.files.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.end_headers()
-        self.wfile.write(body or b"")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def mirror(repo: Repo) -> Iterator[str]:
     """trixie on loopback: every package suites.yaml names, at a version that carries the expected one."""
     suites = yaml.safe_load((repo.base_images / "suites.yaml").read_text())["suites"]["trixie"]
-    index = "".join(f"Package: {base['package']}\nVersion: {base['version']}.9-1\n\n" for base in suites.values())
-    files = {
-        "/debian/dists/trixie/Release": b"Origin: Debian\nVersion: 13.8\nCodename: trixie\n",
-        "/debian/dists/trixie/main/binary-amd64/Packages.xz": lzma.compress(index.encode()),
-    }
-    server = Mirror(files)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/debian"
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        server.add("trixie", "13.8", {base["package"]: f"{base['version']}.9-1" for base in suites.values()})
+        yield server.url
 
 
 @pytest.fixture

@@ -5,10 +5,8 @@ file and a package index; the builds, the bootstrap and the tests are stand-ins 
 from __future__ import annotations
 
 import http.server
-import lzma
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +22,7 @@ from lmsops.images.suites import matches, read_mirror
 from lmsops.images.upgrade import TestRun as Run
 from lmsops.images.versions import load_versions, postgres_major, python_minor
 from lmsops.images.versions_edit import BaseChange, OsChange, apply
+from tests.debian_mirror import Mirror, serving
 from tests.unit.conftest import PROJECT, write
 from tests.unit.fakes import FakeDocker
 from tests.unit.image_fakes import reporter
@@ -49,49 +48,11 @@ TRIXIE = {
 }
 
 
-class Mirror(http.server.ThreadingHTTPServer):
-    """dists/<suite>/Release and main/binary-amd64/Packages.xz of the suites it is given, on loopback."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/debian"
-
-    def add(self, suite: str, release: str, packages: dict[str, str], codename: str | None = None) -> None:
-        self.files[f"/debian/dists/{suite}/Release"] = (
-            f"Origin: Debian\nVersion: {release}\nCodename: {codename or suite}\nSHA256:\n 0123 12 main/x\n"
-        ).encode()
-        index = "".join(
-            f"Package: {name}\nVersion: {version}\nArchitecture: amd64\n\n" for name, version in packages.items()
-        )
-        self.files[f"/debian/dists/{suite}/main/binary-amd64/Packages.xz"] = lzma.compress(index.encode())
-
-
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: Mirror
-
-    def do_GET(self) -> None:
-        body = self.server.files.get(self.path)
-        self.send_response(200 if body is not None else 404)
-        self.end_headers()
-        self.wfile.write(body or b"not found")
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def mirror() -> Iterator[Mirror]:
-    server = Mirror()
-    server.add("trixie", "13.8", TRIXIE)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+    with serving() as server:
+        server.add("trixie", "13.8", TRIXIE)
+        yield server
 
 
 @pytest.fixture
