@@ -48,7 +48,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 def serving() -> Iterator[Mirror]:
     """A mirror answering on a free loopback port for the block."""
     server = Mirror()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # shutdown() waits for the loop's next poll: 0.5 s by default, at the end of every test that uses it.
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield server
