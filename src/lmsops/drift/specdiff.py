@@ -9,6 +9,7 @@ written in another shape on each side (`reshape`, `running`). A field on no list
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -51,7 +52,14 @@ def join(path: str, key: str) -> str:
 
 def matches(pattern: str, path: str) -> bool:
     """'*' matches any run of characters (a network's name, a list item); everything else is literal."""
-    return re.fullmatch(".*".join(re.escape(part) for part in pattern.split("*")), path) is not None
+    return _compiled(pattern).fullmatch(path) is not None
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    # Every field of both documents is matched against every rule: building the expression per call
+    # was most of a comparison's time (the rules are a fixed, small set of patterns).
+    return re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
 
 
 def _rule(rules: Sequence[Rule], path: str, actions: set[str]) -> Rule | None:
