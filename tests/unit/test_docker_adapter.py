@@ -5,15 +5,18 @@ shell; the target's context and DOCKER_HOST on every call), how it reads the eng
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lmsops.core import docker as docker_module
-from lmsops.core.docker import Docker, EngineInfo
+from lmsops.core.docker import PUSH_ATTEMPTS, Docker, EngineInfo
 from lmsops.core.errors import CommandError, PrerequisiteError
+from lmsops.core.filelock import machine_lock
 from tests.unit.adapter_fakes import ScriptedEngine, fake_clock, scripted_engine
 
 DRIFT = json.loads((Path(__file__).parent / "data" / "drift" / "compose.json").read_text())
@@ -328,6 +331,33 @@ def test_push_returns_the_digest_the_registry_reported(engine: ScriptedEngine) -
     engine.answer("push", stdout=f"abc: Pushed\n1: digest: {DIGEST} size: 1786\n")
     assert Docker().push("127.0.0.1:5000/lmsops/catalog:1") == DIGEST
     assert engine.verbs == [["push", "127.0.0.1:5000/lmsops/catalog:1"]]
+
+
+def test_a_push_that_raced_another_push_of_the_same_layers_is_tried_again(engine: ScriptedEngine) -> None:
+    race = "90779d83cad7: Pushed\nerrors:\ndigest invalid\nmanifest blob unknown: blob unknown to registry\n"
+    engine.answer("push", stderr=race, returncode=1)
+    engine.answer("push", stdout=f"90779d83cad7: Layer already exists\n1: digest: {DIGEST} size: 1786\n")
+    assert Docker().push("127.0.0.1:5000/lmsops/catalog:1") == DIGEST
+    assert engine.verbs == [["push", "127.0.0.1:5000/lmsops/catalog:1"]] * 2
+
+
+def test_a_push_refused_for_another_reason_or_racing_every_time_fails(engine: ScriptedEngine) -> None:
+    engine.answer("push", stderr="denied: requested access to the resource is denied\n", returncode=1)
+    with pytest.raises(CommandError, match="denied"):
+        Docker().push("ghcr.io/lms/lmsops/catalog:1")
+    assert len(engine.verbs) == 1
+    engine.forget("push")
+    for _ in range(PUSH_ATTEMPTS):
+        engine.answer("push", stderr="manifest blob unknown: blob unknown to registry\n", returncode=1)
+    with pytest.raises(CommandError, match="blob unknown"):
+        Docker().push("127.0.0.1:5000/lmsops/catalog:1")
+    assert len(engine.verbs) == 1 + PUSH_ATTEMPTS
+
+
+def test_pushes_to_one_registry_take_turns_between_clones_of_this_machine() -> None:
+    """The lock is the machine's, not a checkout's: every clone (tests, resilience) meets the same one."""
+    assert machine_lock("push-127.0.0.1:5000").parent.parent == Path(tempfile.gettempdir()) / f"lmsops-{os.getuid()}"
+    assert machine_lock("push-127.0.0.1:5000").name == "push-127.0.0.1_5000.lock"
 
 
 def test_the_registry_is_asked_for_a_tags_digest_over_plain_http_on_loopback_only(engine: ScriptedEngine) -> None:

@@ -17,9 +17,13 @@ from typing import Any, BinaryIO
 from lmsops.core import proc
 from lmsops.core.engineapi import EngineCalls
 from lmsops.core.errors import CommandError, PrerequisiteError
+from lmsops.core.filelock import exclusive, machine_lock
 from lmsops.core.swarmapi import SwarmCalls
 
 MIN_ENGINE = (20, 10)
+# What a registry answers a push that raced another push of the same layers (Docker Distribution 2.8).
+PUSH_RACES = ("blob unknown", "digest invalid")
+PUSH_ATTEMPTS = 3
 
 INSTALL_ENGINE_HINT = (
     "Install Docker Engine 20.10+ (Debian: `apt-get install docker.io`) and start it "
@@ -303,8 +307,21 @@ class Docker(EngineCalls, SwarmCalls):
         return self.run(*argv, "--pull", "never", image).stdout.strip()
 
     def push(self, reference: str) -> str:
-        """Push an image; return the registry's digest of it (sha256:...)."""
-        output = self.run("push", reference).stdout
+        """Push an image; return the registry's digest of it (sha256:...).
+
+        Two pushes of the same layers at once make the registry refuse one ("digest invalid",
+        "manifest blob unknown"): seen with tests, clones and environments publishing side by side.
+        On this machine pushes to one registry take turns (a lock shared by every clone); a push that
+        met another machine's push is tried again, and then finds the layers there."""
+        registry = reference.split("/", 1)[0]
+        for attempt in range(1, PUSH_ATTEMPTS + 1):
+            try:
+                with exclusive(machine_lock(f"push-{registry}")):
+                    output = self.run("push", reference).stdout
+                break
+            except CommandError as error:
+                if attempt == PUSH_ATTEMPTS or not any(race in error.output for race in PUSH_RACES):
+                    raise
         match = re.search(r"digest: (sha256:[0-9a-f]{64})", output)
         if not match:
             raise CommandError(["docker", "push", reference], 0, f"no digest in the output of docker push:\n{output}")

@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 import fcntl
+import os
+import re
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def machine_lock(name: str) -> Path:
+    """The lock file for a resource of this machine shared by every checkout and clone (a registry):
+    in the temporary directory, per user, not in a repository's own .lmsops/."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)
+    return Path(tempfile.gettempdir()) / f"lmsops-{os.getuid()}" / "locks" / f"{safe}.lock"
 
 
 @contextmanager
