@@ -159,11 +159,13 @@ def test_a_conflicting_edit_is_reported_and_left_marked(clone: Path) -> None:
     dockerfile = clone / "services" / "quiz" / "Dockerfile"
     interval = re.search(r"--interval=\w+", dockerfile.read_text())
     assert interval, "the stamped Dockerfile has a HEALTHCHECK interval to edit"
-    dockerfile.write_text(dockerfile.read_text().replace(interval[0], "--interval=7s"))
+    ours, theirs = "--interval=7s", "--interval=11s"  # both edits must change it, in different ways
+    assert interval[0] not in {ours, theirs}, interval[0]
+    dockerfile.write_text(dockerfile.read_text().replace(interval[0], ours))
     commit(clone, "quiz: its own health check interval")
     template = clone / "templates" / "service" / "Dockerfile.jinja"
     assert interval[0] in template.read_text()
-    template.write_text(template.read_text().replace(interval[0], "--interval=5s"))
+    template.write_text(template.read_text().replace(interval[0], theirs))
     commit(clone, "template: other health checks")
 
     cli = run([sys.executable, "-m", "lmsops", "update-services", "quiz"], clone, check=False)
@@ -171,7 +173,7 @@ def test_a_conflicting_edit_is_reported_and_left_marked(clone: Path) -> None:
     assert cli.returncode == 1
     assert "quiz: conflicts" in cli.stdout and "CONFLICTS (resolve, then commit): Dockerfile" in cli.stdout
     text = dockerfile.read_text()
-    assert "<<<<<<< before updating" in text and "--interval=7s" in text and "--interval=5s" in text
+    assert "<<<<<<< before updating" in text and ours in text and theirs in text
 
 
 def test_services_with_uncommitted_changes_are_skipped_untouched(clone: Path) -> None:
