@@ -4,6 +4,7 @@ shell; the target's context and DOCKER_HOST on every call), how it reads the eng
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import subprocess
@@ -16,8 +17,7 @@ import pytest
 from lmsops.core import docker as docker_module
 from lmsops.core.docker import PUSH_ATTEMPTS, Docker, EngineInfo
 from lmsops.core.errors import CommandError, PrerequisiteError
-from lmsops.core.filelock import machine_lock
-from tests.unit.adapter_fakes import ScriptedEngine, fake_clock, scripted_engine
+from tests.unit.adapter_fakes import Answer, ScriptedEngine, fake_clock, scripted_engine
 
 DRIFT = json.loads((Path(__file__).parent / "data" / "drift" / "compose.json").read_text())
 POSTGRES = DRIFT["running"]["lms-dev-postgres-1"]  # `docker container inspect` of a healthy container
@@ -354,10 +354,30 @@ def test_a_push_refused_for_another_reason_or_racing_every_time_fails(engine: Sc
     assert len(engine.verbs) == 1 + PUSH_ATTEMPTS
 
 
-def test_pushes_to_one_registry_take_turns_between_clones_of_this_machine() -> None:
-    """The lock is the machine's, not a checkout's: every clone (tests, resilience) meets the same one."""
-    assert machine_lock("push-127.0.0.1:5000").parent.parent == Path(tempfile.gettempdir()) / f"lmsops-{os.getuid()}"
-    assert machine_lock("push-127.0.0.1:5000").name == "push-127.0.0.1_5000.lock"
+def test_a_push_holds_the_machines_lock_of_its_registry_whatever_the_checkout(
+    engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The lock is the machine's (its temporary directory), not a checkout's .lmsops/: every clone (tests,
+    resilience) meets the same one, and it is held while docker pushes."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    monkeypatch.chdir(tmp_path)  # a checkout elsewhere: nothing of the lock depends on it
+    lock = tmp_path / "tmp" / f"lmsops-{os.getuid()}" / "locks" / "push-127.0.0.1_5000.lock"
+    held: list[bool] = []
+
+    def push(_call: object) -> Answer:
+        with lock.open("a") as other:  # another process's attempt: refused while the push holds it
+            try:
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+        return Answer(stdout=f"1: digest: {DIGEST} size: 1786\n")
+
+    engine.on("push", handler=push)
+    Docker().push("127.0.0.1:5000/lmsops/catalog:1")
+    assert held == [True]
+    with lock.open("a") as after:
+        fcntl.flock(after, fcntl.LOCK_EX | fcntl.LOCK_NB)  # and released after it (raises if not)
 
 
 def test_the_registry_is_asked_for_a_tags_digest_over_plain_http_on_loopback_only(engine: ScriptedEngine) -> None:
