@@ -33,9 +33,10 @@ def publish(ctx: Context, address: str, only: set[str] | None = None) -> dict[st
     """Make every image of this commit (or `only` these) present in the registry at address, building
     and pushing only what it lacks; return local reference -> digest reference."""
     started = time.monotonic()
-    # One publisher per registry at a time on this machine: two pushes of the same image at once make
-    # the registry refuse one ("digest invalid: manifest blob unknown", seen with staging and production
-    # deployed side by side).
+    # One publisher per registry at a time from this clone (staging and production deployed side by side
+    # check, build, push and attach SBOMs once). Pushes from other clones of this machine take turns in
+    # Docker.push itself (a machine-wide lock), as two pushes of the same image at once make the registry
+    # refuse one ("digest invalid: manifest blob unknown").
     lock = ctx.repo.work / "locks" / f"publish-{address.replace(':', '_').replace('/', '_')}.lock"
     waiting = lambda: ctx.report.say(f"    waiting for another publish to {address} on this machine ...")  # noqa: E731
     with exclusive(lock, on_wait=waiting):
