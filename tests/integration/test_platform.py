@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import json
 import secrets
+import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -86,3 +90,33 @@ def test_runtime_contract_through_the_gateway(platform: Platform, service: str, 
 def test_unknown_service_is_404_at_the_gateway(platform: Platform) -> None:
     status, body = call("GET", f"{platform.gateway}/no-such-service/x")
     assert (status, body) == (404, {"detail": "no service named no-such-service behind the gateway"})
+
+
+def logged_request_ids(platform: Platform, service: str) -> set[str]:
+    """The request ids of the access lines the service's container wrote so far."""
+    lines = platform.compose("logs", "--no-log-prefix", "--no-color", service).splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    return {record["request_id"] for record in records if record.get("logger") in {"access", "lms.access"}}
+
+
+def test_the_gateway_logs_what_no_service_saw_and_leaves_the_rest_to_the_services(platform: Platform) -> None:
+    answered, refused = f"it-{secrets.token_hex(6)}", f"it-{secrets.token_hex(6)}"
+    # One keep-alive connection: the gateway ends (and logs) the first request before it reads the
+    # second, so once the second's line is there, the first's would be too if it were logged.
+    address = urlsplit(platform.gateway)
+    connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=10)
+    statuses = []
+    for path, request_id in (("/catalog/courses?limit=1", answered), ("/no-such-service/x", refused)):
+        connection.request("GET", path, headers={"X-Request-ID": request_id})
+        response = connection.getresponse()
+        response.read()
+        statuses.append(response.status)
+    connection.close()
+    assert statuses == [200, 404]
+    deadline = time.monotonic() + 30
+    while refused not in logged_request_ids(platform, "gateway") or answered not in logged_request_ids(
+        platform, "catalog"
+    ):
+        assert time.monotonic() < deadline, "the gateway's 404 or the catalog's answer was not logged in 30 s"
+        time.sleep(0.2)
+    assert answered not in logged_request_ids(platform, "gateway")

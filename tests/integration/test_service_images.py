@@ -44,3 +44,17 @@ def test_missing_configuration_is_one_line_naming_the_variable(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith(f"{service}: invalid configuration: LMS_")
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "reason"),
+    [("LMS_GATEWAY_ACCESS_LOG", "everything", "is not failures or all"),
+     ("LMS_GATEWAY_SLOTS", "0", "is not a number from 1 to 99")],
+)  # fmt: skip
+def test_a_gateway_setting_out_of_its_range_is_one_line_naming_it(
+    docker: Docker, platform_images: dict[str, Built], variable: str, value: str, reason: str
+) -> None:
+    env = {"LMS_GATEWAY_ROUTES": "catalog=catalog:8001", variable: value}
+    result = docker.run_once(platform_images["gateway"].reference, env=env)
+    assert result.returncode == 2, result.output
+    assert result.stderr.strip().splitlines() == [f"gateway: invalid configuration: {variable}: '{value}' {reason}"]

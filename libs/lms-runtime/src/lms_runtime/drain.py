@@ -1,6 +1,6 @@
 """Draining on SIGTERM: keep serving for a moment, so that the gateway stops sending here first.
 
-Swarm and Compose send SIGTERM the moment they replace a task, while the gateway (nginx)
+Swarm and Compose send SIGTERM the moment they replace a task, while the gateway (HAProxy)
 may still hold this task's address from a DNS answer (kept 1 s) or a connection to it.
 uvicorn alone stops accepting at once: requests already on their way here would fail. So the first
 SIGTERM (or SIGINT) starts a drain instead: for drain_seconds the service keeps accepting and
