@@ -40,10 +40,11 @@ def test_unreadable_wrk_output_is_an_error_not_a_zero() -> None:
         parse_wrk("unable to connect to 127.0.0.1:1 Connection refused")
 
 
-def test_gateway_ratio_and_added_latency() -> None:
-    result = GatewayResult("/healthz", Load(3000.0, 4.0, 9.0), Load(2400.0, 4.8, 12.0))
+def test_gateway_ratio_is_under_load_and_added_latency_one_request_at_a_time() -> None:
+    under_load = Load(3000.0, 4.0, 9.0), Load(2400.0, 4.8, 12.0)
+    result = GatewayResult("/healthz", *under_load, Load(1900.0, 0.49, 3.4), Load(1850.0, 0.53, 4.1))
     assert result.ratio == pytest.approx(0.8)
-    assert result.added_p50_ms == pytest.approx(0.8)
+    assert result.added_p50_ms == pytest.approx(0.04)
 
 
 def test_the_table_shows_each_row_with_its_ratio() -> None:

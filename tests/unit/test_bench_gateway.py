@@ -145,7 +145,8 @@ class Bench:
         return SimpleNamespace(project="lms-dev-bench", path=lambda repo: self.model_path)
 
     def run(self, argv: list[str], **kwargs: Any) -> proc.Result:
-        url = argv[-1]
+        """wrk: the next answer of its URL, or of "URL alone" when it runs one connection."""
+        url = argv[-1] + (" alone" if "-c1" in argv else "")
         self.urls.append(url)
         self.wrk_calls.append((argv, kwargs))
         return proc.Result(argv, 0, wrk_output(self.answers[url].pop(0)), "")
@@ -170,6 +171,10 @@ def dev(project: Repo, monkeypatch: pytest.MonkeyPatch) -> Iterator[Bench]:
         f"{direct}/healthz": loads(2800.0, 2700.0, 2750.0),
         f"{through}/healthz": loads(2600.0, 2700.0, 2650.0),
         f"{through}/courses": loads(610.0, 620.0, 500.0),
+        f"{direct}/healthz alone": loads(1900.0, 1800.0, 2000.0),
+        f"{through}/healthz alone": loads(1700.0, 1600.0, 1750.0),
+        f"{direct}/courses alone": loads(360.0, 350.0, 340.0),
+        f"{through}/courses alone": loads(330.0, 345.0, 320.0),
     }
     monkeypatch.setattr(gateway, "require_wrk", lambda: "/usr/bin/wrk")
     monkeypatch.setattr(gateway, "free_port", lambda: next(ports))
@@ -222,14 +227,20 @@ def test_wrk_alternates_baseline_and_ours_then_direct_and_through_the_gateway(de
     run_dev(dev)
     base, direct, through = (f"http://127.0.0.1:{BASELINE_PORT}", f"http://127.0.0.1:{DIRECT_PORT}",
                              f"http://127.0.0.1:{GATEWAY_PORT}/catalog")  # fmt: skip
+
+    def round_of(path: str) -> list[str]:  # under load, then one request at a time; each side in turn
+        return [f"{direct}{path}", f"{through}{path}", f"{direct}{path} alone", f"{through}{path} alone"]
+
     assert dev.urls == (
         [f"{base}/courses", f"{direct}/courses"] * ROUNDS
-        + [f"{direct}/healthz", f"{through}/healthz"] * ROUNDS
-        + [f"{direct}/courses", f"{through}/courses"] * ROUNDS
+        + round_of("/healthz") * ROUNDS
+        + round_of("/courses") * ROUNDS
     )
     argv, kwargs = dev.wrk_calls[0]
     assert argv == ["/usr/bin/wrk", "--latency", "-t2", "-c16", "-d5s", f"{base}/courses"]
     assert kwargs == {"timeout": 60}
+    alone = [argv for argv, _ in dev.wrk_calls if "-c1" in argv]
+    assert len(alone) == 2 * 2 * ROUNDS and all(argv[2:4] == ["-t1", "-c1"] for argv in alone)
 
 
 def test_the_results_are_the_medians_of_each_side(dev: Bench) -> None:
@@ -242,7 +253,10 @@ def test_the_results_are_the_medians_of_each_side(dev: Bench) -> None:
     assert (courses.path, courses.direct.rps, courses.gateway.rps) == ("/courses", 680.0, 610.0)
     assert courses.gateway.p50 == pytest.approx(10000 / 610, abs=0.01)  # the median of the latencies, not of the runs
     assert healthz.ratio == pytest.approx(2650 / 2750)
-    assert healthz.added_p50_ms == pytest.approx(10000 / 2650 - 10000 / 2750, abs=0.01)
+    assert (healthz.direct_alone.rps, healthz.gateway_alone.rps) == (1900.0, 1700.0)
+    assert (courses.direct_alone.rps, courses.gateway_alone.rps) == (350.0, 330.0)
+    # The latency the gateway adds: one request at a time, not the queue of 16 connections.
+    assert healthz.added_p50_ms == pytest.approx(10000 / 1700 - 10000 / 1900, abs=0.01)
 
 
 def test_a_failed_deploy_still_removes_the_throwaway_dev(dev: Bench, monkeypatch: pytest.MonkeyPatch) -> None:

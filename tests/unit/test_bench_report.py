@@ -158,8 +158,20 @@ def test_build_rows_are_in_milliseconds_and_seconds(monkeypatch: pytest.MonkeyPa
 
 def dev_bench() -> DevBench:
     gateway = [
-        GatewayResult("/healthz", direct=Load(2773.2, 5.1, 29.9), gateway=Load(2699.3, 5.2, 28.4)),
-        GatewayResult("/courses", direct=Load(686.9, 21.2, 102.2), gateway=Load(619.4, 23.0, 119.2)),
+        GatewayResult(
+            "/healthz",
+            direct=Load(2773.2, 5.1, 29.9),
+            gateway=Load(2699.3, 5.2, 28.4),
+            direct_alone=Load(1877.0, 0.49, 3.4),
+            gateway_alone=Load(1941.0, 0.43, 4.3),
+        ),
+        GatewayResult(
+            "/courses",
+            direct=Load(686.9, 21.2, 102.2),
+            gateway=Load(619.4, 23.0, 119.2),
+            direct_alone=Load(360.8, 2.47, 14.8),
+            gateway_alone=Load(354.9, 2.58, 11.1),
+        ),
     ]
     return DevBench(gateway, 3.2, 1.1, courses=Load(687.8, 20.0, 90.0), courses_baseline=Load(121.2, 80.0, 300.0))
 
@@ -185,12 +197,15 @@ def test_dev_rows_compare_deploys_catalogs_and_the_gateway_with_direct(
         ("deploy dev, nothing changed", 3.2, 1.1, "s"),
         ("a page of courses (catalog, direct)", 687.8, 121.2, "req/s"),
         ("gateway /healthz throughput", 2699.3, 2773.2, "req/s"),
-        ("gateway /healthz p50", 5.2, 5.1, "ms"),
-        ("gateway /healthz p99", 28.4, 29.9, "ms"),
+        ("gateway /healthz p50, one client", 0.43, 0.49, "ms"),
+        ("gateway /healthz p99, one client", 4.3, 3.4, "ms"),
+        ("gateway /healthz p50 under load", 5.2, 5.1, "ms"),
         ("gateway /courses throughput", 619.4, 686.9, "req/s"),
-        ("gateway /courses p50", 23.0, 21.2, "ms"),
-        ("gateway /courses p99", 119.2, 102.2, "ms"),
+        ("gateway /courses p50, one client", 2.58, 2.47, "ms"),
+        ("gateway /courses p99, one client", 11.1, 14.8, "ms"),
+        ("gateway /courses p50 under load", 23.0, 21.2, "ms"),
     ]
+    assert {row.baseline_is for row in rows[2:]} == {"direct, 16 connections", "direct, one client"}
     assert rows[1].baseline_is == "the catalog of ee0e43c608, beside it"
     assert docker.removed == baseline.added and "lmsops/catalog:0.1.0-today" in docker.images
 
@@ -246,8 +261,9 @@ def test_the_bench_prints_the_table_and_writes_every_row_as_json(
     assert list(rows) == [
         "size of python", "size of python-build", "size of postgres", "no-op build of 3 images",
         "no-op build vs compose", "rebuild after a change to catalog", "deploy dev, nothing changed",
-        "a page of courses (catalog, direct)", "gateway /healthz throughput", "gateway /healthz p50",
-        "gateway /healthz p99", "gateway /courses throughput", "gateway /courses p50", "gateway /courses p99",
+        "a page of courses (catalog, direct)", "gateway /healthz throughput", "gateway /healthz p50, one client",
+        "gateway /healthz p99, one client", "gateway /healthz p50 under load", "gateway /courses throughput",
+        "gateway /courses p50, one client", "gateway /courses p99, one client", "gateway /courses p50 under load",
         "staging after a change to catalog", "a new service: copier to conformance green",
     ]  # fmt: skip
     postgres = {"name": "size of postgres", "ours": 370.5, "baseline": 74.2, "unit": "MB", "baseline_is": "the OS root"}

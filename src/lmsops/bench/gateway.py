@@ -33,6 +33,11 @@ from lmsops.images.context import Context
 from lmsops.targets.status import down
 
 ROUNDS = 3
+# wrk's threads and connections. Under load, 16 connections keep every core busy: the throughput, and
+# latencies that are mostly time in a queue (16 / throughput). Alone, one request at a time: what a
+# hop adds to a request when nothing waits.
+UNDER_LOAD = ("-t2", "-c16")
+ALONE = ("-t1", "-c1")
 COURSES = 20  # a full default page of /courses, 3 modules each
 DURATION = "5s"
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
@@ -49,9 +54,14 @@ class Load:
 
 @dataclass(frozen=True)
 class GatewayResult:
+    """One path directly and through the gateway: under load (throughput; its latencies are mostly
+    queueing on this machine's cores) and one request at a time (the latency the hop itself adds)."""
+
     path: str
     direct: Load
     gateway: Load
+    direct_alone: Load
+    gateway_alone: Load
 
     @property
     def ratio(self) -> float:
@@ -59,7 +69,7 @@ class GatewayResult:
 
     @property
     def added_p50_ms(self) -> float:
-        return self.gateway.p50 - self.direct.p50
+        return self.gateway_alone.p50 - self.direct_alone.p50
 
 
 def publishing_overlay(model_path: Path, direct_port: int, baseline: str, baseline_port: int) -> dict[str, object]:
@@ -107,8 +117,8 @@ def _seed(url: str, count: int) -> None:
                 raise PrerequisiteError(f"seeding the bench catalog failed: {response.status}")
 
 
-def _wrk(wrk: str, url: str) -> Load:
-    result = proc.run([wrk, "--latency", "-t2", "-c16", f"-d{DURATION}", url], timeout=60)
+def _wrk(wrk: str, url: str, clients: tuple[str, str] = UNDER_LOAD) -> Load:
+    result = proc.run([wrk, "--latency", *clients, f"-d{DURATION}", url], timeout=60)
     return parse_wrk(result.stdout)
 
 
@@ -163,11 +173,16 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
             ours.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}/courses"))
         results = []
         for path in paths:
-            direct, through = [], []
+            sides = {"direct": f"http://127.0.0.1:{direct_port}{path}",
+                     "gateway": f"http://127.0.0.1:{gateway_port}/catalog{path}"}  # fmt: skip
+            runs: dict[tuple[str, tuple[str, str]], list[Load]] = {}
             for _ in range(ROUNDS):  # alternate, so both sides see the same machine
-                direct.append(_wrk(wrk, f"http://127.0.0.1:{direct_port}{path}"))
-                through.append(_wrk(wrk, f"http://127.0.0.1:{gateway_port}/catalog{path}"))
-            results.append(GatewayResult(path, _median(direct), _median(through)))
+                for clients in (UNDER_LOAD, ALONE):
+                    for side, url in sides.items():
+                        runs.setdefault((side, clients), []).append(_wrk(wrk, url, clients))
+            medians = {key: _median(loads) for key, loads in runs.items()}
+            results.append(GatewayResult(path, medians["direct", UNDER_LOAD], medians["gateway", UNDER_LOAD],
+                                         medians["direct", ALONE], medians["gateway", ALONE]))  # fmt: skip
         deploys = statistics.median(no_op_deploy), statistics.median(compose_up)
         return DevBench(results, *deploys, _median(ours), _median(theirs))
     finally:

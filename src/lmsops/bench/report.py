@@ -137,9 +137,13 @@ def dev_rows(repo: Repo, docker: Docker, report: Reporter) -> list[Row]:
     ]  # fmt: skip
     for result in measured.gateway:
         direct, through = result.direct, result.gateway
-        rows.append(Row(f"gateway {result.path} throughput", through.rps, direct.rps, "req/s", "direct"))
-        rows.append(Row(f"gateway {result.path} p50", through.p50, direct.p50, "ms", "direct"))
-        rows.append(Row(f"gateway {result.path} p99", through.p99, direct.p99, "ms", "direct"))
+        alone, through_alone = result.direct_alone, result.gateway_alone
+        rows += [
+            Row(f"gateway {result.path} throughput", through.rps, direct.rps, "req/s", "direct, 16 connections"),
+            Row(f"gateway {result.path} p50, one client", through_alone.p50, alone.p50, "ms", "direct, one client"),
+            Row(f"gateway {result.path} p99, one client", through_alone.p99, alone.p99, "ms", "direct, one client"),
+            Row(f"gateway {result.path} p50 under load", through.p50, direct.p50, "ms", "direct, 16 connections"),
+        ]
     return rows
 
 
