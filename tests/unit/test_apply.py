@@ -117,18 +117,21 @@ def stage(monkeypatch: pytest.MonkeyPatch, project: Repo) -> Iterator[Stage]:
     monkeypatch.setattr(apply_module, "target_for", target_for)
     monkeypatch.setattr(apply_module, "publish", publish)
 
-    def plan_environment(ctx: Any, env_name: str, pinned: Any = None) -> Plan:
+    def plan_with_model(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
         staged.steps.append(f"plan {env_name} pinned={dict(pinned or {})}")
-        return Plan(
+        plan = Plan(
             env_name, "scripted", [ServicePlan("catalog", "change", [Change("replicas", "replicas", "1", "2")])]
         )
+        model = staged.model(env_name)
+        work_dir(project, model.env).mkdir(parents=True, exist_ok=True)  # where the plan's resolve renders
+        return plan, Declared(model, {})
 
     def plan_of(docker: Any, wanted: Declared) -> Plan:
         staged.steps.append(f"plan of {wanted.model.document}")
         return Plan(wanted.model.env.name, "scripted", [])
 
     monkeypatch.setattr(apply_module, "check_entry_point", check_entry_point)
-    monkeypatch.setattr(apply_module, "plan_environment", plan_environment)
+    monkeypatch.setattr(apply_module, "plan_with_model", plan_with_model)
     monkeypatch.setattr(apply_module, "plan_of", plan_of)
     with throwaway_secrets(project):
         yield staged
@@ -182,10 +185,10 @@ def test_a_protected_environment_with_yes_shows_the_plan_under_the_lock_then_dep
 def test_a_plan_that_cannot_be_computed_is_said_and_the_deploy_goes_on(
     stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> Plan:
+    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
         raise ConfigError("cannot render the Swarm stack lms-staging: something new\nsecond line")
 
-    monkeypatch.setattr(apply_module, "plan_environment", unreadable)
+    monkeypatch.setattr(apply_module, "plan_with_model", unreadable)
     target = stage.scripted("staging", changed=["catalog"])
     report, out = reporter()
     apply_module.deploy(StubContext(stage.project, FakeDocker(), report), "staging")
@@ -202,6 +205,29 @@ def test_a_deploy_that_changed_services_names_them(stage: Stage) -> None:
     assert target.calls == ["prepare", "lock deploy", "apply", "accept", "unlock"]
     assert not any(step.startswith("publish") for step in stage.steps), "dev has no registry"
     assert "deploy: dev converged in" in out.getvalue() and "updated catalog, gateway" in out.getvalue()
+
+
+def test_a_deploy_without_a_registry_applies_the_model_its_plan_resolved_after_building(stage: Stage) -> None:
+    target = stage.scripted("dev", changed=["catalog"])
+    ctx = StubContext(stage.project, FakeDocker(), reporter()[0])
+    apply_module.deploy(ctx, "dev")
+    assert stage.steps == ["plan dev pinned={}", "gateway check dev within 300 s"], "resolved once, by the plan"
+    assert ctx.builds == 1
+    [(model, _, _)] = target.applied
+    assert model.env.name == "dev" and model.document["services"]["catalog"]["image"] == "lmsops/catalog:new"
+
+
+def test_a_deploy_without_a_registry_whose_plan_failed_resolves_its_model_itself(
+    stage: Stage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
+        raise ConfigError("cannot read the containers of lms-dev")
+
+    monkeypatch.setattr(apply_module, "plan_with_model", unreadable)
+    target = stage.scripted("dev", changed=["catalog"])
+    apply_module.deploy(StubContext(stage.project, FakeDocker(), reporter()[0]), "dev")
+    assert stage.steps == ["resolve dev pinned={}", "gateway check dev within 300 s"]
+    assert len(target.applied) == 1
 
 
 def release(seq: int, image: str) -> Release:

@@ -419,11 +419,11 @@ def patch_plan(monkeypatch: pytest.MonkeyPatch, plan: Plan) -> list[tuple[str, d
     """The plan deploy computes, canned (its computation is tests/unit/test_plan*.py's)."""
     asked: list[tuple[str, dict[str, str]]] = []
 
-    def planned(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) -> Plan:
+    def planned(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) -> tuple[Plan, SimpleNamespace]:
         asked.append((env_name, dict(pinned or {})))
-        return plan
+        return plan, SimpleNamespace(model=None)  # these deploys stop before they apply a model
 
-    monkeypatch.setattr(apply_module, "plan_environment", planned)
+    monkeypatch.setattr(apply_module, "plan_with_model", planned)
     return asked
 
 

@@ -231,7 +231,13 @@ def short_image(reference: str) -> str:
 
 def plan_environment(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) -> Plan:
     """What a deploy of env_name would change (pinned: service -> image, as promote deploys)."""
-    return plan_of(ctx.docker, declared(ctx, env_name, pinned))
+    return plan_with_model(ctx, env_name, pinned)[0]
+
+
+def plan_with_model(ctx: Context, env_name: str, pinned: dict[str, str] | None = None) -> tuple[Plan, Declared]:
+    """The plan, and the declared side it was computed from (a deploy without a registry applies it)."""
+    wanted = declared(ctx, env_name, pinned)
+    return plan_of(ctx.docker, wanted), wanted
 
 
 def plan_of(docker: Docker, wanted: Declared) -> Plan:
