@@ -93,7 +93,9 @@ def integration(session: nox.Session) -> None:
     session.run("python", "-m", "lmsops", "build", "--offline")
     # Test files in parallel (-n): most of their time is waiting for containers, not CPU. Each worker
     # deploys under its own names; the run prepares the swarm and registry once (tests/engine_state.py).
-    parallel = ("-n", "3", "--dist", "loadfile")
+    # Files are handed out in collection order, longest first (tests/integration/conftest.py), not
+    # xdist's default of most tests first.
+    parallel = ("-n", "3", "--dist", "loadfile", "--no-loadscope-reorder")
     session.run("pytest", "tests/integration", *parallel, "--durations=15", *session.posargs)
 
 
