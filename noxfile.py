@@ -93,9 +93,7 @@ def integration(session: nox.Session) -> None:
     session.run("python", "-m", "lmsops", "build", "--offline")
     # Test files in parallel (-n): most of their time is waiting for containers, not CPU. Each worker
     # deploys under its own names; the run prepares the swarm and registry once (tests/engine_state.py).
-    # Files are handed out in collection order, longest first (tests/integration/conftest.py), not
-    # xdist's default of most tests first.
-    parallel = ("-n", "3", "--dist", "loadfile", "--no-loadscope-reorder")
+    parallel = ("-n", "3", "--dist", "loadfile")
     session.run("pytest", "tests/integration", *parallel, "--durations=15", *session.posargs)
 
 

@@ -2,9 +2,9 @@
 
 The controller receives every test's report with the worker it ran on and when (time.time() on the
 same machine); at the end it prints, per file, the worker, when it started after the first test,
-how long it took from its first setup to its last teardown, and each worker's busy time. The ten
-slowest tests (--durations) say what inside a file is slow; this says whether a worker ran its
-longest file last (docs/performance.md).
+how long it took from its first setup to its last teardown, and each worker's busy time. The
+slowest tests (--durations) say what inside a file is slow; this says whether the workers end
+together or one of them runs alone at the end (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -50,14 +50,3 @@ class Timeline:
             ended = max(span.stop for span in mine) - first
             lines.append(f"{worker}: {count(len(mine), 'file')}, busy {busy:.0f} s, done at {ended:.0f} s")
         return lines
-
-
-def longest_first(items: list[pytest.Item], order: tuple[str, ...]) -> None:
-    """Put the files named in order first (in that order), the others after as collected; a file's
-    own tests keep their order. Every worker collects the same way, so they agree on the order."""
-
-    def rank(item: pytest.Item) -> int:
-        name = item.nodeid.split("::")[0].rsplit("/", 1)[-1]
-        return order.index(name) if name in order else len(order)
-
-    items.sort(key=rank)  # stable: the order within a file and among the unnamed files is kept

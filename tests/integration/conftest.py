@@ -29,26 +29,14 @@ from lmsops.targets.status import down
 from tests.conftest import worker_suffix
 from tests.engine_state import prepare, restore
 from tests.ports import free_port
-from tests.timeline import Timeline, longest_first
+from tests.timeline import Timeline
 
 SCRATCH_PREFIX = f"lmsops-it{worker_suffix()}"
-# The files that take longest on one worker (several minutes each in fresh runs, docs/performance.md),
-# started first: with files handed out in collection order, one of minutes started last keeps one
-# worker busy alone at the end of the run while the others have nothing left.
-LONGEST_FIRST = ("test_resilience.py", "test_environments.py", "test_base_upgrade.py", "test_drift.py",
-                 "test_service_template.py", "test_cluster.py")  # fmt: skip
 _TIMELINE = Timeline()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    missing = [name for name in LONGEST_FIRST if not (Path(__file__).parent / name).is_file()]
-    if missing:
-        raise pytest.UsageError(f"tests/integration/conftest.py: LONGEST_FIRST names {missing[0]}, which is gone")
     prepare(session.config)  # a swarm and the loopback registry, once for the run
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    longest_first(items, LONGEST_FIRST)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

@@ -1,4 +1,4 @@
-"""tests/timeline.py: the per-file spans of a parallel run, and the longest files first."""
+"""tests/timeline.py: the per-file spans of a parallel run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Literal
 
 import pytest
 
-from tests.timeline import Timeline, longest_first
+from tests.timeline import Timeline
 
 When = Literal["setup", "call", "teardown"]
 
@@ -43,15 +43,3 @@ def test_each_file_spans_its_first_setup_to_its_last_teardown_on_its_worker() ->
 
 def test_a_run_without_reports_prints_nothing() -> None:
     assert Timeline().lines() == []
-
-
-def test_the_named_files_come_first_in_their_order_and_each_file_keeps_its_own_order() -> None:
-    items = [SimpleNamespace(nodeid=nodeid) for nodeid in [
-        "t/test_a.py::1", "t/test_slow.py::1", "t/test_b.py::1", "t/test_slower.py::1", "t/test_slow.py::2",
-        "t/test_a.py::2",
-    ]]  # fmt: skip
-    longest_first(items, ("test_slower.py", "test_slow.py"))  # type: ignore[arg-type]
-    assert [item.nodeid for item in items] == [
-        "t/test_slower.py::1", "t/test_slow.py::1", "t/test_slow.py::2", "t/test_a.py::1", "t/test_b.py::1",
-        "t/test_a.py::2",
-    ]  # fmt: skip
