@@ -91,7 +91,7 @@ def integration(session: nox.Session) -> None:
     install(session)
     # Built here first so the build's progress shows; the tests' own fixtures then find them up to date.
     session.run("python", "-m", "lmsops", "build", "--offline")
-    # Test files in parallel (-n): most of their time is waiting for containers, not CPU. Each worker
+    # Test files in parallel (-n): their time is spent in the engine and the containers. Each worker
     # deploys under its own names; the run prepares the swarm and registry once (tests/engine_state.py).
     parallel = ("-n", "3", "--dist", "loadfile")
     session.run("pytest", "tests/integration", *parallel, "--durations=15", *session.posargs)
