@@ -182,13 +182,17 @@ def test_a_protected_environment_with_yes_shows_the_plan_under_the_lock_then_dep
     assert stage.steps[:2] == ["plan production pinned={}", "publish 127.0.0.1:5000"], "the plan before any push"
 
 
+def plan_fails(monkeypatch: pytest.MonkeyPatch, message: str) -> None:
+    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
+        raise ConfigError(message)
+
+    monkeypatch.setattr(apply_module, "plan_with_model", unreadable)
+
+
 def test_a_plan_that_cannot_be_computed_is_said_and_the_deploy_goes_on(
     stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
-        raise ConfigError("cannot render the Swarm stack lms-staging: something new\nsecond line")
-
-    monkeypatch.setattr(apply_module, "plan_with_model", unreadable)
+    plan_fails(monkeypatch, "cannot render the Swarm stack lms-staging: something new\nsecond line")
     target = stage.scripted("staging", changed=["catalog"])
     report, out = reporter()
     apply_module.deploy(StubContext(stage.project, FakeDocker(), report), "staging")
@@ -220,10 +224,7 @@ def test_a_deploy_without_a_registry_applies_the_model_its_plan_resolved_after_b
 def test_a_deploy_without_a_registry_whose_plan_failed_resolves_its_model_itself(
     stage: Stage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def unreadable(ctx: Any, env_name: str, pinned: Any = None) -> tuple[Plan, Declared]:
-        raise ConfigError("cannot read the containers of lms-dev")
-
-    monkeypatch.setattr(apply_module, "plan_with_model", unreadable)
+    plan_fails(monkeypatch, "cannot read the containers of lms-dev")
     target = stage.scripted("dev", changed=["catalog"])
     apply_module.deploy(StubContext(stage.project, FakeDocker(), reporter()[0]), "dev")
     assert stage.steps == ["resolve dev pinned={}", "gateway check dev within 300 s"]
