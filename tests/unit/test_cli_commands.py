@@ -16,6 +16,7 @@ from types import SimpleNamespace
 import pytest
 
 from lmsops import __version__
+from lmsops.bench import report as bench_report
 from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.cli import common, data, environments, images, main, tools
 from lmsops.cluster import Node
@@ -979,7 +980,8 @@ def test_cluster_down_removes_the_cluster_only(
 def test_bench_runs_on_this_repository_and_engine(
     at_repo: Repo, docker: EngineDocker, monkeypatch: pytest.MonkeyPatch, capsys: Capsys
 ) -> None:
-    bench = patch(monkeypatch, "bench", at_repo.work / "reports" / "bench.json")
+    bench = Recorder(at_repo.work / "reports" / "bench.json")
+    monkeypatch.setattr(bench_report, "bench", bench)  # imported by the command when it runs
     assert lmsops(capsys, "bench").code == 0
     assert bench.call.args[:2] == (at_repo, docker)
 
@@ -989,3 +991,11 @@ def test_the_plan_the_references_come_from_is_the_repositorys(at_repo: Repo, cap
     planned = plan_images(at_repo, load_versions(at_repo))
     lines = lmsops(capsys, "images", "--references").out.splitlines()
     assert [line for line in lines if line in {image.reference for image in planned}] == [i.reference for i in planned]
+
+
+def test_the_command_line_starts_without_the_load_and_bench_libraries() -> None:
+    """httpx (and rich, click and pygments, which it imports when they are installed) were a third of
+    every command's start; only `bench` and `resilience` need them, and import them when they run."""
+    code = "import sys, lmsops.cli; print(' '.join(m for m in ('httpx', 'rich', 'click') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.split() == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from lmsops.bench.report import bench
 from lmsops.cli.common import (
     Command,
     context,
@@ -14,8 +13,6 @@ from lmsops.cli.common import (
 )
 from lmsops.cluster import cluster_down, cluster_up
 from lmsops.core.progress import Reporter
-from lmsops.resilience.load import LoadShape
-from lmsops.resilience.run import resilience
 from lmsops.resilience.scenarios import ALL as SCENARIO_NAMES
 
 
@@ -30,12 +27,21 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+# Imported by the commands that use them: with httpx (and, through it, rich and click when they are
+# installed) they were a third of every other command's start.
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
+    from lmsops.bench.report import bench
+
     bench(repository(), engine(), Reporter())
     return 0
 
 
 def cmd_resilience(args: argparse.Namespace) -> int:
+    from lmsops.resilience.load import LoadShape
+    from lmsops.resilience.run import resilience
+
     shape = LoadShape(clients=args.clients, per_client_rate=args.rate)
     reports = resilience(
         repository(), engine(), args.env, args.scenarios, Reporter(), shape, init_swarm=args.init_swarm
