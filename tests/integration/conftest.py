@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pytest_docker.plugin import Services
+from pytest_docker.plugin import Services, get_docker_services
 
 from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core.docker import Docker
@@ -173,7 +173,24 @@ class Platform:
         return self.docker.compose(self.project, [self.model_file], None, "ps", "--quiet", service).stdout.strip()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
+def docker_services(
+    docker_compose_command: str,
+    docker_compose_file: list[str],
+    docker_compose_project_name: str,
+    docker_setup: list[str],
+    docker_cleanup: list[str],
+) -> Iterator[Services]:
+    """pytest-docker's dev platform, for one test file at a time (its own fixture lives for the session):
+    kept until the run's end, an idle dev on a worker cost CPU the other workers needed for ~20 minutes
+    (its health checks and gateway: docs/performance.md) after its first file was done."""
+    with get_docker_services(
+        docker_compose_command, docker_compose_file, docker_compose_project_name, docker_setup, docker_cleanup
+    ) as services:
+        yield services
+
+
+@pytest.fixture(scope="module")
 def platform(docker_services: Services, docker_ip: str, docker: Docker, repo: Repo, dev_model: Model) -> Platform:
     port = docker_services.port_for("gateway", 8080)
     return Platform(f"http://{docker_ip}:{port}", docker, dev_model.path(repo), dev_model.project)
