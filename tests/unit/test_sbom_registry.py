@@ -24,7 +24,7 @@ from lmsops.supply import lookup
 from lmsops.supply.cyclonedx import parse
 from lmsops.supply.lookup import ensure_attached, registries, sbom_of, sbom_references
 from lmsops.supply.manifest import DOCKER_MANIFEST, RegistryImage, SbomError, sbom_tag
-from lmsops.supply.oci import SbomRegistry, is_loopback
+from lmsops.supply.oci import Attached, SbomRegistry, is_loopback
 from lmsops.supply.syft import ImageNotHereError, Scan
 from tests.ports import free_port
 from tests.unit.fakes import FakeDocker
@@ -283,6 +283,27 @@ def test_ensure_attached_scans_exactly_the_pushed_image_pulling_it_when_needed(r
     assert scan is not None and attached.document == SBOM.document
     again, rescanned = ensure_attached(docker, scans, client, image)  # type: ignore[arg-type]
     assert (again.manifest_digest, rescanned, docker.pulled) == (attached.manifest_digest, None, [str(image)])
+
+
+def test_an_sbom_another_clone_attached_while_this_one_scanned_is_kept_not_pushed_again(
+    registry: FakeRegistry,
+) -> None:
+    image = registry.push_image("lmsops/catalog")
+    client = SbomRegistry(registry.address)
+    theirs: list[Attached] = []
+
+    class OtherCloneMeanwhile(Scans):
+        def scan(self, reference: str, name: str | None = None) -> Scan:
+            theirs.append(SbomRegistry(registry.address).attach(image, SBOM))  # between our find and attach
+            return super().scan(reference, name)
+
+    scans = OtherCloneMeanwhile({})
+    ours_document = document([pypi("psycopg", "3.3.8")], "sha256:" + "5e" * 32)  # this clone's scan differs
+    docker = PullingDocker(scans, {str(image): ours_document})
+    ours, scan = ensure_attached(docker, scans, client, image)  # type: ignore[arg-type]
+
+    assert (ours.manifest_digest, scan) == (theirs[0].manifest_digest, None)
+    assert client.attached(image).document == SBOM.document  # type: ignore[union-attr]
 
 
 def test_the_release_record_names_the_sbom_of_each_registry_image_it_can(

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from lmsops.core.docker import Docker
 from lmsops.core.errors import LmsopsError
+from lmsops.core.filelock import exclusive, machine_lock
 from lmsops.supply.cyclonedx import parse
 from lmsops.supply.manifest import RegistryImage, registry_image
 from lmsops.supply.oci import Attached, SbomRegistry
@@ -61,7 +62,16 @@ def ensure_attached(
     if docker.image_id(reference) is None:
         docker.pull(reference)
     scan = scanner.scan(reference)
-    return client.attach(image, scan.sbom), scan
+    # Attaches to one registry take turns on this machine, across clones (each has its own publish
+    # lock): every attach uploads the same empty config blob (`{}`, sha256:44136fa3...), and two
+    # uploads of one blob at once made the registry refuse a manifest ("digest invalid", "manifest blob
+    # unknown: sha256:44136fa3..."; a fresh CI run, two clones publishing side by side). Whoever comes
+    # second finds an SBOM the first attached to the same image and keeps it.
+    with exclusive(machine_lock(f"sbom-{image.registry}")):
+        found = client.find(image)
+        if found:
+            return Attached(image, found), None
+        return client.attach(image, scan.sbom), scan
 
 
 def sbom_references(images: dict[str, str], clients: Registries) -> dict[str, str]:
