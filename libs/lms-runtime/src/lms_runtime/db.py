@@ -28,10 +28,12 @@ from sqlalchemy.types import TypeDecorator
 POOL_SIZE = 8  # per worker process: 2 workers x 2 replicas x 2 services stay well under max_connections 100
 # A request waits at most this long for a free pooled connection, then answers 503 (below): under a
 # burst or while PostgreSQL restarts it fails fast and visibly instead of holding its gateway
-# connection. With connect_timeout (3 s) a request that needs the database answers within ~10 s at
-# worst, well inside the gateway's proxy_read_timeout (30 s).
-POOL_TIMEOUT_SECONDS = 5
-CONNECT_TIMEOUT_SECONDS = 3
+# connection. A request's worst wait is both (a free slot at the pool timeout's end, then a connect that
+# times out): 4 s, and 8 s through the gateway, which tries an idempotent request on a second task after
+# a 503. At 5 s + 3 s that was up to 16 s, past the 10 s a client (the resilience load) waits: a fresh CI
+# run saw a read time out while PostgreSQL restarted. libpq's connect_timeout is 2 s at least.
+POOL_TIMEOUT_SECONDS = 2
+CONNECT_TIMEOUT_SECONDS = 2
 DATABASE_UNAVAILABLE = "the database is unavailable; retry shortly"
 DATABASE_READ_ONLY = "the database is read-only for maintenance; retry shortly"
 # PostgreSQL's read_only_sql_transaction: a write while the database is read-only (a restore sets
