@@ -120,15 +120,18 @@ def platform_images(repo: Repo, docker: Docker) -> dict[str, Built]:
 
 
 @contextmanager
-def environments_deployed(envs: Renamed, docker: Docker) -> Iterator[dict[str, DeployResult]]:
-    """Deploy each renamed environment; remove them all (volumes too) afterwards."""
+def environments_deployed(
+    envs: Renamed, docker: Docker, only: list[str] | None = None
+) -> Iterator[dict[str, DeployResult]]:
+    """Deploy each renamed environment (or only those named); remove them (volumes too) afterwards."""
+    names = list(envs.ports) if only is None else only
     results: dict[str, DeployResult] = {}
     try:
-        for env in envs.ports:
+        for env in names:
             results[env] = deploy(Context(envs.repo, docker, Reporter(), "offline"), env)
         yield results
     finally:
-        for env in envs.ports:
+        for env in names:
             down(envs.repo, docker, env, True, Reporter())
 
 

@@ -47,8 +47,18 @@ def envs() -> Renamed:
 def deployed(
     docker: Docker, envs: Renamed, platform_images: dict[str, Built], swarm: None, swarm_secrets: None
 ) -> Iterator[dict[str, DeployResult]]:
-    with environments_deployed(envs, docker) as results:
+    """Staging, for the whole module: most tests here deploy, roll back or lock it."""
+    with environments_deployed(envs, docker, ["staging"]) as results:
         yield results
+
+
+@pytest.fixture(scope="class")
+def beside_staging(docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]) -> Iterator[None]:
+    """dev and production as well, for the tests of TestBesideDevAndProduction only: removed when they
+    are done instead of idling through the rest of the module (an idle environment costs CPU: its
+    health and readiness checks; docs/performance.md)."""
+    with environments_deployed(envs, docker, ["dev", "production"]):
+        yield
 
 
 def ctx(envs: Renamed, docker: Docker) -> Context:
@@ -56,20 +66,56 @@ def ctx(envs: Renamed, docker: Docker) -> Context:
     return Context(envs.repo, docker, Reporter(), "offline")
 
 
-def test_three_environments_run_side_by_side_on_the_same_images(
-    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
-) -> None:
-    image_ids = set()
-    for env in ENVIRONMENTS:
-        rows = {row.service: row for row in status(envs.repo, docker, env)}
-        assert set(rows) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
-        assert all(row.running == row.desired for row in rows.values()), rows
-        status_code, body = call("GET", f"{envs.gateway(env)}/catalog/readyz")
-        assert (status_code, body.get("status")) == (200, "ready"), (env, body)
-        image_ids.add(docker.image_id(rows["catalog"].image))
-    assert len(image_ids) == 1  # built once: the same image in dev, staging and production
-    staging = {row.service: row for row in status(envs.repo, docker, "staging")}
-    assert staging["catalog"].desired == 2
+@pytest.mark.usefixtures("beside_staging")
+class TestBesideDevAndProduction:
+    """The tests that need dev or production beside staging; those two are removed after them."""
+
+    def test_three_environments_run_side_by_side_on_the_same_images(self, docker: Docker, envs: Renamed) -> None:
+        image_ids = set()
+        for env in ENVIRONMENTS:
+            rows = {row.service: row for row in status(envs.repo, docker, env)}
+            assert set(rows) == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
+            assert all(row.running == row.desired for row in rows.values()), rows
+            status_code, body = call("GET", f"{envs.gateway(env)}/catalog/readyz")
+            assert (status_code, body.get("status")) == (200, "ready"), (env, body)
+            image_ids.add(docker.image_id(rows["catalog"].image))
+        assert len(image_ids) == 1  # built once: the same image in dev, staging and production
+        staging = {row.service: row for row in status(envs.repo, docker, "staging")}
+        assert staging["catalog"].desired == 2
+
+    @pytest.mark.parametrize("env", ["dev", "staging"])
+    def test_a_deploy_under_another_holders_lock_is_refused_naming_the_holder_and_changes_nothing(
+        self, docker: Docker, envs: Renamed, env: str
+    ) -> None:
+        target = target_for(envs.repo, docker, load_environment(envs.repo, env, model_services(envs.repo)))
+        store = target.lock_store()
+        before = status(envs.repo, docker, env)
+        with target.locked("deploy", LockPolicy(), Reporter(io.StringIO())) as holder:
+            assert store.current() == holder, "the lock is visible in the target"
+            said = Said()
+            with pytest.raises(ConfigError) as refused:
+                deploy(Context(envs.repo, docker, said, "offline"), env, lock=LockPolicy(wait=0))
+        assert str(refused.value).startswith(f"{env} is locked by deploy by {holder.who} on {holder.host}")
+        assert "building" not in said.out.getvalue(), "refused before anything was built"
+        assert status(envs.repo, docker, env) == before
+        assert store.current() is None, "released by its holder"
+
+    def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(self, docker: Docker, envs: Renamed) -> None:
+        promote(ctx(envs, docker), "staging", "production")
+        running = {row.service: row.image for row in status(envs.repo, docker, "staging")}
+        promoted = {row.service: row.image for row in status(envs.repo, docker, "production")}
+        assert promoted == running
+        assert releases(docker, "lms-production-ie")[-1].note == "promoted from staging"
+
+        docker.run("service", "update", "--detach", "--env-add", "LMS_BY_HAND=1", "lms-staging-ie_catalog")
+        try:
+            with pytest.raises(
+                ConfigError, match="staging has drifted from its declaration; nothing promoted"
+            ) as refused:
+                promote(ctx(envs, docker), "staging", "production")
+            assert "catalog: env LMS_BY_HAND" in str(refused.value)
+        finally:
+            deploy(ctx(envs, docker), "staging")
 
 
 def test_deploy_fails_naming_a_service_the_gateway_does_not_serve(
@@ -216,24 +262,6 @@ def test_history_records_each_deploy_and_rollback_brings_back_the_previous_relea
         raise
 
 
-def test_promotion_runs_stagings_digests_and_refuses_a_drifted_staging(
-    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]
-) -> None:
-    promote(ctx(envs, docker), "staging", "production")
-    running = {row.service: row.image for row in status(envs.repo, docker, "staging")}
-    promoted = {row.service: row.image for row in status(envs.repo, docker, "production")}
-    assert promoted == running
-    assert releases(docker, "lms-production-ie")[-1].note == "promoted from staging"
-
-    docker.run("service", "update", "--detach", "--env-add", "LMS_BY_HAND=1", "lms-staging-ie_catalog")
-    try:
-        with pytest.raises(ConfigError, match="staging has drifted from its declaration; nothing promoted") as refused:
-            promote(ctx(envs, docker), "staging", "production")
-        assert "catalog: env LMS_BY_HAND" in str(refused.value)
-    finally:
-        deploy(ctx(envs, docker), "staging")
-
-
 # --- the deploy lock: one command per environment at a time --------------------------------------
 
 
@@ -249,24 +277,6 @@ class Said(Reporter):
         super().say(text)
         if self.marker in text:
             self.seen.set()
-
-
-@pytest.mark.parametrize("env", ["dev", "staging"])
-def test_a_deploy_under_another_holders_lock_is_refused_naming_the_holder_and_changes_nothing(
-    docker: Docker, envs: Renamed, deployed: dict[str, DeployResult], env: str
-) -> None:
-    target = target_for(envs.repo, docker, load_environment(envs.repo, env, model_services(envs.repo)))
-    store = target.lock_store()
-    before = status(envs.repo, docker, env)
-    with target.locked("deploy", LockPolicy(), Reporter(io.StringIO())) as holder:
-        assert store.current() == holder, "the lock is visible in the target"
-        said = Said()
-        with pytest.raises(ConfigError) as refused:
-            deploy(Context(envs.repo, docker, said, "offline"), env, lock=LockPolicy(wait=0))
-    assert str(refused.value).startswith(f"{env} is locked by deploy by {holder.who} on {holder.host}")
-    assert "building" not in said.out.getvalue(), "refused before anything was built"
-    assert status(envs.repo, docker, env) == before
-    assert store.current() is None, "released by its holder"
 
 
 def test_a_second_deploy_waits_for_the_holder_then_deploys(
