@@ -186,16 +186,20 @@ def envs() -> Renamed:
     return renamed(SUFFIX, ["dev", "staging"])
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="class")
 def deployed(
+    request: pytest.FixtureRequest,
     docker: Docker,
     envs: Renamed,
     platform_images: dict[str, Built],
     swarm: None,
     swarm_secrets: None,
 ) -> Iterator[dict[str, Model]]:
-    with environments_deployed(envs, docker):
-        yield {env: resolve(envs.repo, docker, env) for env in envs.ports}
+    """Only the environment of the test's class (its ENV), removed after the class: one of the two is
+    up at a time instead of both for the whole module (an idle environment costs CPU; docs/performance.md)."""
+    env = request.cls.ENV
+    with environments_deployed(envs, docker, [env]):
+        yield {env: resolve(envs.repo, docker, env)}
 
 
 @pytest.fixture()
@@ -266,124 +270,6 @@ def catalog_drift(docker: Docker, declared: dict[str, object]) -> dict[str, str]
     return {d.path: show(d.running) for d in spec_differences(dict(declared), running, context)}
 
 
-def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model], test_objects: None
-) -> None:
-    model = deployed["staging"]
-    assert drift_of(docker, model) == [], "a clean deploy shows no difference"
-    flags = client_flags(docker, "service", "update")
-    listed = set(SERVICE_CHANGES) | set(SERVICE_NO_CHANGE) | set(SERVICE_NOT_APPLIED)
-    assert flags <= listed, f"flags of this docker client that the test does not know: {sorted(flags - listed)}"
-    values = {
-        "{other_image}": str(model.document["services"]["enrollment"]["image"]),
-        "{catalog_secret}": str(model.document["secrets"]["catalog-db-password"]["name"]),  # its versioned name
-    }
-    missed: dict[str, str] = {}
-    quiet: dict[str, str] = {}
-    try:
-        change(docker, "update", "--detach", "--quiet", "--replicas", "0")
-        assert set(paths(drift_of(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
-        declared = render_swarm(docker, model, model_file(model)).specs["catalog"]
-        baseline = catalog_drift(docker, declared)
-        assert set(baseline) == {"Mode.Replicated.Replicas"}, baseline
-        base_spec = json.loads(spec_of(docker, SERVICE))
-        for flag in sorted(flags & set(SERVICE_CHANGES)):
-            args, expected = SERVICE_CHANGES[flag]
-            argv = [values.get(a, a) for a in args]
-            change(docker, "update", "--detach", "--quiet", *argv)
-            found = changed(baseline, catalog_drift(docker, declared))
-            if not any(expected in path for path in found):
-                missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
-            change(docker, "rollback", "--detach", "--quiet")
-            assert json.loads(spec_of(docker, SERVICE)) == base_spec, f"{flag}: the rollback did not restore the spec"
-        for flag in sorted(flags & set(SERVICE_NO_CHANGE)):
-            args, _reason = SERVICE_NO_CHANGE[flag]
-            change(docker, "update", "--detach", "--quiet", *args, check=False)
-            found = changed(baseline, catalog_drift(docker, declared))
-            if found:
-                quiet[flag] = f"drift named {sorted(found)}"
-    finally:  # what is declared comes back, also after a failure (the module's other tests use it)
-        deploy(Context(envs.repo, docker, Reporter(), "offline"), "staging")
-    assert not missed, f"changes drift did not name: {missed}"
-    assert not quiet, f"flags that should change nothing: {quiet}"
-    assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
-
-
-def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_repairs_it(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model]
-) -> None:
-    model = deployed["dev"]
-    assert drift_of(docker, model) == []
-    flags = client_flags(docker, "update")
-    assert flags <= set(CONTAINER_CHANGES), (
-        f"docker update flags the test does not know: {flags - set(CONTAINER_CHANGES)}"
-    )
-    missed, refused = {}, {}
-    for flag in sorted(flags):
-        args, expected, service = CONTAINER_CHANGES[flag]
-        container = f"{model.project}-{service}-1"
-        before = paths(container_drift(docker, model), service)
-        host_config = docker.container_inspect(container)["HostConfig"]
-        result = docker.run("update", *args, container, check=False)
-        if result.returncode != 0 or docker.container_inspect(container)["HostConfig"] == host_config:
-            refused[flag] = result.output or "accepted, but nothing changed"
-            continue
-        found = changed(before, paths(container_drift(docker, model), service))
-        if not any(path.startswith(expected) for path in found):
-            missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
-    unexpected = {flag: why for flag, why in refused.items() if flag not in CONTAINER_REFUSED_HERE}
-    assert not unexpected, f"the engine refused: {unexpected}"
-    assert not missed, f"changes drift did not name: {missed}"
-    deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
-    assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("environment", {"LMS_SHADOW_FLAG": "on"}, "Config.Env.LMS_SHADOW_FLAG"),
-        ("cap_add", ["NET_ADMIN"], "HostConfig.CapAdd"),
-    ],
-)
-def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model], tmp_path: Path,
-    key: str, value: object, expected: str,
-) -> None:  # fmt: skip
-    model = deployed["dev"]
-    changed = yaml.safe_load(model.text)
-    catalog = changed["services"]["catalog"]
-    catalog[key] = {**catalog.get(key, {}), **value} if isinstance(value, dict) else value
-    by_hand = tmp_path / "by-hand.yaml"
-    by_hand.write_text(yaml.safe_dump(changed))
-    docker.compose(model.project, [by_hand], None, "up", "--detach", "--wait", "--no-deps", "catalog")
-    try:
-        found = paths(drift_of(docker, model), "catalog")
-        assert any(path.startswith(expected) for path in found), found
-    finally:
-        deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
-    assert drift_of(docker, model) == []
-
-
-def test_drift_finds_a_rotated_secret_not_yet_deployed(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "rotated-" + os.urandom(8).hex())
-    found = compare(envs.repo, docker, "staging")
-    # Only catalog: on Swarm PostgreSQL never holds a service's password (lmsops.targets.databases
-    # provisions it on the running server), so a rotation does not restart PostgreSQL.
-    # The catalog's database is checked with the declared (rotated) password, which it does not
-    # accept yet: reported too, as a schema check that could not run.
-    assert {(d.service, d.path or d.category) for d in found} == {
-        ("catalog", "TaskTemplate.ContainerSpec.Secrets"),
-        ("catalog", "schema"),
-    }
-    assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
-    monkeypatch.undo()
-    assert compare(envs.repo, docker, "staging") == []
-
-
-# -- the databases: schema drift, and a migration that fails at deploy --------------------------------
 def psql(docker: Docker, stack: str, database: str, sql: str) -> str:
     """SQL as the superuser inside the stack's running PostgreSQL container (local socket, trust)."""
     found = docker.inspect_containers(f"com.docker.swarm.service.name={stack}_postgres")
@@ -404,19 +290,6 @@ def psql(docker: Docker, stack: str, database: str, sql: str) -> str:
         sql,
     ]
     return docker.run(*argv).stdout.strip()
-
-
-def test_a_column_added_by_hand_to_stagings_database_is_drift_naming_service_database_and_column(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model]
-) -> None:
-    psql(docker, STACK, "catalog", "ALTER TABLE courses ADD COLUMN notes_by_hand text")
-    try:
-        found = [d for d in compare(envs.repo, docker, "staging") if d.category == "schema"]
-        assert [(d.service, d.field) for d in found] == [("catalog", "database catalog: column courses.notes_by_hand")]
-        assert "in the database" in found[0].running, found[0].line()
-    finally:
-        psql(docker, STACK, "catalog", "ALTER TABLE courses DROP COLUMN notes_by_hand")
-    assert [d.line() for d in compare(envs.repo, docker, "staging") if d.category == "schema"] == []
 
 
 def head_revision(service: str) -> str:
@@ -450,55 +323,197 @@ def downgrade() -> None:
 """
 
 
-def test_a_migration_that_fails_stops_the_deploy_naming_it_and_the_old_version_keeps_its_data(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model], tmp_path: Path
-) -> None:
-    url = f"{envs.gateway('dev')}/catalog/courses"
-    code = f"MIG-{os.urandom(3).hex()}"
-    status, course = call("POST", url, {"code": code, "title": "Kept", "modules": [{"title": "one"}]})
-    assert status == 201, course
-    image = str(deployed["dev"].document["services"]["catalog"]["image"])
-    (tmp_path / "0099_fails_on_purpose.py").write_text(FAILING_MIGRATION.format(head=head_revision("catalog")))
-    (tmp_path / "Dockerfile").write_text(f"FROM {image}\nCOPY 0099_fails_on_purpose.py /srv/app/migrations/versions/\n")
-    failing = f"{image.rsplit(':', 1)[0]}:fails-on-purpose-{os.urandom(3).hex()}"
-    docker.build(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tags=[failing], build_args={}, labels={},
-                 iidfile=tmp_path / "iid")  # fmt: skip
-    try:
-        with pytest.raises(DeployError) as raised:
-            deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev", pinned={"catalog": failing})
-    finally:
-        docker.run("image", "rm", failing, check=False)
-    message = str(raised.value)
-    assert "catalog: the migration 0099_fails_on_purpose" in message and "division by zero" in message, message
-    assert "the previous version keeps serving" in message
-    status, again = call("GET", f"{url}/{course['id']}")
-    assert status == 200 and again == course, "the old version answers with the data as it was"
-    assert drift_of(docker, deployed["dev"]) == [], "nothing changed: same containers, same schema"
+class TestStaging:
+    """Drift of a Swarm stack (staging); dev is not deployed meanwhile."""
+
+    ENV = "staging"
+
+    def test_drift_names_every_flag_of_docker_service_update_and_deploy_repairs_it(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model], test_objects: None
+    ) -> None:
+        model = deployed["staging"]
+        assert drift_of(docker, model) == [], "a clean deploy shows no difference"
+        flags = client_flags(docker, "service", "update")
+        listed = set(SERVICE_CHANGES) | set(SERVICE_NO_CHANGE) | set(SERVICE_NOT_APPLIED)
+        assert flags <= listed, f"flags of this docker client that the test does not know: {sorted(flags - listed)}"
+        values = {
+            "{other_image}": str(model.document["services"]["enrollment"]["image"]),
+            "{catalog_secret}": str(model.document["secrets"]["catalog-db-password"]["name"]),  # its versioned name
+        }
+        missed: dict[str, str] = {}
+        quiet: dict[str, str] = {}
+        try:
+            change(docker, "update", "--detach", "--quiet", "--replicas", "0")
+            assert set(paths(drift_of(docker, model), "catalog")) == {"Mode.Replicated.Replicas", "running tasks"}
+            declared = render_swarm(docker, model, model_file(model)).specs["catalog"]
+            baseline = catalog_drift(docker, declared)
+            assert set(baseline) == {"Mode.Replicated.Replicas"}, baseline
+            base_spec = json.loads(spec_of(docker, SERVICE))
+            for flag in sorted(flags & set(SERVICE_CHANGES)):
+                args, expected = SERVICE_CHANGES[flag]
+                argv = [values.get(a, a) for a in args]
+                change(docker, "update", "--detach", "--quiet", *argv)
+                found = changed(baseline, catalog_drift(docker, declared))
+                if not any(expected in path for path in found):
+                    missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
+                change(docker, "rollback", "--detach", "--quiet")
+                assert json.loads(spec_of(docker, SERVICE)) == base_spec, (
+                    f"{flag}: the rollback did not restore the spec"
+                )
+            for flag in sorted(flags & set(SERVICE_NO_CHANGE)):
+                args, _reason = SERVICE_NO_CHANGE[flag]
+                change(docker, "update", "--detach", "--quiet", *args, check=False)
+                found = changed(baseline, catalog_drift(docker, declared))
+                if found:
+                    quiet[flag] = f"drift named {sorted(found)}"
+        finally:  # what is declared comes back, also after a failure (the module's other tests use it)
+            deploy(Context(envs.repo, docker, Reporter(), "offline"), "staging")
+        assert not missed, f"changes drift did not name: {missed}"
+        assert not quiet, f"flags that should change nothing: {quiet}"
+        assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
+
+    def test_drift_finds_a_rotated_secret_not_yet_deployed(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model],
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:  # fmt: skip
+        monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", "rotated-" + os.urandom(8).hex())
+        found = compare(envs.repo, docker, "staging")
+        # Only catalog: on Swarm PostgreSQL never holds a service's password (lmsops.targets.databases
+        # provisions it on the running server), so a rotation does not restart PostgreSQL.
+        # The catalog's database is checked with the declared (rotated) password, which it does not
+        # accept yet: reported too, as a schema check that could not run.
+        assert {(d.service, d.path or d.category) for d in found} == {
+            ("catalog", "TaskTemplate.ContainerSpec.Secrets"),
+            ("catalog", "schema"),
+        }
+        assert all("rotated" not in f"{d.declared} {d.running}" for d in found), "values never appear, only names"
+        monkeypatch.undo()
+        assert compare(envs.repo, docker, "staging") == []
+
+    # -- the databases: schema drift, and a migration that fails at deploy --------------------------------
+
+    def test_a_column_added_by_hand_to_stagings_database_is_drift_naming_service_database_and_column(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model]
+    ) -> None:
+        psql(docker, STACK, "catalog", "ALTER TABLE courses ADD COLUMN notes_by_hand text")
+        try:
+            found = [d for d in compare(envs.repo, docker, "staging") if d.category == "schema"]
+            assert [(d.service, d.field) for d in found] == [
+                ("catalog", "database catalog: column courses.notes_by_hand")
+            ]
+            assert "in the database" in found[0].running, found[0].line()
+        finally:
+            psql(docker, STACK, "catalog", "ALTER TABLE courses DROP COLUMN notes_by_hand")
+        assert [d.line() for d in compare(envs.repo, docker, "staging") if d.category == "schema"] == []
+
+    def test_the_plan_of_a_deployed_staging_names_a_rotated_secret_by_version_and_changes_nothing(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from lmsops.deploy.plan import Change, Plan, ServicePlan, plan_environment
+        from lmsops.deploy.plan_output import text
+
+        def plan_now() -> Plan:
+            return plan_environment(Context(envs.repo, docker, Reporter(), "offline"), "staging")
+
+        assert plan_now().empty, "as deployed: nothing to change"
+        before = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
+        rotated = "rotated-" + os.urandom(8).hex()
+        monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", rotated)
+        plan = plan_now()
+        [catalog] = plan.services
+        [change] = catalog.changes
+        assert catalog == ServicePlan(
+            "catalog", "change", [Change("secrets", "catalog-db-password", change.old, change.new)]
+        )
+        assert change.old and change.new and change.old != change.new
+        assert rotated not in text(plan)
+        after = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
+        assert after == before, "a plan changes nothing"
 
 
-# -- the plan: the same comparison, read as what a deploy would change ---------------------------------
+class TestDev:
+    """Drift of a Compose project (dev); staging is not deployed meanwhile."""
 
+    ENV = "dev"
 
-def test_the_plan_of_a_deployed_staging_names_a_rotated_secret_by_version_and_changes_nothing(
-    docker: Docker, envs: Renamed, deployed: dict[str, Model], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from lmsops.deploy.plan import Change, Plan, ServicePlan, plan_environment
-    from lmsops.deploy.plan_output import text
+    def test_drift_names_every_flag_of_docker_update_on_a_dev_container_and_deploy_repairs_it(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model]
+    ) -> None:
+        model = deployed["dev"]
+        assert drift_of(docker, model) == []
+        flags = client_flags(docker, "update")
+        assert flags <= set(CONTAINER_CHANGES), (
+            f"docker update flags the test does not know: {flags - set(CONTAINER_CHANGES)}"
+        )
+        missed, refused = {}, {}
+        for flag in sorted(flags):
+            args, expected, service = CONTAINER_CHANGES[flag]
+            container = f"{model.project}-{service}-1"
+            before = paths(container_drift(docker, model), service)
+            host_config = docker.container_inspect(container)["HostConfig"]
+            result = docker.run("update", *args, container, check=False)
+            if result.returncode != 0 or docker.container_inspect(container)["HostConfig"] == host_config:
+                refused[flag] = result.output or "accepted, but nothing changed"
+                continue
+            found = changed(before, paths(container_drift(docker, model), service))
+            if not any(path.startswith(expected) for path in found):
+                missed[flag] = f"expected {expected}, drift named {sorted(found) or 'nothing'}"
+        unexpected = {flag: why for flag, why in refused.items() if flag not in CONTAINER_REFUSED_HERE}
+        assert not unexpected, f"the engine refused: {unexpected}"
+        assert not missed, f"changes drift did not name: {missed}"
+        deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
+        assert drift_of(docker, model) == [], "after a deploy everything is as declared again"
 
-    def plan_now() -> Plan:
-        return plan_environment(Context(envs.repo, docker, Reporter(), "offline"), "staging")
-
-    assert plan_now().empty, "as deployed: nothing to change"
-    before = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
-    rotated = "rotated-" + os.urandom(8).hex()
-    monkeypatch.setenv("LMSOPS_STAGING_CATALOG_DB_PASSWORD", rotated)
-    plan = plan_now()
-    [catalog] = plan.services
-    [change] = catalog.changes
-    assert catalog == ServicePlan(
-        "catalog", "change", [Change("secrets", "catalog-db-password", change.old, change.new)]
+    @pytest.mark.parametrize(
+        ("key", "value", "expected"),
+        [
+            ("environment", {"LMS_SHADOW_FLAG": "on"}, "Config.Env.LMS_SHADOW_FLAG"),
+            ("cap_add", ["NET_ADMIN"], "HostConfig.CapAdd"),
+        ],
     )
-    assert change.old and change.new and change.old != change.new
-    assert rotated not in text(plan)
-    after = {name: spec_of(docker, f"{STACK}_{name}") for name in deployed["staging"].services}
-    assert after == before, "a plan changes nothing"
+    def test_drift_names_a_dev_container_recreated_by_hand_with_one_option_changed(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model], tmp_path: Path,
+        key: str, value: object, expected: str,
+    ) -> None:  # fmt: skip
+        model = deployed["dev"]
+        changed = yaml.safe_load(model.text)
+        catalog = changed["services"]["catalog"]
+        catalog[key] = {**catalog.get(key, {}), **value} if isinstance(value, dict) else value
+        by_hand = tmp_path / "by-hand.yaml"
+        by_hand.write_text(yaml.safe_dump(changed))
+        docker.compose(model.project, [by_hand], None, "up", "--detach", "--wait", "--no-deps", "catalog")
+        try:
+            found = paths(drift_of(docker, model), "catalog")
+            assert any(path.startswith(expected) for path in found), found
+        finally:
+            deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev")
+        assert drift_of(docker, model) == []
+
+    def test_a_migration_that_fails_stops_the_deploy_naming_it_and_the_old_version_keeps_its_data(
+        self, docker: Docker, envs: Renamed, deployed: dict[str, Model], tmp_path: Path
+    ) -> None:
+        url = f"{envs.gateway('dev')}/catalog/courses"
+        code = f"MIG-{os.urandom(3).hex()}"
+        status, course = call("POST", url, {"code": code, "title": "Kept", "modules": [{"title": "one"}]})
+        assert status == 201, course
+        image = str(deployed["dev"].document["services"]["catalog"]["image"])
+        (tmp_path / "0099_fails_on_purpose.py").write_text(FAILING_MIGRATION.format(head=head_revision("catalog")))
+        (tmp_path / "Dockerfile").write_text(
+            f"FROM {image}\nCOPY 0099_fails_on_purpose.py /srv/app/migrations/versions/\n"
+        )
+        failing = f"{image.rsplit(':', 1)[0]}:fails-on-purpose-{os.urandom(3).hex()}"
+        docker.build(context=tmp_path, dockerfile=tmp_path / "Dockerfile", tags=[failing], build_args={}, labels={},
+                     iidfile=tmp_path / "iid")  # fmt: skip
+        try:
+            with pytest.raises(DeployError) as raised:
+                deploy(Context(envs.repo, docker, Reporter(), "offline"), "dev", pinned={"catalog": failing})
+        finally:
+            docker.run("image", "rm", failing, check=False)
+        message = str(raised.value)
+        assert "catalog: the migration 0099_fails_on_purpose" in message and "division by zero" in message, message
+        assert "the previous version keeps serving" in message
+        status, again = call("GET", f"{url}/{course['id']}")
+        assert status == 200 and again == course, "the old version answers with the data as it was"
+        assert drift_of(docker, deployed["dev"]) == [], "nothing changed: same containers, same schema"
+
+    # -- the plan: the same comparison, read as what a deploy would change ---------------------------------
