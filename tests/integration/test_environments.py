@@ -1,7 +1,8 @@
-"""dev, staging and production side by side on one engine, deployed by lmsops itself.
+"""dev, staging and production side by side on one engine, deployed by lmsops itself, and the
+day-2 commands (ps, logs, exec, run) on dev's Compose project and staging's Swarm stack.
 
-The environments run under test names (lms-staging-it, ...) on free ports, beside any real
-deployment of this machine, and are removed (with their volumes) at the end.
+The environments run under test names (lms-staging-ie, ...) on free ports, beside any real
+deployment of this machine, and are removed (with their volumes) when their tests are done.
 """
 
 from __future__ import annotations
@@ -9,13 +10,17 @@ from __future__ import annotations
 import copy
 import dataclasses
 import io
+import json
+import os
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from lmsops.cli import day2, main
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, DeployError
 from lmsops.core.paths import Repo, find_repo
@@ -23,6 +28,7 @@ from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import DeployResult, deploy, rollback
 from lmsops.deploy.promote import promote
 from lmsops.environments.config import known_environments, load_environment
+from lmsops.environments.database_jobs import JOB_LABEL
 from lmsops.environments.model import model_services, resolve
 from lmsops.images.build import Built
 from lmsops.images.context import Context
@@ -37,6 +43,16 @@ from tests.integration.http import call
 ENVIRONMENTS = tuple(known_environments(find_repo()))
 
 
+DAY2_ENVS = ["dev", "staging"]
+READS_ITS_PASSWORD = "import os; print(open(os.environ['LMS_DATABASE_PASSWORD_FILE']).read().strip() != '')"  # noqa: S105 - a program, not a password
+
+
+def in_process(capfd: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """`lmsops ARGV` in this process; what it and the programs it ran printed (file descriptor 1)."""
+    code = main(list(argv))
+    return code, capfd.readouterr().out
+
+
 @pytest.fixture(scope="module")
 def envs() -> Renamed:
     """This module's own targets (lms-staging-ie, ...): apart from the dev platform of the other tests."""
@@ -44,8 +60,19 @@ def envs() -> Renamed:
 
 
 @pytest.fixture(scope="module")
+def deployed_since() -> str:
+    """When the module's deploys began (a second early: docker's --since takes whole seconds)."""
+    return (datetime.now(UTC) - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
 def deployed(
-    docker: Docker, envs: Renamed, platform_images: dict[str, Built], swarm: None, swarm_secrets: None
+    docker: Docker,
+    envs: Renamed,
+    platform_images: dict[str, Built],
+    swarm: None,
+    swarm_secrets: None,
+    deployed_since: str,
 ) -> Iterator[dict[str, DeployResult]]:
     """Staging, for the whole module: most tests here deploy, roll back or lock it."""
     with environments_deployed(envs, docker, ["staging"]) as results:
@@ -56,7 +83,8 @@ def deployed(
 def beside_staging(docker: Docker, envs: Renamed, deployed: dict[str, DeployResult]) -> Iterator[None]:
     """dev and production as well, for the tests of TestBesideDevAndProduction only: removed when they
     are done instead of idling through the rest of the module (an idle environment costs CPU: its
-    health and readiness checks; docs/performance.md)."""
+    health and readiness checks; docs/performance.md). The day-2 tests read these same deployments
+    rather than deploying their own."""
     with environments_deployed(envs, docker, ["dev", "production"]):
         yield
 
@@ -68,7 +96,9 @@ def ctx(envs: Renamed, docker: Docker) -> Context:
 
 @pytest.mark.usefixtures("beside_staging")
 class TestBesideDevAndProduction:
-    """The tests that need dev or production beside staging; those two are removed after them."""
+    """The tests that need dev or production beside staging, and the day-2 commands on dev and staging
+    (they only read a deployment: one deploy of each serves them all); dev and production are removed
+    after them."""
 
     def test_three_environments_run_side_by_side_on_the_same_images(self, docker: Docker, envs: Renamed) -> None:
         image_ids = set()
@@ -82,6 +112,75 @@ class TestBesideDevAndProduction:
         assert len(image_ids) == 1  # built once: the same image in dev, staging and production
         staging = {row.service: row for row in status(envs.repo, docker, "staging")}
         assert staging["catalog"].desired == 2
+
+    # --- day-2 commands on dev (Compose) and staging (Swarm): they only read what is deployed ---------
+
+    @pytest.fixture(autouse=True)
+    def cli_on_the_copies(self, monkeypatch: pytest.MonkeyPatch, envs: Renamed) -> None:
+        monkeypatch.setattr(day2, "repository", lambda: envs.repo)
+
+    @pytest.mark.parametrize("env", DAY2_ENVS)
+    def test_ps_lists_every_service_running_and_healthy(self, capfd: pytest.CaptureFixture[str], env: str) -> None:
+        code, out = in_process(capfd, "ps", env, "--json")
+        rows = json.loads(out)
+        assert code == 0
+        running = {row["service"] for row in rows if row["state"] == "running"}
+        assert running == {"catalog", "enrollment", "gateway", "gateway-routes", "postgres"}
+        assert all(row["health"] == "healthy" for row in rows if row["service"] == "catalog"), rows
+        code, table = in_process(capfd, "ps", env)
+        print(table)  # shown with -s: the table as an operator reads it
+        assert table.splitlines()[0].split()[:2] == ["SERVICE", "NAME"]
+
+    @pytest.mark.parametrize("env", DAY2_ENVS)
+    def test_logs_show_a_services_startup_line_prefixed_with_it(
+        self, capfd: pytest.CaptureFixture[str], env: str, deployed_since: str
+    ) -> None:
+        # Since the deploy, not the last N lines: dev's enrollment logs at debug level, ~6 lines a second,
+        # and its startup line left a 500-line tail ~75 s after the deploy (a fresh CI run failed on it).
+        code, out = in_process(capfd, "logs", env, "catalog", "enrollment", "--since", deployed_since)
+        assert code == 0
+        started = [line for line in out.splitlines() if "Started server process" in line]
+        prefixes = {line.split("-" if env == "dev" else ".", 1)[0].split()[0] for line in started}
+        assert prefixes == {"catalog", "enrollment"}
+
+    @pytest.mark.parametrize("env", DAY2_ENVS)
+    def test_exec_runs_in_a_running_container_and_passes_its_exit_code(
+        self, capfd: pytest.CaptureFixture[str], env: str
+    ) -> None:
+        code, out = in_process(capfd, "exec", env, "catalog", "--", "cat", "/srv/build-info.json")
+        assert code == 0
+        assert json.loads(out)["version"]
+        code, _ = in_process(capfd, "exec", env, "catalog", "--", "sh", "-c", "exit 4")
+        assert code == 4
+
+    @pytest.mark.parametrize("env", DAY2_ENVS)
+    def test_exec_passes_stdin_to_the_command(self, capfd: pytest.CaptureFixture[str], env: str) -> None:
+        """`echo ... | nox -s exec -- ENV SERVICE -- CMD` without a terminal: CMD reads what was piped."""
+        read, write = os.pipe()
+        os.write(write, b"piped into exec\n")
+        os.close(write)
+        saved = os.dup(0)
+        os.dup2(read, 0)  # this process's stdin, which the docker CLI it runs inherits
+        try:
+            code, out = in_process(capfd, "exec", env, "catalog", "--", "sh", "-c", "tr a-z A-Z")
+        finally:
+            os.dup2(saved, 0)
+            os.close(saved)
+            os.close(read)
+        assert (code, out) == (0, "PIPED INTO EXEC\n")
+
+    @pytest.mark.parametrize("env", DAY2_ENVS)
+    def test_run_has_the_services_secret_and_passes_its_exit_code(
+        self, capfd: pytest.CaptureFixture[str], env: str, docker: Docker
+    ) -> None:
+        code, out = in_process(capfd, "run", env, "catalog", "--", "python3", "-c", READS_ITS_PASSWORD)
+        assert (code, out.strip().splitlines()[-1]) == (0, "True")
+        code, _ = in_process(capfd, "run", env, "catalog", "--", "python3", "-c", "raise SystemExit(3)")
+        assert code == 3
+        assert docker.containers_with_label(f"{JOB_LABEL}=run") == [], "a `run` container was left behind"
+        assert docker.run("service", "ls", "--quiet", "--filter", f"label={JOB_LABEL}=run").stdout.strip() == ""
+
+    # --- the lock and promotion (these change staging and production) ---------------------------------
 
     @pytest.mark.parametrize("env", ["dev", "staging"])
     def test_a_deploy_under_another_holders_lock_is_refused_naming_the_holder_and_changes_nothing(
