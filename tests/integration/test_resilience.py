@@ -1,7 +1,11 @@
 """`nox -s resilience` on staging (a throwaway copy on this engine): the failure counts that are goals.
 
 One run of the scenarios that have a goal on one engine, under steady load through the gateway
-(reads and writes, four clients). Recovery times are figures of the report, never asserted; failed
+(reads and writes, four clients of 5 requests/s: every request costs the machine ~11 ms of CPU through
+the gateway, a service and PostgreSQL, so the 4 x 15 this test used took ~0.65 of the 2 cores from
+the other test files while each scenario ran; at 20 requests/s every scenario still sends hundreds
+of requests, a few each second to every task a rolling update replaces. `nox -s resilience` keeps
+its heavier default, 4 x 20: docs/reliability.md). Recovery times are figures of the report, never asserted; failed
 requests, lost and half-applied writes are counts, and are. The gateway image update (host-mode
 publishing: a gap by construction, docs/reliability.md) and the loss of a node (tests/integration/
 test_cluster.py) are not part of this run.
@@ -24,7 +28,7 @@ SCENARIOS = ["config-change", "image-update", "route-change", "kill-task", "post
 
 @pytest.fixture(scope="module")
 def reports(repo: Repo, docker: Docker, swarm: None) -> dict[str, ScenarioReport]:
-    found = resilience(repo, docker, "staging", SCENARIOS, Reporter(), LoadShape(clients=4, per_client_rate=15))
+    found = resilience(repo, docker, "staging", SCENARIOS, Reporter(), LoadShape(clients=4, per_client_rate=5))
     return {report.scenario: report for report in found}
 
 
