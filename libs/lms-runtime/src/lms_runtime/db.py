@@ -3,6 +3,11 @@
 Migrations: lms_runtime.migrations (Alembic) and `python -m lms_runtime.migrate`.
 
 The same code runs on PostgreSQL (psycopg 3) in containers and on in-process SQLite in unit tests.
+
+FastAPI's side (the 503 handler, a session or a read connection per request: SessionDep,
+ReadConnectionDep, ...) is in lms_runtime.db_requests and is imported from here on first use, so a
+migration job (`python -m lms_runtime.migrate`: this module and the service's models) does not
+import FastAPI: that was a third of the job's CPU, and every deploy runs one per database.
 """
 
 from __future__ import annotations
@@ -10,16 +15,13 @@ from __future__ import annotations
 import logging
 import select
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import TYPE_CHECKING
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy import DateTime, Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect, make_url
-from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
@@ -109,53 +111,6 @@ def is_database_read_only(exc: BaseException) -> bool:
     return getattr(orig, "sqlstate", None) == READ_ONLY_SQLSTATE
 
 
-async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
-    if isinstance(exc, DataError):
-        return _refused_value(request, cause)
-    if is_database_read_only(exc):
-        log.warning("database read-only: %s %s answered 503", request.method, request.url.path)
-        return JSONResponse(
-            {"detail": DATABASE_READ_ONLY}, status_code=503, headers={"Retry-After": READ_ONLY_RETRY_AFTER}
-        )
-    if not is_database_unavailable(exc):
-        raise exc  # any other database error stays a 500 with its traceback: it is a bug
-    reason = (str(cause).splitlines() or [""])[0][:200]
-    # One line, no traceback: the outage is the news, not where each request met it. The request id
-    # comes with it (lms_runtime.logs).
-    log.warning(
-        "database unavailable (%s: %s): %s %s answered 503",
-        type(cause).__name__,
-        reason,
-        request.method,
-        request.url.path,
-    )
-    return JSONResponse({"detail": DATABASE_UNAVAILABLE}, status_code=503, headers={"Retry-After": "1"})
-
-
-def _refused_value(request: Request, cause: BaseException) -> JSONResponse:
-    """A value the database refused (SQLSTATE class 22, data exception: a number out of range, a NUL
-    in text), which only a request can have brought: the request is invalid, a 422 in FastAPI's
-    shape, never a 500. The API's own bounds (lms_runtime.api) should have refused it first: the
-    warning says which input still got through."""
-    reason = (str(cause).splitlines() or [""])[0][:200]
-    log.warning("database refused a value (%s: %s): %s %s answered 422",
-                type(cause).__name__, reason, request.method, request.url.path)  # fmt: skip
-    error = {"type": "database_refused", "loc": ["request"], "msg": f"the database refused a value: {reason}"}
-    return JSONResponse({"detail": [error]}, status_code=422)
-
-
-def add_database_unavailable_handler(app: FastAPI) -> None:
-    """Database errors that a retry may fix answer 503 with a JSON detail, never a 500 or a hang;
-    so does a write while the database is read-only for maintenance (a restore).
-
-    Nothing is left half-written: a request writes in one transaction (get_session), rolled back
-    when it fails. The service recovers by itself once the database is back: the pool replaces the
-    connections the restart closed (refuse_closed_connection)."""
-    app.add_exception_handler(DBAPIError, _database_unavailable)
-    app.add_exception_handler(PoolTimeoutError, _database_unavailable)
-
-
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("select 1"))
@@ -199,19 +154,6 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request, from the factory the service put in app.state.sessions.
-
-    One transaction per request: the session begins one at its first statement, and the services'
-    endpoints commit once, when everything is written. A request that fails before that commit
-    (the database gone mid-request) leaves nothing applied: closing the session rolls back. A
-    connection lost during the COMMIT itself leaves the outcome unknown to the service, but never
-    half-applied."""
-    factory: sessionmaker[Session] = request.app.state.sessions
-    with factory() as session:
-        yield session
-
-
 class ReadConnection:
     """A connection for a request that only reads: in autocommit (no BEGIN and ROLLBACK round trips
     around its queries; under READ COMMITTED each statement has its own snapshot inside a
@@ -234,22 +176,27 @@ class ReadConnection:
             self._connection = None
 
 
-async def get_read_connection(request: Request) -> AsyncIterator[ReadConnection]:
-    """async, so FastAPI opens and closes it on the event loop instead of handing each step to a
-    thread (ReadConnection does no I/O there)."""
-    readers: Engine | None = getattr(request.app.state, "read_engine", None)
-    if readers is None:
-        factory: sessionmaker[Session] = request.app.state.sessions
-        readers = factory.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
-        request.app.state.read_engine = readers
-    reader = ReadConnection(readers)
-    try:
-        yield reader
-    finally:
-        reader.close()
+# The request side, imported on first use (see the module's docstring): `from lms_runtime.db import
+# SessionDep` keeps working. Names only: the type checker reads them from the import below.
+REQUEST_SIDE = frozenset({
+    "DATABASE_DEPENDENCIES", "ReadConnectionDep", "SessionDep",
+    "add_database_unavailable_handler", "get_read_connection", "get_session",
+})  # fmt: skip
+
+if TYPE_CHECKING:
+    from lms_runtime.db_requests import DATABASE_DEPENDENCIES as DATABASE_DEPENDENCIES
+    from lms_runtime.db_requests import ReadConnectionDep as ReadConnectionDep
+    from lms_runtime.db_requests import SessionDep as SessionDep
+    from lms_runtime.db_requests import add_database_unavailable_handler as add_database_unavailable_handler
+    from lms_runtime.db_requests import get_read_connection as get_read_connection
+    from lms_runtime.db_requests import get_session as get_session
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
-ReadConnectionDep = Annotated[ReadConnection, Depends(get_read_connection)]
-# What a route depends on when it uses the database: its OpenAPI then lists the 503 above (lms_runtime.api).
-DATABASE_DEPENDENCIES = (get_session, get_read_connection)
+def __getattr__(name: str) -> object:
+    if name in REQUEST_SIDE:
+        from lms_runtime import db_requests
+
+        value = getattr(db_requests, name)
+        globals()[name] = value  # found once
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
