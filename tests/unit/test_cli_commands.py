@@ -31,6 +31,8 @@ from lmsops.images.outdated import DebianUpdate, ImageStatus, OutdatedReport
 from lmsops.images.plan import plan_images
 from lmsops.images.versions import load_versions
 from lmsops.releases.history import Release
+from lmsops.resilience import run
+from lmsops.resilience.report import summarise
 from lmsops.targets.base import ServiceStatus
 from lmsops.targets.lock import LockPolicy
 from lmsops.templates.update import ServiceUpdate
@@ -999,3 +1001,18 @@ def test_the_command_line_starts_without_the_load_and_bench_libraries() -> None:
     code = "import sys, lmsops.cli; print(' '.join(m for m in ('httpx', 'rich', 'click') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.split() == []
+
+
+@pytest.mark.parametrize(("missed", "code"), [([], 0), (["1 of 400 requests failed (1 status 502)"], 1)])
+@pytest.mark.usefixtures("at_project", "docker")
+def test_resilience_exits_1_when_a_scenario_missed_its_goal(
+    monkeypatch: pytest.MonkeyPatch, capsys: Capsys, missed: list[str], code: int
+) -> None:
+    met = summarise("kill-task", "s", "g", [], recovery_s=1.0, lost_writes=0, half_applied=0, restarted=[])
+    other = summarise("image-update", "s", "g", [], recovery_s=1.0, lost_writes=0, half_applied=0, restarted=["a"])
+    other.missed = missed
+    runner = Recorder([met, other])
+    monkeypatch.setattr(run, "resilience", runner)
+
+    assert lmsops(capsys, "resilience", "staging").code == code
+    assert runner.call.args[2] == "staging"

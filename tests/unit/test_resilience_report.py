@@ -12,7 +12,7 @@ from lmsops.resilience.load import Outcome
 from lmsops.resilience.report import ScenarioReport, summarise, table, write_json
 
 HEADER = ["scenario", "requests", "failed (by kind)", "p50 ms", "p99 ms", "max ms", "recovered in"]
-HEADER += ["lost/half writes", "client retries"]
+HEADER += ["lost/half writes", "client retries", "goal"]
 
 
 def cells(line: str) -> list[str]:
@@ -91,11 +91,12 @@ def test_table_has_a_header_and_a_row_per_scenario() -> None:
         lost_writes=1,
         half_applied=2,
     )
+    rough.missed = ["1 acknowledged writes lost"]
     lines = table([calm, rough]).splitlines()
 
     assert len(lines) == 3
     assert cells(lines[0]) == HEADER
-    assert cells(lines[1]) == ["config-change", "2", "0", "13", "14", "14", "8.0 s", "0/0", "0"]
+    assert cells(lines[1]) == ["config-change", "2", "0", "13", "14", "14", "8.0 s", "0/0", "0", "met"]
     assert cells(lines[2]) == [
         "postgres-restart",
         "3",
@@ -106,6 +107,7 @@ def test_table_has_a_header_and_a_row_per_scenario() -> None:
         "-",
         "1/2",
         "0",
+        "MISSED",
     ]
     assert lines[0].index("requests") == lines[1].index("2 ") == lines[2].index("3 ")  # aligned columns
 

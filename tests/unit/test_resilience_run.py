@@ -14,7 +14,7 @@ import pytest
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.progress import Reporter
-from lmsops.resilience import run
+from lmsops.resilience import goals, run
 from lmsops.resilience.load import MODULES_PER_COURSE, Created, Load, LoadResult, LoadShape
 from lmsops.resilience.scenarios import (
     ALL,
@@ -300,7 +300,7 @@ def test_measure_a_scenario_under_load(lms: FakeLms) -> None:
         lms.mode = "ok"
         return Act(["catalog"], "an outage of the fake")
 
-    scenario = Scenario("outage", "the fake answers 503 for a while", "none lost", outage)
+    scenario = Scenario("outage", "the fake answers 503 for a while", "none failed", outage, goals.none_failed)
     shape = LoadShape(clients=2, per_client_rate=500.0, max_seconds=30.0)
     summary = run._measure(cast(Session, session), scenario, "rzt-", seed, shape)
 
@@ -314,7 +314,9 @@ def test_measure_a_scenario_under_load(lms: FakeLms) -> None:
     stream = session.report.stream
     assert isinstance(stream, StringIO)
     printed = stream.getvalue()
-    assert "==> outage: the fake answers 503 for a while (goal: none lost)" in printed
+    assert summary.missed == [f"{lms.unavailable} of {summary.requests} requests failed ({lms.unavailable} status 503)"]
+    assert "==> outage: the fake answers 503 for a while (goal: none failed)" in printed
+    assert f"goal MISSED: {lms.unavailable} of {summary.requests} requests failed" in printed
     assert f"failed: {lms.unavailable} status 503;" in printed
     assert "lost writes 0, half-applied 0; replaced: catalog" in printed
 

@@ -34,6 +34,7 @@ class ScenarioReport:
     note: str = ""
     sample_failures: list[str] = field(default_factory=list)
     client_retries: int = 0  # idempotent requests the client sent again after a keep-alive close
+    missed: list[str] = field(default_factory=list)  # what of its goal it missed (lmsops.resilience.goals)
 
     @property
     def failed_total(self) -> int:
@@ -88,6 +89,7 @@ def table(reports: list[ScenarioReport]) -> str:
         "recovered in",
         "lost/half writes",
         "client retries",
+        "goal",
     ]
     rows = []
     for r in reports:
@@ -95,7 +97,8 @@ def table(reports: list[ScenarioReport]) -> str:
         recovered = "-" if r.recovery_s is None else f"{r.recovery_s:.1f} s"
         writes = f"{r.lost_writes}/{r.half_applied}"
         latency = [f"{r.p50_ms:g}", f"{r.p99_ms:g}", f"{r.max_ms:g}"]
-        rows.append([r.scenario, str(r.requests), kinds, *latency, recovered, writes, str(r.client_retries)])
+        goal = "MISSED" if r.missed else "met"
+        rows.append([r.scenario, str(r.requests), kinds, *latency, recovered, writes, str(r.client_retries), goal])
     return "\n".join(table_lines([header, *rows]))
 
 

@@ -31,6 +31,7 @@ from lmsops.core.progress import Reporter, count, seconds
 from lmsops.core.swarmapi import running_task
 from lmsops.environments.config import known_environments
 from lmsops.images.context import Context
+from lmsops.resilience.goals import missed
 from lmsops.resilience.load import MODULES_PER_COURSE, Load, LoadResult, LoadShape
 from lmsops.resilience.report import ScenarioReport, summarise, table, write_json
 from lmsops.resilience.scenarios import ALL, NODE_LOSS, SCENARIOS, Act, Scenario, wait_recovered
@@ -95,6 +96,11 @@ def resilience(
     report.say(table(reports))
     path = write_json(repo, env_name, commit, reports)
     report.say(f"resilience: {count(len(reports), 'scenario')} in {seconds(started)}; report: {repo.display(path)}")
+    for scenario in reports:
+        if scenario.missed:
+            report.say(
+                f"resilience: {scenario.scenario} missed its goal ({scenario.goal}): {'; '.join(scenario.missed)}"
+            )
     return reports
 
 
@@ -212,12 +218,14 @@ def _finish(session: Session, scenario: Scenario, result: LoadResult, recovery: 
         recovery_s=recovery, lost_writes=lost, half_applied=half, restarted=act.restarted, note=act.note,
         client_retries=result.client_retries,
     )  # fmt: skip
+    summary.missed = missed(summary, scenario.check)
     failed = ", ".join(f"{n} {kind}" for kind, n in summary.failed.items()) or "none"
     session.report.say(
         f"    {summary.requests} requests, failed: {failed}; back in {recovery:.1f} s; "
         f"lost writes {lost}, half-applied {half}"
         + (f"; replaced: {', '.join(act.restarted)}" if act.restarted else "")
     )
+    session.report.say(f"    goal {'MISSED: ' + '; '.join(summary.missed) if summary.missed else 'met'}")
     return summary
 
 
