@@ -12,6 +12,7 @@ import dataclasses
 import io
 import json
 import os
+import re
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -276,16 +277,20 @@ def test_a_release_that_never_gets_healthy_is_rolled_back_and_the_old_one_keeps_
 
     poller = threading.Thread(target=poll)
     poller.start()
+    printed = io.StringIO()
     try:
         with pytest.raises(DeployError) as error:
-            deploy(ctx(envs, docker), "staging", pinned={"catalog": broken})
+            deploy(Context(envs.repo, docker, Reporter(printed), "offline"), "staging", pinned={"catalog": broken})
     finally:
         stop.set()
         poller.join()
         docker.remove_image(broken)
     message = str(error.value)
     assert message.startswith("staging: catalog failed to update: Swarm rolled it back")
-    assert message.endswith("the previous version keeps serving")
+    assert message.endswith("the previous version keeps serving; its last log lines are above")
+    lines = printed.getvalue().splitlines()
+    heading = next(n for n, line in enumerate(lines) if line.startswith("    catalog, its last "))
+    assert re.match(r"      \| catalog\.\d+@\S+ \| \S", lines[heading + 1]), lines[heading:]
     assert len(answers) >= 10 and set(answers) == {200}, answers
     rows = {row.service: row for row in status(envs.repo, docker, "staging")}
     declared = resolve(envs.repo, docker, "staging").document["services"]["catalog"]["image"]

@@ -36,6 +36,7 @@ def test_every_scenario_ran_under_load(reports: dict[str, ScenarioReport]) -> No
     assert sorted(reports) == sorted(SCENARIOS)
     for report in reports.values():
         assert report.requests >= 120, f"{report.scenario}: only {report.requests} requests"
+        assert report.missed == [], f"{report.scenario}: {report.missed}"  # what `nox -s resilience` exits 1 for
 
 
 @pytest.mark.parametrize("scenario", ["config-change", "image-update"])

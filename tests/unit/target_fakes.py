@@ -8,7 +8,7 @@ import base64
 import copy
 import dataclasses
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,6 +120,7 @@ class SwarmEngine(_FakeEngine):
         self.images: dict[str, dict[str, str]] = {}  # image reference -> its labels
         self.leftovers_until = 0.0  # networks and containers of a removed stack linger until then
         self.volumes = [f"{stack}_data"]
+        self.service_lines: dict[str, list[str]] = {}  # service -> its `docker service logs --timestamps` lines
 
     def reading(self) -> Reading:
         started = [reading for at, reading in self.timeline if at <= self.clock.now]
@@ -141,6 +142,23 @@ class SwarmEngine(_FakeEngine):
     def stack_tasks(self, stack: str) -> list[dict[str, Any]]:
         assert stack == self.stack
         return copy.deepcopy(self.reading()["tasks"])
+
+    def services_logs(
+        self,
+        services: Mapping[str, str],
+        on_line: Callable[[str, str], None],
+        *,
+        follow: bool = False,
+        since: str | None = None,
+        tail: int | None = None,
+    ) -> dict[str, int]:
+        """`docker service logs --timestamps` of each service: the lines of service_lines, the last tail."""
+        self.calls.append(("service logs", *services.values()))
+        for key, name in services.items():
+            lines = self.service_lines.get(name, [])
+            for line in lines[-tail:] if tail else lines:
+                on_line(key, line)
+        return dict.fromkeys(services, 0)
 
     def stack_deploy(self, stack: str, model: Path, check: bool = True) -> proc.Result:
         self.calls.append(("stack_deploy", stack, str(model)))
@@ -220,6 +238,8 @@ class ComposeEngine(_FakeEngine):
     def __init__(self, ps: str = "", ups: Sequence[dict[str, Any]] = (), project: str = "lmsreccompose") -> None:
         super().__init__("fake-docker")
         self.project, self.ps = project, ps
+        self.container_output: dict[str, str] = {}  # container ID -> what `docker logs` prints
+        self.logs_read: list[tuple[str, int | None]] = []  # (container, tail) of each `docker logs`
         self.ups = list(ups)
         self.calls: list[tuple[str, ...]] = []  # the compose argv after the project name and files
         self.files: list[list[str]] = []  # the files each call named
@@ -267,6 +287,11 @@ class ComposeEngine(_FakeEngine):
             on_line(line)
             on_tick()
         return proc.Result(result.argv, result.returncode, result.output, "")
+
+    def logs(self, name: str, tail: int | None = None, check: bool = True) -> str:
+        self.logs_read.append((name, tail))
+        lines = self.container_output.get(name, "").splitlines()
+        return "\n".join(lines[-tail:] if tail else lines)
 
     def volume_create(self, name: str, labels: Mapping[str, str]) -> dict[str, str]:
         """As the engine does: a name is created once, a second create returns the first one's labels."""

@@ -20,6 +20,7 @@ from lmsops.environments.model import Model
 from lmsops.targets import compose
 from lmsops.targets.base import Applied, ServiceStatus
 from lmsops.targets.compose import ComposeService, ComposeTarget, compose_ps
+from lmsops.targets.last_lines import LAST_LINES
 from tests.unit.target_fakes import COMPOSE, IMAGE, ComposeEngine, FakeClock, compose_rows, environment, labelled, model
 
 PROJECT = str(COMPOSE["project"])
@@ -137,12 +138,21 @@ def test_a_failed_deploy_names_the_unhealthy_and_exited_containers_and_rolls_bac
     deploy.target.accept(deploy.model, deploy.path, "", deploy.report)
     good = deploy.model.text
     deploy.path.write_text("the broken model")
+    traceback = [f"  line {n}" for n in range(20)] + ["", "RuntimeError: no such table: courses"]
+    deploy.engine.container_output = {"c3e72e6417f1": "\n".join(traceback), "88cea8154ba9": ""}
     with pytest.raises(DeployError) as failed:
         deploy.apply()
     assert str(failed.value) == (
         "dev: not healthy after deploy: web (running, unhealthy), worker (exited, -); "
-        "rolled back to the last good release"
+        "their last log lines are above; rolled back to the last good release"
     )
+    # Each failed container's last lines, read before the rollback replaced it, printed before it.
+    assert deploy.engine.logs_read == [("88cea8154ba9", LAST_LINES), ("c3e72e6417f1", LAST_LINES)]
+    lines = deploy.lines()
+    shown = lines.index("    worker (exited, -), its last 11 log lines:")
+    assert lines[shown + 1 : shown + 12] == [f"      | {line}" for line in traceback[-12:] if line]
+    assert "    web (running, unhealthy): printed nothing" in lines
+    assert shown < lines.index("    dev: rolling back to the last model that deployed cleanly")
     last_good = str(deploy.work / "last-good.yaml")
     assert deploy.ups() == [[str(deploy.path)], [str(deploy.path)], [last_good]]
     assert Path(last_good).read_text() == good
@@ -152,7 +162,7 @@ def test_a_failed_deploy_names_the_unhealthy_and_exited_containers_and_rolls_bac
 def test_a_rollback_that_fails_too_is_said(project: Repo, tmp_path: Path, drift: Drift) -> None:
     deploy = Deploy(project, tmp_path, "up", [COMPOSE["failed"], COMPOSE["failed"]])
     deploy.target.accept(deploy.model, deploy.path, "", deploy.report)
-    with pytest.raises(DeployError, match=r"worker \(exited, -\); rollback failed too$"):
+    with pytest.raises(DeployError, match=r"\(exited, -\); their last log lines are above; rollback failed too$"):
         deploy.apply()
 
 
@@ -160,7 +170,7 @@ def test_without_a_last_good_model_a_failed_deploy_is_not_rolled_back(
     project: Repo, tmp_path: Path, drift: Drift
 ) -> None:
     deploy = Deploy(project, tmp_path, "empty", [COMPOSE["failed"]])
-    with pytest.raises(DeployError, match=r"worker \(exited, -\)$"):
+    with pytest.raises(DeployError, match=r"worker \(exited, -\); their last log lines are above$"):
         deploy.apply()
     assert len(deploy.ups()) == 1
     assert drift.asked == [], "no repair after a failed deploy"

@@ -139,12 +139,19 @@ def test_a_rollback_is_waited_for_and_then_fails_the_deploy_with_the_task_error(
     timeline = [(0, moment("updated")), (1, moment("rollback_started")), (4, moment("rollback_done"))]
     deploy = run(project, tmp_path, clock, timeline)
     deploy.engine.secrets = [f"{STACK}_db_v1"]
+    said = "web: invalid configuration: LMS_PORT: Input should be a valid integer"
+    deploy.engine.service_lines = {
+        f"{STACK}_web": [f"2026-11-28T10:00:0{n}.0Z web.1.x@node1    | {said}" for n in "12"]
+    }
     with pytest.raises(DeployError) as failed:
         deploy.apply(deploy.model(secrets={"db": f"{STACK}_db_v2"}))
     assert str(failed.value) == (
         "staging: web failed to update: Swarm rolled it back (rollback_completed): rollback completed "
-        f"(last task error: {TASK_ERROR_137}); the previous version keeps serving"
+        f"(last task error: {TASK_ERROR_137}); the previous version keeps serving; its last log lines are above"
     )
+    # The failed service's own last lines, as `nox -s logs` shows them (service.SLOT@NODE | text).
+    assert ("service logs", f"{STACK}_web") in deploy.engine.calls
+    assert deploy.lines()[-3:] == ["    web, its last 2 log lines:", *[f"      | web.1@node1 | {said}"] * 2]
     assert clock.now == 4, "a rollback under way is not yet the verdict"
     assert deploy.engine.secrets == [f"{STACK}_db_v1"], "the version rolled back to may still read the old secret"
 
@@ -240,6 +247,7 @@ def test_with_two_services_the_timeout_names_the_one_that_did_not_converge(
     assert deploy.lines() == [
         f"    api: unchanged, 2/2 running {IMAGE}",
         "    waiting 3 s: web 0/2 running (1 starting, updating, last task error: task: non-zero exit (1))",
+        "    web: printed nothing",  # the one that did not converge: its last log lines (none here)
     ]
 
 

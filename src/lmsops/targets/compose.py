@@ -25,6 +25,7 @@ from lmsops.releases.history import Release
 from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
 from lmsops.targets.compose_day2 import compose_items, compose_logs, compose_run, compose_tasks, running_container
 from lmsops.targets.compose_plan import compose_planned_differences
+from lmsops.targets.last_lines import container_last_lines
 from lmsops.targets.lock import ComposeLock, LockStore
 from lmsops.targets.migrations import migrate_changed
 from lmsops.targets.progress import ComposeProgress
@@ -63,13 +64,12 @@ def deploy_compose(
     result = docker.compose_watched(project, [path], None, *up, on_line=progress.line, on_tick=progress.tick)
     rows = compose_ps(docker, project)
     if result.returncode != 0:
-        failing = [
-            f"{r.service} ({r.state}, {r.health})"
-            for r in rows
-            if r.state != "running" or r.health not in {"healthy", "-"}
-        ]
+        bad = [r for r in rows if r.state != "running" or r.health not in {"healthy", "-"}]
+        for row in bad:  # read before the rollback replaces the container, and its output with it
+            container_last_lines(docker, report, f"{row.service} ({row.state}, {row.health})", row.container)
         last_line = result.output.splitlines()[-1] if result.output else "no output"
-        reason = ", ".join(failing) or last_line
+        reason = ", ".join(f"{r.service} ({r.state}, {r.health})" for r in bad) or last_line
+        reason += "; their last log lines are above" if bad else ""
         rolled = ""
         if last_good.is_file():
             report.say(f"    {model.env.name}: rolling back to the last model that deployed cleanly")

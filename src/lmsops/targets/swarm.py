@@ -29,6 +29,7 @@ from lmsops.environments.model import Model
 from lmsops.releases.history import RELEASE_LABEL, Release, record_release, releases
 from lmsops.targets.base import Applied, LogOptions, NodeEngines, ServiceStatus, TargetFiles, Task, revision_label
 from lmsops.targets.databases import provision_databases
+from lmsops.targets.last_lines import service_last_lines
 from lmsops.targets.lock import LockStore, SwarmLock
 from lmsops.targets.migrations import migrate_changed
 from lmsops.targets.progress import Heartbeat
@@ -184,6 +185,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
         for progress in list(pending):
             _observe(services, tasks, stack, progress)
             if progress.failure:
+                service_last_lines(docker, report, stack, progress.name)
                 cause = f" (last task error: {progress.last_error})" if progress.last_error else ""
                 kept = (
                     "; the previous version keeps serving"
@@ -191,7 +193,8 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
                     else ""
                 )
                 raise DeployError(
-                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}{cause}{kept}"
+                    f"{model.env.name}: {progress.name} failed to update: {progress.failure}{cause}{kept}; "
+                    "its last log lines are above"
                 )
             if progress.done:
                 pending.remove(progress)
@@ -204,6 +207,7 @@ def deploy_swarm(docker: Docker, model: Model, path: Path, report: Reporter) -> 
         heartbeat.say(report, "; ".join(progress.state() for progress in pending))
         if pending and time.monotonic() > deadline:
             worst = pending[0]
+            service_last_lines(docker, report, stack, worst.name)
             error = f"; last task error: {worst.last_error}" if worst.last_error else ""
             raise DeployError(
                 f"{model.env.name}: {worst.name} did not converge within {model.env.file.deploy.timeout} s "
