@@ -16,6 +16,7 @@ class FakeDocker(Docker):
         self.images: dict[str, dict[str, Any]] = {}
         self.builds: list[dict[str, Any]] = []
         self.fail_build: str | None = None
+        self.inspected: list[str] = []  # every image_inspect, in order
 
     def require(self) -> EngineInfo:
         return EngineInfo("20.10.24", "2.40.3")
@@ -26,6 +27,7 @@ class FakeDocker(Docker):
         return image_id
 
     def image_inspect(self, ref: str) -> dict[str, object] | None:
+        self.inspected.append(ref)
         return self.images.get(ref)
 
     def tag(self, source: str, target: str) -> None:

@@ -64,6 +64,19 @@ def test_second_build_does_nothing_and_says_up_to_date(repo: Repo, docker: FakeD
     assert "0 built, 3 up to date" in out
 
 
+def test_a_no_op_build_inspects_each_image_once(repo: Repo, docker: FakeDocker) -> None:
+    """Its id, labels and size come from one inspect (`nox -s bench` compares it with that floor);
+    a base's alias tag (python:3.11-1) is inspected too, to re-tag it if it moved."""
+    first, _ = run(repo, docker)
+    docker.inspected.clear()
+    results, _ = run(repo, docker)
+    references = [r.reference for r in first]
+    aliases = [ref for ref in docker.images if ref.startswith("lmsops/") and ref not in references]
+    assert len(aliases) == len(references)
+    assert sorted(docker.inspected) == sorted(references + aliases)
+    assert [(r.image_id, r.size) for r in results] == [(docker.images[r.reference]["Id"], 1_000_000) for r in first]
+
+
 def test_changing_a_base_rebuilds_it_and_what_builds_on_it_only(repo: Repo, docker: FakeDocker) -> None:
     run(repo, docker)
     write(repo.base_images / "python" / "extra.txt", "new input\n")

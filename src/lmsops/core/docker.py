@@ -43,6 +43,13 @@ class EngineInfo:
     compose_version: str
 
 
+def image_labels_of(doc: dict[str, object]) -> dict[str, str]:
+    """The labels of an image's inspect document (one inspect gives a caller its id, labels and size)."""
+    config = doc.get("Config")
+    labels = config.get("Labels") if isinstance(config, dict) else None
+    return {str(k): str(v) for k, v in (labels or {}).items()}
+
+
 class Docker(EngineCalls, SwarmCalls):
     """Thin, typed wrapper around the docker CLI."""
 
@@ -132,11 +139,7 @@ class Docker(EngineCalls, SwarmCalls):
 
     def image_labels(self, ref: str) -> dict[str, str]:
         doc = self.image_inspect(ref)
-        if not doc:
-            return {}
-        config = doc.get("Config")
-        labels = config.get("Labels") if isinstance(config, dict) else None
-        return {str(k): str(v) for k, v in (labels or {}).items()}
+        return image_labels_of(doc) if doc else {}
 
     def image_size(self, ref: str) -> int:
         doc = self.image_inspect(ref)

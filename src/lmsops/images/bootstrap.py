@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from lmsops.core import proc
-from lmsops.core.docker import Docker
+from lmsops.core.docker import Docker, image_labels_of
 from lmsops.core.errors import CommandError, ConfigError, PrerequisiteError
 from lmsops.core.gitinfo import source_info
 from lmsops.core.hashing import inputs_hash, tree_files
@@ -85,8 +85,7 @@ def _present(docker: Docker, versions: Versions, wanted: str) -> tuple[str, str]
     doc = docker.image_inspect(versions.os.reference)
     if doc is None:
         return None
-    labels = docker.image_labels(versions.os.reference)
-    if labels.get(INPUTS_LABEL) == wanted:
+    if image_labels_of(doc).get(INPUTS_LABEL) == wanted:
         return str(doc["Id"]), "debootstrap"
     if versions.os.digest is None:
         return None  # not pinned yet: only a root bootstrapped from today's inputs is the declared one
