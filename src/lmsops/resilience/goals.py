@@ -1,8 +1,9 @@
 """The checks a scenario's goal is made of: what `nox -s resilience` exits 1 for.
 
 Each scenario of lmsops.resilience.scenarios says its goal in words (docs/reliability.md has the
-table) and names its check here: the same goal as counts. Every scenario keeps every acknowledged write (none lost, none
-half-applied), whatever else its goal allows; a scenario whose deploy replaced nothing tested nothing.
+table) and names its check here: the same goal as counts. Every scenario keeps every acknowledged
+write (none lost, none half-applied), whatever else its goal allows; an update whose deploy replaced
+nothing tested nothing.
 """
 
 from __future__ import annotations

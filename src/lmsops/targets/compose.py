@@ -64,12 +64,11 @@ def deploy_compose(
     result = docker.compose_watched(project, [path], None, *up, on_line=progress.line, on_tick=progress.tick)
     rows = compose_ps(docker, project)
     if result.returncode != 0:
-        bad = [r for r in rows if r.state != "running" or r.health not in {"healthy", "-"}]
-        for row in bad:  # read before the rollback replaces the container, and its output with it
-            container_last_lines(docker, report, f"{row.service} ({row.state}, {row.health})", row.container)
+        bad = {f"{r.service} ({r.state}, {r.health})": r.container for r in rows if not _healthy(r)}
+        for described, container in bad.items():  # read before the rollback replaces the container
+            container_last_lines(docker, report, described, container)
         last_line = result.output.splitlines()[-1] if result.output else "no output"
-        reason = ", ".join(f"{r.service} ({r.state}, {r.health})" for r in bad) or last_line
-        reason += "; their last log lines are above" if bad else ""
+        reason = f"{', '.join(bad)}; their last log lines are above" if bad else last_line
         rolled = ""
         if last_good.is_file():
             report.say(f"    {model.env.name}: rolling back to the last model that deployed cleanly")
@@ -84,6 +83,10 @@ def deploy_compose(
         word = "updated" if row.service in changed else "unchanged"
         report.say(f"    {row.service}: {word}, {row.state} ({row.health}), {row.image}")
     return changed, unchanged
+
+
+def _healthy(row: ComposeService) -> bool:
+    return row.state == "running" and row.health in {"healthy", "-"}
 
 
 def _prepare_databases(docker: Docker, model: Model, path: Path, timeout: str, report: Reporter) -> None:
