@@ -109,8 +109,8 @@ def test_a_stacks_services_are_listed_by_its_label_and_inspected_in_one_call() -
 def test_a_stacks_tasks_are_listed_with_full_ids_and_inspected_in_one_call() -> None:
     ids = [str(task["ID"]) for task in TASKS]
     docker = Scripted({
-        ("stack", "ps", "--quiet", "--no-trunc", "lmsrec"): (0, "\n".join(ids) + "\n", ""),
-        ("inspect", *ids): (0, json.dumps(TASKS), ""),
+        ("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "lmsrec"): (0, "\n".join(ids) + "\n", ""),
+        ("inspect", "--type", "task", *ids): (0, json.dumps(TASKS), ""),
     })  # fmt: skip
     tasks = docker.stack_tasks("lmsrec")
     assert [task["ID"] for task in tasks] == ids
@@ -121,24 +121,24 @@ def test_a_stacks_tasks_are_listed_with_full_ids_and_inspected_in_one_call() -> 
 def test_a_services_tasks_are_read_the_same_way() -> None:
     ids = [str(task["ID"]) for task in TASKS[:2]]
     docker = Scripted({
-        ("service", "ps", "--quiet", "--no-trunc", "lmsrec_web"): (0, " ".join(ids), ""),
-        ("inspect", *ids): (0, json.dumps(TASKS[:2]), ""),
+        ("service", "ps", "--quiet", "--no-trunc", "--no-resolve", "lmsrec_web"): (0, " ".join(ids), ""),
+        ("inspect", "--type", "task", *ids): (0, json.dumps(TASKS[:2]), ""),
     })  # fmt: skip
     assert docker.service_tasks("lmsrec_web") == TASKS[:2]
 
 
 def test_nothing_to_inspect_asks_the_engine_nothing_more() -> None:
-    docker = Scripted({("stack", "ps", "--quiet", "--no-trunc", "none"): (1, "", "nothing found in stack: none")})
+    docker = Scripted({("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "none"): (1, "", "nothing found in stack: none")})
     assert docker.stack_tasks("none") == []
-    assert docker.argvs() == [("stack", "ps", "--quiet", "--no-trunc", "none")]
+    assert docker.argvs() == [("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "none")]
 
 
 def test_objects_removed_between_the_listing_and_the_inspect_are_left_out() -> None:
     """`docker inspect a b` prints the one it found and fails for the other; all gone: nothing."""
     kept = TASKS[0]
     docker = Scripted({
-        ("stack", "ps", "--quiet", "--no-trunc", "s"): (0, f"{kept['ID']} gone\n", ""),
-        ("inspect", str(kept["ID"]), "gone"): (1, json.dumps([kept]), "Error: No such object: gone"),
+        ("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "s"): (0, f"{kept['ID']} gone\n", ""),
+        ("inspect", "--type", "task", str(kept["ID"]), "gone"): (1, json.dumps([kept]), "Error: No such object: gone"),
         ("service", "ls", "--quiet", "--filter", f"label={STACK_LABEL}=s"): (0, "gone\n", ""),
         ("service", "inspect", "gone"): (1, "", "Error: no such service: gone"),
     })  # fmt: skip

@@ -68,7 +68,7 @@ class EngineCalls:
     def container_addresses(self: _Runs, name: str) -> list[str]:
         """The container's IP addresses, one per network it is attached to."""
         template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
-        return self.run("inspect", "--format", template, name).stdout.split()
+        return self.run("container", "inspect", "--format", template, name).stdout.split()
 
     def containers_inspect(self: _Runs, ids: Sequence[str]) -> list[dict[str, Any]]:
         """The inspect documents of the containers of ids this engine has (others are left out)."""
