@@ -28,6 +28,7 @@ from tests.unit.adapter_fakes import (
 )
 
 CONVERGENCE = json.loads((Path(__file__).parent / "data" / "convergence" / "swarm.json").read_text())
+ADDRESSES = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"  # the container's address on each network
 TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx"  # noqa: S105 (made up)
 
 
@@ -35,7 +36,9 @@ TOKEN = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9
 def engine(monkeypatch: pytest.MonkeyPatch) -> ScriptedEngine:
     engine = scripted_engine(monkeypatch)
     engine.answer("network", "inspect", returncode=1, stderr="Error: No such network: lmsops-cluster")
-    engine.on("container", "inspect", "--format", handler=lambda call: Answer(f"172.20.0.{int(call.args[-1][-1]) + 1} \n"))
+    engine.on(
+        "container", "inspect", "--format", handler=lambda call: Answer(f"172.20.0.{int(call.args[-1][-1]) + 1} \n")
+    )
     engine.answer("exec", "lmsops-node-1", "docker", "swarm", "join-token", stdout=f"{TOKEN}\n")
     return engine
 
@@ -96,7 +99,7 @@ def test_cluster_up_starts_the_nodes_forms_the_swarm_and_points_a_context_at_the
         ["network", "connect", "--alias", "registry", "lmsops-cluster", "lmsops-registry"],
         node_argv(repo, 1, 5001), node_argv(repo, 2, 5001), node_argv(repo, 3, 5001),
         *[["exec", f"lmsops-node-{n}", "docker", "info", "--format", "{{.ID}}"] for n in (1, 2, 3)],
-        ["container", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "lmsops-node-1"],
+        ["container", "inspect", "--format", ADDRESSES, "lmsops-node-1"],
         [in_node[0], "lmsops-node-1", in_node[1], "swarm", "init", "--advertise-addr", "172.20.0.2"],
         [in_node[0], "lmsops-node-1", in_node[1], "swarm", "join-token", "--quiet", "worker"],
         *[[in_node[0], f"lmsops-node-{n}", in_node[1], "swarm", "join", "--token", TOKEN, "172.20.0.2:2377"]
@@ -105,8 +108,7 @@ def test_cluster_up_starts_the_nodes_forms_the_swarm_and_points_a_context_at_the
         ["context", "create", "lmsops-cluster", "--description", "lmsops test cluster (manager)",
          "--docker", f"host=unix://{sockets / 'lmsops-node-1' / 'docker.sock'}"],
         ["ps", "--filter", "label=org.lmsops.cluster", "--format", "{{.Names}}"],
-        *[["container", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", f"lmsops-node-{n}"]
-          for n in (1, 2, 3)],
+        *[["container", "inspect", "--format", ADDRESSES, f"lmsops-node-{n}"] for n in (1, 2, 3)],
     ]  # fmt: skip
     assert sorted(p.name for p in sockets.iterdir()) == ["lmsops-node-1", "lmsops-node-2", "lmsops-node-3"]
     assert clock.sleeps == [], "every engine answered at once"

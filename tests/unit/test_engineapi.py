@@ -97,9 +97,8 @@ def test_remove_containers_removes_them_with_their_volumes_and_nothing_is_no_cal
 def test_container_addresses_are_one_per_network(engine: ScriptedEngine) -> None:
     engine.answer("container", "inspect", stdout="172.20.0.2 10.0.1.5 \n")
     assert Docker().container_addresses("lmsops-node-1") == ["172.20.0.2", "10.0.1.5"]
-    assert engine.verbs == [
-        ["container", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", "lmsops-node-1"]
-    ]
+    template = "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}"
+    assert engine.verbs == [["container", "inspect", "--format", template, "lmsops-node-1"]]
 
 
 def test_volume_create_returns_the_labels_of_the_volume_that_has_the_name(engine: ScriptedEngine) -> None:

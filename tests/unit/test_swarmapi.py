@@ -128,9 +128,10 @@ def test_a_services_tasks_are_read_the_same_way() -> None:
 
 
 def test_nothing_to_inspect_asks_the_engine_nothing_more() -> None:
-    docker = Scripted({("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "none"): (1, "", "nothing found in stack: none")})
+    listing = ("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "none")
+    docker = Scripted({listing: (1, "", "nothing found in stack: none")})
     assert docker.stack_tasks("none") == []
-    assert docker.argvs() == [("stack", "ps", "--quiet", "--no-trunc", "--no-resolve", "none")]
+    assert docker.argvs() == [listing]
 
 
 def test_objects_removed_between_the_listing_and_the_inspect_are_left_out() -> None:
