@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from lmsops.core import docker as docker_adapter
 from lmsops.core.paths import Repo, find_repo
 
 VERSIONS = """\
@@ -32,6 +33,12 @@ DOCKERFILES = {
     "python-build": "ARG PYTHON_IMAGE\nFROM ${PYTHON_IMAGE}\nRUN true\n",
     "postgres": "ARG OS_IMAGE\nFROM ${OS_IMAGE}\nRUN true\n",
 }
+
+
+@pytest.fixture(autouse=True)
+def no_compose_version_found_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test asks its own (fake) engine for Compose's version: the adapter keeps what it found."""
+    monkeypatch.setattr(docker_adapter, "_COMPOSE_VERSIONS", {})
 
 
 def write(path: Path, text: str) -> Path:

@@ -119,9 +119,33 @@ def test_require_engine_asks_the_engine_of_the_targets_host(engine: ScriptedEngi
 
 def test_require_compose_accepts_v2_with_or_without_its_v(engine: ScriptedEngine) -> None:
     engine.answer("compose", "version", stdout="v2.40.3\n")
-    engine.answer("compose", "version", stdout="2.27.1-desktop.1\n")
-    assert [Docker().require_compose(), Docker().require_compose()] == ["2.40.3", "2.27.1-desktop.1"]
+    assert Docker().require_compose() == "2.40.3"
     assert engine.verbs[0] == ["compose", "version", "--short"]
+
+
+def test_require_compose_accepts_a_version_without_its_v(engine: ScriptedEngine) -> None:
+    engine.answer("compose", "version", stdout="2.27.1-desktop.1\n")
+    assert Docker().require_compose() == "2.27.1-desktop.1"
+
+
+def test_compose_found_once_is_not_asked_again_in_the_process(
+    engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine.answer("compose", "version", stdout="v2.40.3\n")
+    engine.answer("compose", "version", stdout="v2.41.0\n")
+    assert [Docker().require_compose(), Docker().require_compose()] == ["2.40.3", "2.40.3"]
+    assert engine.verbs == [["compose", "version", "--short"]]
+    monkeypatch.setenv("DOCKER_CONFIG", "/elsewhere")  # another plugin folder: asked again
+    assert Docker().require_compose() == "2.41.0"
+    assert len(engine.verbs) == 2
+
+
+def test_a_missing_compose_is_asked_again(engine: ScriptedEngine) -> None:
+    engine.answer("compose", "version", returncode=1, stderr="docker: 'compose' is not a docker command.")
+    engine.answer("compose", "version", stdout="v2.40.3\n")
+    with pytest.raises(PrerequisiteError, match="Compose v2 is not available"):
+        Docker().require_compose()
+    assert Docker().require_compose() == "2.40.3"  # installed meanwhile
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ CommandError on failure. Tests of the engine replace `Docker` with a fake.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -48,6 +49,10 @@ def image_labels_of(doc: dict[str, object]) -> dict[str, str]:
     config = doc.get("Config")
     labels = config.get("Labels") if isinstance(config, dict) else None
     return {str(k): str(v) for k, v in (labels or {}).items()}
+
+
+# Compose v2 versions found in this process: (docker CLI, PATH, DOCKER_CONFIG, HOME) -> version.
+_COMPOSE_VERSIONS: dict[tuple[str, str, str, str], str] = {}
 
 
 class Docker(EngineCalls, SwarmCalls):
@@ -109,13 +114,21 @@ class Docker(EngineCalls, SwarmCalls):
         return driver, runtime, cgroup
 
     def require_compose(self) -> str:
-        """Return the Compose v2 version, or raise one clear PrerequisiteError."""
+        """Return the Compose v2 version, or raise one clear PrerequisiteError.
+
+        A version found is kept for the process (per CLI and plugin search path): every model resolves
+        after this check, and `docker compose version` costs ~0.1 s of CPU (the CLI and the plugin
+        start); a test worker resolved hundreds of models. A missing or v1 Compose is asked again."""
+        key = (self.binary, os.environ.get("PATH", ""), os.environ.get("DOCKER_CONFIG", ""), os.environ.get("HOME", ""))
+        if key in _COMPOSE_VERSIONS:
+            return _COMPOSE_VERSIONS[key]
         result = proc.run(self._argv(["compose", "version", "--short"]), check=False, timeout=30, env=self.env)
         version = result.stdout.strip().lstrip("v")
         if result.returncode != 0 or not version:
             raise PrerequisiteError(f"Docker Compose v2 is not available. {INSTALL_COMPOSE_HINT}")
         if _version_tuple(version) < (2, 0):
             raise PrerequisiteError(f"Docker Compose {version} is v1; lmsops needs v2. {INSTALL_COMPOSE_HINT}")
+        _COMPOSE_VERSIONS[key] = version
         return version
 
     def require(self) -> EngineInfo:
