@@ -88,8 +88,12 @@ def unit(session: nox.Session, target: str) -> None:
     session.install("-r", f"{target}/requirements-dev.lock")
     session.install("--no-deps", "-e", "libs/lms-runtime")
     session.chdir(target)
-    session.run("pytest", *session.posargs)
-    if "mypy" in Path("requirements-dev.lock").read_text():
+    locked = Path("requirements-dev.lock").read_text()
+    # Over the cores where the target's tools include xdist (lms-runtime: its tests of real server
+    # processes mostly wait on them).
+    parallel = ("-n", "auto") if "pytest-xdist==" in locked else ()
+    session.run("pytest", *parallel, *session.posargs)
+    if "mypy" in locked:
         session.run("mypy")
 
 
