@@ -4,12 +4,17 @@
 brought up through lmsops under a test name (lms-staging-ct, ...) on a free port, beside any real
 deployment, and removed afterwards: dev with pytest-docker (its fixtures given lmsops's resolved
 model and project name), staging and production with `lmsops deploy`.
+
+`--deployed-from FOLDER` checks environments that already run instead, as deployed from the
+environment files in FOLDER (throwaway copies, lmsops.bench.throwaway): nothing is deployed or removed
+(the integration suite checks its three environments side by side this way).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import pytest
 from xdist.remote import Producer
@@ -44,6 +49,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="deploy Swarm environments to this Docker context (e.g. lmsops-cluster) instead of the local engine",
     )
     parser.addoption(
+        "--deployed-from",
+        metavar="FOLDER",
+        help="check the environments already running as deployed from the environment files in FOLDER "
+        "(throwaway copies); deploy and remove nothing",
+    )
+    parser.addoption(
         "--changed-since",
         metavar="REF",
         help="only the services whose image a change since REF affects (the selection of `build --changed-since`)",
@@ -52,8 +63,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A swarm and the loopback registry for the run, when a Swarm environment is checked."""
-    if session.config.getoption("--context"):
-        return  # a context names a swarm already
+    if session.config.getoption("--context") or session.config.getoption("--deployed-from"):
+        return  # a context names a swarm already; what is deployed already has its swarm and registry
     kinds = {load_environment(REPO, env, model_services(REPO)).target.kind for env in selected_envs(session.config)}
     if "swarm" in kinds:
         prepare(session.config)
@@ -147,7 +158,12 @@ def images(docker: Docker) -> None:
 
 
 @pytest.fixture(scope="session")
-def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: None) -> Iterator[Running]:
+def running(request: pytest.FixtureRequest, env: str, docker: Docker) -> Iterator[Running]:
+    deployed_from = request.config.getoption("--deployed-from")
+    if deployed_from:
+        yield _already_running(Path(deployed_from), env, docker)
+        return
+    request.getfixturevalue("images")
     context = request.config.getoption("--context")
     port = str(free_port())
     repo = throwaway_environments(REPO, SUFFIX, {env: {"LMS_GATEWAY_PORT": port}}, context=context)
@@ -168,6 +184,22 @@ def running(request: pytest.FixtureRequest, env: str, docker: Docker, images: No
             yield Running(model, repo, f"http://127.0.0.1:{port}", docker, docker, {})
     finally:
         down(repo, docker, env, True, Reporter())
+
+
+def _already_running(folder: Path, env: str, docker: Docker) -> Running:
+    """An environment someone else deployed from folder's files, on its own engine and port."""
+    if not (folder / f"{env}.yaml").is_file():
+        raise pytest.UsageError(f"--deployed-from {folder}: no {env}.yaml there (the environment files it ran from)")
+    repo = replace(REPO, env_root=folder)
+    environment = load_environment(repo, env, model_services(repo))
+    model = resolve(repo, docker, env)
+    port = environment.values["LMS_GATEWAY_PORT"]
+    target = environment.target
+    if target.kind == "swarm" and (target.context or target.host):
+        engine = docker.for_target(target.context, target.host)
+        address = service_node_address(engine, f"{model.project}_gateway")
+        return Running(model, repo, f"http://{address}:{port}", engine, docker, node_engines(REPO, engine))
+    return Running(model, repo, f"http://127.0.0.1:{port}", docker, docker, {})
 
 
 def _compose_env(request: pytest.FixtureRequest, env: str, docker: Docker, repo: Repo, port: str) -> Iterator[Running]:

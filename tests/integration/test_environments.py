@@ -38,6 +38,7 @@ from lmsops.targets.entrypoint import check_entry_point
 from lmsops.targets.factory import target_for, target_of
 from lmsops.targets.lock import LockPolicy
 from lmsops.targets.status import compare, status
+from tests.integration.conformance_run import run_conformance
 from tests.integration.conftest import Renamed, environments_deployed, renamed
 from tests.integration.http import call
 
@@ -113,6 +114,14 @@ class TestBesideDevAndProduction:
         assert len(image_ids) == 1  # built once: the same image in dev, staging and production
         staging = {row.service: row for row in status(envs.repo, docker, "staging")}
         assert staging["catalog"].desired == 2
+
+    def test_the_conformance_suite_passes_on_the_three_environments(self, envs: Renamed, tmp_path: Path) -> None:
+        """`tests/conformance` on these same deployments (`--deployed-from`: it deploys nothing), while
+        they are as deployed: the suite `nox -s conformance -- ENV` runs on its own copy of ENV."""
+        # One xdist worker per environment (the suite's own grouping), as `nox -s conformance` runs them.
+        workers = ("-n", str(len(ENVIRONMENTS)))
+        suite = run_conformance(envs.repo.root, envs.repo.environments, tmp_path / "conformance.xml", *workers)
+        assert suite.environments() == set(ENVIRONMENTS), "every environment checked"
 
     # --- day-2 commands on dev (Compose) and staging (Swarm): they only read what is deployed ---------
 

@@ -11,6 +11,7 @@ import sys
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -158,8 +159,19 @@ def test_sessions_that_act_on_an_environment_are_not_run_by_default(
     noxfile: tuple[types.ModuleType, dict[str, Registered]],
 ) -> None:
     _, sessions = noxfile
-    assert {"lint", "unit", "integration", "conformance"} <= {name for name, s in sessions.items() if s.default}
+    assert {"lint", "unit", "integration"} <= {name for name, s in sessions.items() if s.default}
     assert [name for name, s in sessions.items() if "env" in s.tags and s.default] == []
+
+
+def test_conformance_is_a_session_of_its_own_not_run_again_by_nox(
+    noxfile: tuple[types.ModuleType, dict[str, Registered]],
+) -> None:
+    """`nox` checks conformance inside the integration session, on the environments it deploys anyway
+    (test_environments.py); CI's matrix runs `nox -s conformance -- ENV` per environment."""
+    _, sessions = noxfile
+    assert not sessions["conformance"].default
+    source = (Path(__file__).parents[1] / "integration" / "test_environments.py").read_text()
+    assert "run_conformance(" in source
 
 
 @pytest.mark.parametrize("name", ["exec", "run"])
