@@ -9,9 +9,9 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-# The Quickstart's bare `nox` is the whole test suite: about 22 minutes here, and exactly what CI's
+# The Quickstart's bare `nox` is the whole test suite: about 20 minutes here, and exactly what CI's
 # .ci/run runs on this same machine for every change. The run leaves it out and says so.
-LEFT_OUT = {"nox": "the whole test suite, about 22 minutes, which CI's .ci/run runs on this same machine"}
+LEFT_OUT = {"nox": "the whole test suite, about 20 minutes, which CI's .ci/run runs on this same machine"}
 # Where the script leaves what the host checks afterwards (git ignores .lmsops/: the tree stays clean).
 RESULTS = ".lmsops/quickstart"
 # Every curl of the Quickstart also prints the HTTP status it got, and its output is kept.
