@@ -63,8 +63,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """A swarm and the loopback registry for the run, when a Swarm environment is checked."""
-    if session.config.getoption("--context") or session.config.getoption("--deployed-from"):
-        return  # a context names a swarm already; what is deployed already has its swarm and registry
+    deployed_from = session.config.getoption("--deployed-from")
+    if deployed_from:
+        # A mistake in the folder is one line before any test, not an error repeated by each test.
+        missing = [env for env in selected_envs(session.config) if not (Path(deployed_from) / f"{env}.yaml").is_file()]
+        if missing:
+            raise pytest.UsageError(
+                f"--deployed-from {deployed_from}: no {missing[0]}.yaml there; "
+                "give the folder of the environment files the environments were deployed from"
+            )
+        return  # what is deployed already has its swarm and registry
+    if session.config.getoption("--context"):
+        return  # a context names a swarm already
     kinds = {load_environment(REPO, env, model_services(REPO)).target.kind for env in selected_envs(session.config)}
     if "swarm" in kinds:
         prepare(session.config)
@@ -187,9 +197,8 @@ def running(request: pytest.FixtureRequest, env: str, docker: Docker) -> Iterato
 
 
 def _already_running(folder: Path, env: str, docker: Docker) -> Running:
-    """An environment someone else deployed from folder's files, on its own engine and port."""
-    if not (folder / f"{env}.yaml").is_file():
-        raise pytest.UsageError(f"--deployed-from {folder}: no {env}.yaml there (the environment files it ran from)")
+    """An environment someone else deployed from folder's files (checked at session start), on its own
+    engine and port."""
     repo = replace(REPO, env_root=folder)
     environment = load_environment(repo, env, model_services(repo))
     model = resolve(repo, docker, env)
