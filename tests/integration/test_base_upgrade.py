@@ -84,8 +84,8 @@ def test_a_failing_upgrade_says_why_and_leaves_the_source_of_truth_unchanged(clo
 
     assert code == 1
     first = err.splitlines()[0]
-    assert first.startswith("lmsops: error: upgrade failed (E: Unable to locate package no-such-package-lmsops)")
-    assert "base-images/versions.yaml left unchanged" in first and "building python" in first
+    assert first.startswith("lmsops: error: upgrade failed (E: Unable to locate package no-such-package-lmsops)"), err
+    assert "base-images/versions.yaml left unchanged" in first and "building python" in first, err
     assert "Traceback" not in err
     assert versions_file.read_bytes() == original
     assert build_step_containers(docker, "no-such-package-lmsops") == [], "the failed build step's container is gone"

@@ -125,6 +125,21 @@ def test_a_failed_builds_reason_is_found_anywhere_in_its_output() -> None:
     assert failure_reasons(["all fine", "Step 1/2"]) == []
 
 
+def test_a_reason_split_by_the_other_stream_is_joined_back() -> None:
+    # What the classic builder printed for a step whose stdout wrote 'Reading...', '\\n' while its
+    # stderr wrote 'E', ': Unable to x', '\\n' (apt writes them so): each stderr write in red, the
+    # two streams interleaved write by write (reproduced with printf and sleeps in a RUN step).
+    output = [
+        "Step 2/2 : RUN apt-get install -y x",
+        "\x1b[91mE\x1b[0mReading...",
+        "\x1b[91m: Unable to locate package x",
+        "\x1b[0mThe command '/bin/sh -c apt-get install -y x' returned a non-zero code: 100",
+    ]
+    assert failure_reasons(output) == ["E: Unable to locate package x"]
+    glued = ["Reading state information...\x1b[91mE: Unable to locate package y", "\x1b[0mRemoving intermediate"]
+    assert failure_reasons(glued) == ["E: Unable to locate package y"]
+
+
 class SharingDocker(FakeDocker):
     """A second machine's engine: empty, beside a registry that holds what another machine built."""
 

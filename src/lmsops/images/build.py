@@ -266,14 +266,26 @@ class StepProgress:
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m|\[\d+m")
 _REASON = re.compile(r"(?:^|\s)((?:E|ERROR|error): .+)$")
+# One write of a build step to its stderr, as the classic builder shows it: red, then reset (or the end).
+_STDERR_WRITE = re.compile(r"\x1b\[91m(.*?)(?:\x1b\[0m|$)", re.DOTALL)
 
 
 def failure_reasons(output: list[str]) -> list[str]:
     """apt's and the builder's own error lines ('E: Unable to locate package x'), wherever they are
-    in the output: progress lines rewritten with \\r and colour codes included. Each once, in order."""
+    in the output: progress lines rewritten with \\r and colour codes included. Each once, in order:
+    the steps' stderr first, then the rest.
+
+    The classic builder sends a step's stdout and stderr as two streams and wraps every write to
+    stderr in a red colour code; the two interleave write by write, not line by line. apt writes
+    'E', ': ' and the message separately, so under load another stream's text lands between them
+    (seen: 'E' glued to 'Reading state information...', ': Unable to locate ...' on the next line,
+    and no 'E: ' anywhere). The stderr writes are joined back into their own stream before looking."""
+    text = "\n".join(output)
+    stderr = "".join(_STDERR_WRITE.findall(text))
+    rest = _STDERR_WRITE.sub("\n", text)
     found: list[str] = []
-    for line in output:
-        for part in _ANSI.sub("", line).split("\r"):
+    for stream in (stderr, rest):
+        for part in re.split(r"[\r\n]", _ANSI.sub("", stream)):
             match = _REASON.search(part.strip())
             if match and match.group(1).strip() not in found:
                 found.append(match.group(1).strip())
