@@ -69,6 +69,7 @@ def test_the_first_scan_saves_the_image_by_id_and_runs_syft_offline_on_the_archi
     assert run.argv[run.argv.index("--source-name") + 1] == "lmsops/catalog"
     assert run.argv[run.argv.index("--source-version") + 1] == IMAGE_ID
     assert run.env is not None and run.env["SYFT_CHECK_FOR_APP_UPDATE"] == "false", "syft never calls home"
+    assert run.env["SYFT_FILE_METADATA_SELECTION"] == "none", "no per-file hashes: CycloneDX output has none"
     assert run.env["TMPDIR"] == str(archive.parent), "its unpacked layers go where they are cleaned up"
     cached = tmp_path / "sbom" / "syft-1.18.1" / f"{IMAGE_ID.removeprefix('sha256:')}.cdx.json"
     assert cached.read_bytes() == scan.sbom.document

