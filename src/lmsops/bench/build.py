@@ -16,11 +16,10 @@ from contextlib import contextmanager
 from io import StringIO
 from pathlib import Path
 
-import yaml
-
 from lmsops.core.docker import Docker
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
+from lmsops.core.yamlfile import dump_yaml
 from lmsops.images.build import build
 from lmsops.images.plan import PlannedImage, plan_images
 from lmsops.images.versions import load_versions
@@ -56,7 +55,7 @@ def compose_build_file(images: list[PlannedImage], path: Path) -> Path:
         for image in images
     }  # fmt: skip
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump({"services": services}, sort_keys=True))
+    path.write_text(dump_yaml({"services": services}))
     return path
 
 

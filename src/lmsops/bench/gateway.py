@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from io import StringIO
 from pathlib import Path
 
-import yaml
-
 from lmsops.bench.build import free_port, timed
 from lmsops.bench.throwaway import throwaway_environments
 from lmsops.core import proc
@@ -27,6 +25,7 @@ from lmsops.core.docker import Docker
 from lmsops.core.errors import PrerequisiteError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
+from lmsops.core.yamlfile import dump_yaml
 from lmsops.deploy.apply import deploy
 from lmsops.environments.model import resolve
 from lmsops.images.context import Context
@@ -163,7 +162,7 @@ def bench_dev(repo: Repo, docker: Docker, report: Reporter, paths: tuple[str, ..
             no_op_deploy.append(timed(deploy_dev))
             compose_up.append(timed(lambda: docker.compose(model.project, [model_path], None, *up_all)))
         overlay = Path(model_path.parent / "bench-publish.yaml")
-        overlay.write_text(yaml.safe_dump(publishing_overlay(model_path, direct_port, baseline, baseline_port)))
+        overlay.write_text(dump_yaml(publishing_overlay(model_path, direct_port, baseline, baseline_port)))
         up = ("up", "--detach", "--wait", "--no-deps", "--pull", "never", "catalog", "catalog-baseline")
         docker.compose(model.project, [model_path, overlay], None, *up)
         _seed(f"http://127.0.0.1:{gateway_port}/catalog/courses", COURSES)

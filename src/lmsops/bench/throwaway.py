@@ -21,11 +21,9 @@ from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
-import yaml
-
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import read_yaml
+from lmsops.core.yamlfile import dump_yaml, parse_yaml, read_yaml
 from lmsops.environments.config import known_environments, load_environment
 from lmsops.environments.model import model_services
 from lmsops.environments.stack import secret_files
@@ -93,8 +91,8 @@ def throwaway_environments(
             target["context"] = context
             target.pop("host", None)
         # Each value as YAML reads it, as if written in the file by hand (a port is a number).
-        values = {key: yaml.safe_load(value) for key, value in variables.get(name, {}).items()}
+        values = {key: parse_yaml(value) for key, value in variables.get(name, {}).items()}
         data["variables"] = {**(data.get("variables") or {}), **values}
         header = f"# Throwaway copy of {repo.display(source)} (lmsops.bench.throwaway); removed with the run.\n"
-        (folder / f"{name}.yaml").write_text(header + yaml.safe_dump(data, sort_keys=False))
+        (folder / f"{name}.yaml").write_text(header + dump_yaml(data, sort_keys=False))
     return replace(repo, env_root=folder)

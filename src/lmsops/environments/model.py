@@ -16,13 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lmsops.core import gitinfo
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import read_yaml
+from lmsops.core.yamlfile import dump_yaml, parse_yaml, read_yaml
 from lmsops.environments.config import Environment, known_environments, load_environment, secret_value
 from lmsops.environments.stack import (
     EXTENSION,
@@ -131,7 +129,7 @@ def resolve(
     result = docker.compose(env.target.name, all_files, env_file, "config", "--no-path-resolution", check=False)
     if result.returncode != 0:
         raise ConfigError(f"the Compose files of {env_name} do not resolve: {result.stderr.strip()}")
-    document = yaml.safe_load(result.stdout)
+    document = parse_yaml(result.stdout)
     if env.target.registry:
         _require_digests(env, document, set((pinned or {}).values()))
     if env.target.kind == "swarm":
@@ -143,7 +141,7 @@ def resolve(
         stamp = _release_labels(repo, document)
         for service in document["services"].values():
             service.setdefault("deploy", {}).setdefault("labels", {}).update(stamp)
-    text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
+    text = dump_yaml(document)
     return Model(env, all_files, env_file, images, document, text, secrets_dir)
 
 
@@ -167,7 +165,7 @@ def _release_labels(repo: Repo, document: dict[str, Any]) -> dict[str, str]:
     """This commit (-dirty with uncommitted changes) and a hash of the model without these labels."""
     head = gitinfo.git(repo.root, "rev-parse", "HEAD", check=False).stdout.strip() or "uncommitted"
     dirty = bool(gitinfo.dirty_files(repo.root))
-    config = hashlib.sha256(yaml.safe_dump(document, sort_keys=True).encode()).hexdigest()[:12]
+    config = hashlib.sha256(dump_yaml(document).encode()).hexdigest()[:12]
     return {COMMIT_LABEL: head + ("-dirty" if dirty else ""), CONFIG_LABEL: config}
 
 
@@ -226,7 +224,7 @@ def _secrets(repo: Repo, env: Environment, work: Path) -> Path:
 def _render(repo: Repo, env: Environment, name: str, services: dict[str, Any], out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     header = f"# Rendered by lmsops ({name}) from env/{env.name}.yaml and the overlays; do not edit.\n"
-    out.write_text(header + yaml.safe_dump({"services": services}, sort_keys=True))
+    out.write_text(header + dump_yaml({"services": services}))
     return out
 
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from lmsops.core.errors import ConfigError
 from lmsops.core.gitinfo import git, is_commit
 from lmsops.core.paths import MARKER, Repo
+from lmsops.core.yamlfile import parse_yaml
 from lmsops.images.discovery import discover
 from lmsops.images.versions import OS_NAME, Versions
 
@@ -31,7 +30,7 @@ def changed_files(repo: Repo, ref: str) -> set[str]:
 def _entries_at(repo: Repo, ref: str) -> dict[str, object]:
     """Each base's entry of versions.yaml at ref ('os' for the OS root); empty if it did not exist."""
     shown = git(repo.root, "show", f"{ref}:{MARKER}", check=False)
-    data = yaml.safe_load(shown.stdout) if shown.returncode == 0 else None
+    data = parse_yaml(shown.stdout) if shown.returncode == 0 else None
     if not isinstance(data, dict):
         return {}
     entries: dict[str, object] = {OS_NAME: data.get("os"), "namespace": data.get("namespace")}

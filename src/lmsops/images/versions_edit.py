@@ -9,12 +9,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-import yaml
 from pydantic import ValidationError
 
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.core.yamlfile import format_validation_error
+from lmsops.core.yamlfile import format_validation_error, parse_yaml
 from lmsops.images.versions import OS_NAME, Versions, load_versions
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_-]+):(?P<rest>.*)$")
@@ -57,7 +56,7 @@ def check(repo: Repo, changes: list[BaseChange], os_change: OsChange | None = No
     package is refused before anything is built or written."""
     path = repo.versions_file
     lines = _changed(path.read_text(encoding="utf-8").splitlines(keepends=True), changes, os_change)
-    data = yaml.safe_load("".join(lines))
+    data = parse_yaml("".join(lines))
     try:
         return Versions.model_validate(data if data is not None else {})
     except ValidationError as exc:

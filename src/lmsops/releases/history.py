@@ -23,11 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import yaml
-
 from lmsops.core import gitinfo
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError
+from lmsops.core.yamlfile import parse_yaml
 from lmsops.environments.model import COMMIT_LABEL, CONFIG_LABEL, Model
 from lmsops.supply.lookup import registries, sbom_references
 
@@ -126,7 +125,7 @@ def previous(history: list[Release], env_name: str) -> Release:
 
 def model_of(release: Release, current: Model) -> Model:
     """The recorded model of a release, deployable like a freshly resolved one."""
-    document = yaml.safe_load(release.model)
+    document = parse_yaml(release.model)
     return dataclasses.replace(current, document=document, text=release.model)
 
 
@@ -137,7 +136,7 @@ _RELEASE_LABELS = {COMMIT_LABEL, CONFIG_LABEL}
 
 def _services(release: Release) -> dict[str, Any]:
     """Each service's recorded declaration, without the release labels (they change every commit)."""
-    document = yaml.safe_load(release.model) if release.model else {}
+    document = parse_yaml(release.model) if release.model else {}
     services = dict((document or {}).get("services") or {}) if isinstance(document, dict) else {}
     for spec in services.values():
         labels = (spec.get("deploy") or {}).get("labels") if isinstance(spec, dict) else None

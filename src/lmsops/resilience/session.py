@@ -14,14 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from lmsops.bench.throwaway import throwaway_secrets
 from lmsops.core.docker import Docker
 from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
-from lmsops.core.yamlfile import read_yaml
+from lmsops.core.yamlfile import dump_yaml, read_yaml
 from lmsops.deploy.apply import DeployResult, deploy
 from lmsops.environments.config import load_environment
 from lmsops.environments.model import Model, model_services, resolve
@@ -83,7 +81,7 @@ class Session:
         """Change one variable of the copy's environment file (a configuration change)."""
         data: Any = read_yaml(self.env_file, self.repo.display(self.env_file))
         data.setdefault("variables", {})[name] = value
-        self.env_file.write_text(yaml.safe_dump(data, sort_keys=False))
+        self.env_file.write_text(dump_yaml(data, sort_keys=False))
 
     def secret_values(self) -> AbstractContextManager[None]:
         """Values for the secrets, the same for the whole run: those already set (a test's), else

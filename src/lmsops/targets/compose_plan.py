@@ -12,9 +12,8 @@ import copy
 import dataclasses
 from typing import Any
 
-import yaml
-
 from lmsops.core.docker import Docker
+from lmsops.core.yamlfile import dump_yaml
 from lmsops.drift.compare import Difference
 from lmsops.drift.compose import PROJECT_LABEL, SERVICE_LABEL, compare_compose
 from lmsops.environments.model import Model
@@ -44,7 +43,7 @@ def compose_planned_differences(
             document["services"][name]["image"] = running[name]
         else:
             _leave_out(document, name)
-    text = yaml.safe_dump(document, sort_keys=True, default_flow_style=False)
+    text = dump_yaml(document)
     compared = dataclasses.replace(model, document=document, text=text)
     found = compare_compose(engine, compared, {})
     found += [

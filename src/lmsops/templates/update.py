@@ -31,6 +31,7 @@ from typing import Literal
 
 import yaml
 
+from lmsops.core.yamlfile import dump_yaml, parse_yaml
 from lmsops.core import proc
 from lmsops.core.errors import CommandError, ConfigError
 from lmsops.core.gitinfo import changed_paths, extract, first_commit, git, is_commit, last_commit
@@ -229,7 +230,7 @@ def _conflicted(folder: Path, conflict: Conflict) -> list[str]:
 
 def _read_answers(path: Path) -> dict[str, object]:
     try:
-        data = yaml.safe_load(path.read_text())
+        data = parse_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot read the copier answers ({exc}); restore it from git") from exc
     if not isinstance(data, dict):
@@ -239,7 +240,7 @@ def _read_answers(path: Path) -> dict[str, object]:
 
 def _write_answers(path: Path, answers: dict[str, object]) -> None:
     header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
-    path.write_text(header + yaml.safe_dump(answers, sort_keys=True, default_flow_style=False, allow_unicode=True))
+    path.write_text(header + dump_yaml(answers, allow_unicode=True))
 
 
 def _last_line(output: str) -> str:
