@@ -19,6 +19,7 @@ from lmsops.core import proc
 from lmsops.core.engineapi import EngineCalls
 from lmsops.core.errors import CommandError, PrerequisiteError
 from lmsops.core.filelock import exclusive, machine_lock
+from lmsops.core.seen_images import forget_if_changing, recall, remember
 from lmsops.core.swarmapi import SwarmCalls
 
 MIN_ENGINE = (20, 10)
@@ -69,6 +70,7 @@ class Docker(EngineCalls, SwarmCalls):
 
     # -- plumbing ---------------------------------------------------------------------------
     def _argv(self, args: Sequence[str]) -> list[str]:
+        forget_if_changing(args)  # every docker command is built here: a build or tag ends what was seen
         return [self.binary, *(["--context", self.context] if self.context else []), *args]
 
     def run(self, *args: str, check: bool = True, input_bytes: bytes | None = None) -> proc.Result:
@@ -102,16 +104,30 @@ class Docker(EngineCalls, SwarmCalls):
             )
         return version
 
+    def _engine_key(self) -> tuple[str, str, str]:
+        """Which engine this adapter asks (for what lmsops.core.seen_images keeps per engine)."""
+        return self.binary, self.context or "", (self.env or {}).get("DOCKER_HOST", "")
+
     def server_version(self) -> dict[str, Any]:
-        """The engine's own version document (what GET /version answers)."""
-        data = json.loads(self.run("version", "--format", "{{json .Server}}").stdout or "{}")
-        return data if isinstance(data, dict) else {}
+        """The engine's own version document (what GET /version answers); asked once per images_seen_once."""
+        key = (*self._engine_key(), "version")
+        known, document = recall(key)
+        if not known:
+            data = json.loads(self.run("version", "--format", "{{json .Server}}").stdout or "{}")
+            document = data if isinstance(data, dict) else {}
+            remember(key, document)
+        return dict(document or {})
 
     def engine_defaults(self) -> tuple[str, str, str]:
         """(logging driver, default runtime, cgroup version): what fills a container's unset settings."""
-        out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout
-        driver, runtime, cgroup = [*out.split(), "", "", ""][:3]
-        return driver, runtime, cgroup
+        key = (*self._engine_key(), "defaults")
+        known, document = recall(key)
+        if not known:
+            out = self.run("info", "--format", "{{.LoggingDriver}} {{.DefaultRuntime}} {{.CgroupVersion}}").stdout
+            document = dict(zip(("driver", "runtime", "cgroup"), [*out.split(), "", "", ""][:3], strict=True))
+            remember(key, document)
+        found = document or {}
+        return str(found.get("driver", "")), str(found.get("runtime", "")), str(found.get("cgroup", ""))
 
     def require_compose(self) -> str:
         """Return the Compose v2 version, or raise one clear PrerequisiteError.
@@ -137,14 +153,22 @@ class Docker(EngineCalls, SwarmCalls):
 
     # -- images -----------------------------------------------------------------------------
     def image_inspect(self, ref: str) -> dict[str, object] | None:
-        """The inspect document of an image, or None when the engine does not have it."""
+        """The inspect document of an image, or None when the engine does not have it (asked once per
+        reference inside lmsops.core.seen_images.images_seen_once)."""
+        key = (*self._engine_key(), "image", ref)
+        known, document = recall(key)
+        if known:
+            return document
         result = self.run("image", "inspect", "--format", "{{json .}}", ref, check=False)
         if result.returncode != 0:
             if "No such image" in result.output or "no such image" in result.output.lower():
+                remember(key, None)
                 return None
             raise CommandError(result.argv, result.returncode, result.output)
         data = json.loads(result.stdout)
-        return data if isinstance(data, dict) else None
+        document = data if isinstance(data, dict) else None
+        remember(key, document)
+        return document
 
     def image_id(self, ref: str) -> str | None:
         doc = self.image_inspect(ref)

@@ -18,6 +18,7 @@ from lmsops.core import gitinfo
 from lmsops.core.errors import ConfigError, LmsopsError
 from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter, seconds
+from lmsops.core.seen_images import images_seen_once
 from lmsops.deploy.plan import Declared, Plan, plan_of, plan_with_model
 from lmsops.deploy.plan_output import text as plan_text
 from lmsops.environments.config import Environment, load_environment
@@ -81,7 +82,9 @@ def deploy(
         raise ConfigError(f"{env_name} is protected (confirm: true): nothing was changed; to apply this plan: {again}")
     target = target_for(repo, ctx.docker, env)
     target.prepare(report, init_swarm=init_swarm)
-    with target.locked(f"deploy ({note})" if note else "deploy", lock, report):
+    # Each image inspected once (the build check, the plan, drift and the progress lines ask about the
+    # same few; a build or push forgets them): lmsops.core.seen_images.
+    with target.locked(f"deploy ({note})" if note else "deploy", lock, report), images_seen_once():
         planned = show_plan(ctx, env_name, pinned)  # under the lock: what this deploy changes, not another's
         if env.target.registry:  # the registry holds the images: build and push only what it lacks
             needed = deployed_images(repo, [image.name for image in ctx.plan()])
@@ -148,7 +151,7 @@ def rollback(ctx: Context, env_name: str, *, yes: bool = False, lock: LockPolicy
     guard(repo, current.env, yes)
     target = target_for(repo, ctx.docker, current.env)
     target.prepare(report)
-    with target.locked("rollback", lock, report):
+    with target.locked("rollback", lock, report), images_seen_once():
         history = target.history()
         back_to = previous(history, env_name)
         report.say(f"==> {env_name}: rolling back from release #{history[-1].seq} to #{back_to.seq} ({back_to.at})")

@@ -7,6 +7,8 @@ carries that hash, nothing is built and lmsops says "up to date".
 
 from __future__ import annotations
 
+import contextvars
+import functools
 import os
 import re
 import threading
@@ -129,7 +131,11 @@ def _build_all(
             ]  # fmt: skip
             for image in ready if not errors else []:
                 pending.remove(image)
-                job = pool.submit(_build_one, repo, docker, image, dict(image_ids), dict(references), report, registry)
+                # In this thread's context: a deploy's images_seen_once (lmsops.core.seen_images) holds there too.
+                one = functools.partial(
+                    _build_one, repo, docker, image, dict(image_ids), dict(references), report, registry
+                )
+                job = pool.submit(contextvars.copy_context().run, one)
                 running[job] = image
             if not running:
                 break
