@@ -155,3 +155,21 @@ def test_the_engines_version_and_defaults_are_asked_once_per_scope(engine: Scrip
     assert defaults == [("json-file", "runc", "1")] * 2
     asked = [verbs[0] for verbs in engine.verbs]
     assert (asked.count("version"), asked.count("info")) == (2, 1)  # the last one outside the scope
+
+
+def test_a_registry_digest_is_asked_once_until_a_push(
+    engine: ScriptedEngine, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path))  # the push's machine lock: this test's own
+    remote = "127.0.0.1:5000/lmsops/catalog:0.1.0-abc"
+    digest = "sha256:" + "1" * 64
+    engine.answer("manifest", "inspect", returncode=1, stderr="no such manifest: " + remote)
+    engine.answer("manifest", "inspect", stdout=json.dumps({"Descriptor": {"digest": digest}}))
+    engine.answer("push", stdout=f"0.1.0-abc: digest: {digest} size: 1362\n")
+    docker = Docker()
+    with images_seen_once():
+        assert [docker.registry_digest(remote), docker.registry_digest(remote)] == [None, None]
+        docker.push(remote)
+        assert [docker.registry_digest(remote), docker.registry_digest(remote)] == [digest, digest]
+    asked = [verbs[0] for verbs in engine.verbs]
+    assert (asked.count("manifest"), asked.count("push")) == (2, 1)

@@ -370,18 +370,27 @@ class Docker(EngineCalls, SwarmCalls):
     def registry_digest(self, reference: str) -> str | None:
         """The digest the registry holds for reference (REGISTRY/NAMESPACE/NAME:TAG), asked of the
         registry itself with the credentials of `docker login`; None when it has no such tag. A
-        registry that cannot be reached is an error, never "not there" (that would rebuild and push)."""
+        registry that cannot be reached is an error, never "not there" (that would rebuild and push).
+        Asked once per reference inside images_seen_once (a deploy resolves its model before and after
+        publishing; a push forgets what was seen)."""
+        key = (*self._engine_key(), "digest", reference)
+        known, answer = recall(key)
+        if known:
+            return str(answer["digest"]) if answer else None
         registry = reference.split("/", 1)[0]
         plain_http = ["--insecure"] if registry.split(":")[0] in {"127.0.0.1", "localhost"} else []
         found = self.run("manifest", "inspect", *plain_http, "--verbose", reference, check=False)
         if found.returncode != 0:
             if "no such manifest" in found.output:
+                remember(key, None)
                 return None
             raise CommandError(found.argv, found.returncode, found.output, f"is the registry {registry} reachable?")
         data = json.loads(found.stdout)
         if isinstance(data, list):  # a multi-platform index: lmsops pushes one platform per tag
             raise CommandError(found.argv, 0, f"{reference} is a multi-platform index; lmsops expects one image")
-        return str(data["Descriptor"]["digest"])
+        digest = str(data["Descriptor"]["digest"])
+        remember(key, {"digest": digest})
+        return digest
 
     def run_once(
         self,

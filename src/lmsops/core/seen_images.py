@@ -5,7 +5,8 @@ A deploy asks about the same few images again and again: the build check, the pl
 and the progress lines each inspect every service's image (27 `docker image inspect` processes for a
 deploy of dev that changes nothing, ~14 ms of CPU each in the CLI, and the engine's share). Inside
 `images_seen_once()` each reference is inspected once, and the engine's version document and defaults
-(drift's rendering asks for them before and after applying) are asked once.
+(drift's rendering asks for them before and after applying) are asked once, as is the registry's
+digest of each tag (a deploy to a registry resolves its model before and after publishing).
 
 Scoped, never process-wide: another process may move a tag between two commands (a test worker lives
 for the whole run). Any docker command through the adapter that can change local images (a build, tag,
