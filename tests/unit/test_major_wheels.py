@@ -72,11 +72,11 @@ def test_after_a_major_upgrade_the_wheelhouse_takes_the_new_interpreters_wheels(
     wheelhouse = ensure_wheelhouse(repo, service, reporter()[0])
 
     assert wheelhouse is not None and sorted(p.name for p in wheelhouse.iterdir()) == [PURE, CP313]
-    assert calls[1:] == [
+    # The first wheelhouse (3.11) came from the cache alone; only the 3.13 wheel had to be fetched.
+    assert calls == [
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes", *target_args("3.13"),
          "--dest", str(cache), "--requirement", str(service / "requirements.lock")]
     ]  # fmt: skip
-    assert "cp311" in calls[0], "the first wheelhouse was for 3.11"
 
 
 def test_a_cached_wheel_of_another_interpreter_is_never_taken_instead(

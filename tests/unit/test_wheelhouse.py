@@ -9,7 +9,7 @@ import pytest
 from lmsops.core import proc
 from lmsops.core.errors import ConfigError
 from lmsops.core.paths import Repo
-from lmsops.images.wheelhouse import ensure_wheelhouse, read_lock, target_args
+from lmsops.images.wheelhouse import ensure_wheelhouse, read_lock, share_wheel_cache, target_args
 from tests.unit.conftest import write
 from tests.unit.image_fakes import Call, FakeRunner, reply, reporter
 
@@ -141,3 +141,42 @@ def test_a_service_without_a_lock_has_no_wheelhouse(monkeypatch: pytest.MonkeyPa
     gateway = write(repo.services / "gateway" / "Dockerfile", "FROM x\n").parent
     assert ensure_wheelhouse(repo, gateway, reporter()[0]) is None
     assert pip.calls == []
+
+
+def test_a_lock_whose_every_wheel_is_cached_asks_pip_for_nothing(
+    monkeypatch: pytest.MonkeyPatch, repo: Repo, service: Path
+) -> None:
+    """A new service locks the same versions as the others: its wheelhouse comes from the shared cache
+    (hash-checked), without pip asking the package index again."""
+    pip = Pip(WHEELS)
+    FakeRunner(monkeypatch, pip)
+    for name, content in WHEELS.items():
+        (repo.work / "wheel-cache").mkdir(parents=True, exist_ok=True)
+        (repo.work / "wheel-cache" / name).write_bytes(content)
+    report, out = reporter()
+    target = ensure_wheelhouse(repo, service, report)
+    assert target is not None and sorted(path.name for path in target.iterdir()) == sorted(WHEELS)
+    assert pip.calls == [] and "downloading" not in out.getvalue()
+
+
+def test_a_cached_file_with_the_right_name_but_other_content_is_not_taken(
+    monkeypatch: pytest.MonkeyPatch, repo: Repo, service: Path
+) -> None:
+    pip = Pip(WHEELS)
+    FakeRunner(monkeypatch, pip)
+    write(repo.work / "wheel-cache" / "fastapi-0.115.0-py3-none-any.whl", "tampered")
+    write(repo.work / "wheel-cache" / "pydantic_core-2.23.4-cp311-cp311-manylinux_2_17_x86_64.whl", "tampered")
+    target = ensure_wheelhouse(repo, service, reporter()[0])
+    assert len(pip.calls) == 1, "the hashes did not match: pip fetched them"
+    assert target is not None
+    assert {path.read_bytes() for path in target.iterdir()} == set(WHEELS.values())
+
+
+def test_a_clone_gets_its_origins_wheels_and_keeps_its_own(tmp_path: Path, repo: Repo) -> None:
+    clone = Repo(tmp_path / "clone")
+    write(repo.work / "wheel-cache" / "a-1-py3-none-any.whl", "a")
+    write(clone.work / "wheel-cache" / "b-1-py3-none-any.whl", "b")
+    share_wheel_cache(repo, clone)
+    cached = {path.name: path.read_text() for path in (clone.work / "wheel-cache").iterdir()}
+    assert cached == {"a-1-py3-none-any.whl": "a", "b-1-py3-none-any.whl": "b"}
+    share_wheel_cache(Repo(tmp_path / "no-cache-here"), clone)  # an origin that fetched nothing: nothing to do

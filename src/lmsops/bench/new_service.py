@@ -22,6 +22,7 @@ from lmsops.core.paths import Repo
 from lmsops.core.progress import Reporter
 from lmsops.deploy.apply import deploy
 from lmsops.images.context import Context
+from lmsops.images.wheelhouse import share_wheel_cache
 from lmsops.targets.status import down
 
 NAME = "benchnew"
@@ -45,6 +46,7 @@ def bench_new_service(repo: Repo, docker: Docker, report: Reporter, gateway_port
     with tempfile.TemporaryDirectory(prefix="lmsops-bench-") as scratch:
         clone = Path(scratch) / "lms"
         _step("git clone", ["git", "clone", "--quiet", str(repo.root), str(clone)], Path(scratch))
+        share_wheel_cache(repo, Repo(clone))  # as in the repository itself: its wheels already fetched
         copy = throwaway_environments(Repo(clone), SUFFIX, {"dev": {"LMS_GATEWAY_PORT": str(gateway_port)}})
         try:
             started = time.perf_counter()

@@ -31,6 +31,7 @@ from lmsops.core.progress import Reporter, count, seconds
 from lmsops.core.swarmapi import running_task
 from lmsops.environments.config import known_environments
 from lmsops.images.context import Context
+from lmsops.images.wheelhouse import share_wheel_cache
 from lmsops.resilience.goals import missed
 from lmsops.resilience.load import MODULES_PER_COURSE, Load, LoadResult, LoadShape
 from lmsops.resilience.report import ScenarioReport, summarise, table, write_json
@@ -85,6 +86,7 @@ def resilience(
         cloned = gitinfo.git(repo.root, "clone", "--quiet", str(repo.root), str(clone), check=False)
         if cloned.returncode != 0:
             raise ResilienceError(f"resilience: git clone of {repo.root} failed: {cloned.stderr.strip()}")
+        share_wheel_cache(repo, Repo(clone))  # scenarios build images: no second download of the same wheels
         kind = _kind(Repo(clone), env_name)
         chosen = choose(env_name, kind, names)
         local = [s for s in chosen if s is not NODE_LOSS]
