@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lmsops.core.paths import Repo
+from lmsops.images.wheelhouse import share_wheel_cache
 
 BIN = Path(sys.executable).parent
 GIT_IDENTITY = {
@@ -48,9 +49,9 @@ def make_clone(repo: Repo, target: Path) -> Path:
         shutil.copytree(repo.root / folder, target / folder, symlinks=True)
     # The locked wheels already fetched (hash-checked again on use): a clone that rebuilds the services
     # does not download them from the index again (that was a good part of the base-upgrade test's time).
-    for cached in ("wheelhouse", "wheel-cache"):
-        if (repo.work / cached).is_dir():
-            shutil.copytree(repo.work / cached, target / ".lmsops" / cached)
+    share_wheel_cache(repo, Repo(target))
+    if (repo.work / "wheelhouse").is_dir():
+        shutil.copytree(repo.work / "wheelhouse", target / ".lmsops" / "wheelhouse")
     # One SBOM cache for the repository and every clone: an SBOM is cached under its image's ID (one
     # content forever) and written whole by rename, so clones scanning the same images at the same
     # time stay correct; each image is scanned once a run instead of once per clone (~6 s of syft's

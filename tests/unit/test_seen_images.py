@@ -126,6 +126,9 @@ def test_a_thread_started_inside_the_scope_asks_the_engine(engine: ScriptedEngin
         (["import", "-", "debian:bookworm-slim"], True),
         (["compose", "-p", "lms-dev", "build"], True),
         (["compose", "-p", "lms-dev", "pull"], True),
+        (["system", "prune", "--all", "--force"], True),
+        (["system", "df"], False),
+        (["buildx", "build", "."], True),
         ([], False),
     ],
 )

@@ -28,7 +28,7 @@ Key = tuple[str, ...]
 _SEEN: ContextVar[dict[Key, Document] | None] = ContextVar("lmsops_seen_images", default=None)
 
 # docker VERB, or docker image VERB, that changes what an image reference names.
-_CHANGES = {"build", "builder", "commit", "import", "load", "pull", "push", "rmi", "tag"}
+_CHANGES = {"build", "builder", "buildx", "commit", "import", "load", "pull", "push", "rmi", "tag"}
 _IMAGE_CHANGES = {"build", "import", "load", "prune", "pull", "push", "rm", "tag"}
 # Flags of the docker CLI itself (before the verb) that take a value.
 _GLOBAL_WITH_VALUE = {"--context", "-c", "--host", "-H", "--config", "--log-level", "-l"}
@@ -77,5 +77,7 @@ def _changes_images(argv: Sequence[str]) -> bool:
         return True
     if words[0] == "image" and len(words) > 1:
         return words[1] in _IMAGE_CHANGES
+    if words[0] == "system":  # system prune removes images too
+        return "prune" in words[1:]
     # Compose builds and pulls images too (lmsops passes --no-build and --pull never to up).
     return words[0] == "compose" and any(word in {"build", "pull", "push"} for word in words[1:])
